@@ -1,0 +1,605 @@
+//! The configuration every adapter shares, and the accept / generate / replace decision.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::context::sync_scope;
+use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::strategy::{IdGenerator, IdTransformer, IdValidator, StrictUuidV4, UuidV4};
+
+/// The log target of every message this crate family emits.
+pub const LOG_TARGET: &str = "correlation";
+
+/// The default header name, as in asgi-correlation-id and tower-http.
+pub const DEFAULT_HEADER_NAME: &str = "x-request-id";
+
+/// Header names that must never carry a correlation ID: rewriting them would break
+/// framing, routing, authentication or cookies.
+const FORBIDDEN_HEADER_NAMES: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "host",
+    "proxy-authorization",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What happens to a request whose incoming ID fails validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnInvalid {
+    /// Replace it with a generated ID and log a warning (the default, never rejects).
+    #[default]
+    Replace,
+    /// Answer `400 Bad Request` (still carrying a generated ID) without calling the handler.
+    Reject,
+}
+
+/// A configuration error, reported when the configuration is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A header name is not a valid HTTP header name.
+    #[error("invalid correlation header name {name:?}: {source}")]
+    InvalidHeaderName {
+        /// The rejected name.
+        name: String,
+        /// Why `http` rejected it.
+        source: http::header::InvalidHeaderName,
+    },
+    /// A header name is reserved for framing, routing, authentication or cookies.
+    #[error("header {name:?} cannot carry a correlation id")]
+    ForbiddenHeaderName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The list of incoming header names is empty.
+    #[error("at least one incoming correlation header name is required")]
+    NoHeaderName,
+    /// The maximum ID length is zero.
+    #[error("the maximum correlation id length must be at least 1")]
+    ZeroMaxLength,
+    /// The maximum ID length is above the absolute limit.
+    #[error("the maximum correlation id length is {max}, the limit is 128")]
+    MaxLengthTooLarge {
+        /// The rejected maximum.
+        max: usize,
+    },
+    /// The generator failed when probed at start-up.
+    #[error("the id generator made an unusable id: {0}")]
+    GeneratorOutputInvalid(InvalidCorrelationId),
+    /// The generator panicked when probed at start-up.
+    #[error("the id generator panicked")]
+    GeneratorPanicked,
+}
+
+/// What the decision did with the incoming header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The incoming ID passed validation and is used as is (or as transformed).
+    Accepted,
+    /// No incoming ID, or an empty one: a new ID was generated without a warning.
+    Generated,
+    /// The incoming ID failed validation: a new ID replaced it and a warning was logged.
+    Replaced,
+    /// The incoming ID failed validation and the configuration rejects such requests:
+    /// the adapter answers `400 Bad Request` carrying the new ID.
+    Rejected,
+}
+
+/// The result of [`CorrelationConfig::decide`]: the request's final ID and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The ID the request runs under.
+    pub id: CorrelationId,
+    /// How the ID was arrived at.
+    pub outcome: Outcome,
+}
+
+/// Configuration shared by every adapter: header names, strategies and behaviour.
+///
+/// Cheap to clone (one reference count). Build it with [`CorrelationConfig::builder`];
+/// [`CorrelationConfig::default`] is the same as `builder().build()` with no changes.
+///
+/// ```
+/// use correlation_core::{AnyUuid, CorrelationConfig, Outcome};
+/// use http::HeaderMap;
+///
+/// let config = CorrelationConfig::builder()
+///     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+///     .validator(AnyUuid)
+///     .skip_paths(["/health"])
+///     .build()?;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-request-id", "c232ab00-9414-11ec-b3c8-9f6bdeced846".parse()?);
+/// let decision = config.decide(&headers);
+/// assert_eq!(decision.outcome, Outcome::Accepted);
+/// assert_eq!(decision.id, "c232ab00-9414-11ec-b3c8-9f6bdeced846");
+/// assert_eq!(config.response_header_name(), "x-correlation-id");
+/// assert!(config.is_skipped("/health"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct CorrelationConfig {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    incoming: Box<[HeaderName]>,
+    response: HeaderName,
+    generator: Box<dyn IdGenerator>,
+    validator: Box<dyn IdValidator>,
+    transformer: Option<Box<dyn IdTransformer>>,
+    update_request_header: bool,
+    echo_response_header: bool,
+    on_invalid: OnInvalid,
+    skip_paths: Box<[String]>,
+    skip: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+    max_length: usize,
+}
+
+impl fmt::Debug for CorrelationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("CorrelationConfig")
+            .field("incoming_header_names", &inner.incoming)
+            .field("response_header_name", &inner.response)
+            .field("transformer", &inner.transformer.is_some())
+            .field("update_request_header", &inner.update_request_header)
+            .field("echo_response_header", &inner.echo_response_header)
+            .field("on_invalid", &inner.on_invalid)
+            .field("skip_paths", &inner.skip_paths)
+            .field("skip", &inner.skip.is_some())
+            .field("max_length", &inner.max_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                incoming: Box::new([HeaderName::from_static(DEFAULT_HEADER_NAME)]),
+                response: HeaderName::from_static(DEFAULT_HEADER_NAME),
+                generator: Box::new(UuidV4),
+                validator: Box::new(StrictUuidV4),
+                transformer: None,
+                update_request_header: true,
+                echo_response_header: true,
+                on_invalid: OnInvalid::Replace,
+                skip_paths: Box::new([]),
+                skip: None,
+                max_length: CorrelationId::MAX_LEN,
+            }),
+        }
+    }
+}
+
+impl CorrelationConfig {
+    /// Starts a builder with the defaults: header `X-Request-ID`, UUID v4 generator
+    /// (32 hex), strict UUID v4 validator, no transformer, request header updated,
+    /// response header echoed, invalid IDs replaced, nothing skipped.
+    pub fn builder() -> CorrelationConfigBuilder {
+        CorrelationConfigBuilder::default()
+    }
+
+    /// The incoming header names, in priority order.
+    pub fn incoming_header_names(&self) -> &[HeaderName] {
+        &self.inner.incoming
+    }
+
+    /// The header name written on responses, on the updated request and on outgoing calls.
+    pub fn response_header_name(&self) -> &HeaderName {
+        &self.inner.response
+    }
+
+    /// The header name under which the handler finds the final ID: the first incoming name.
+    pub fn request_header_name(&self) -> &HeaderName {
+        &self.inner.incoming[0]
+    }
+
+    /// Whether the request header is rewritten to carry the final ID.
+    pub fn update_request_header(&self) -> bool {
+        self.inner.update_request_header
+    }
+
+    /// Whether responses carry the final ID.
+    pub fn echo_response_header(&self) -> bool {
+        self.inner.echo_response_header
+    }
+
+    /// What happens when the incoming ID fails validation.
+    pub fn on_invalid(&self) -> OnInvalid {
+        self.inner.on_invalid
+    }
+
+    /// The maximum ID length in bytes.
+    pub fn max_length(&self) -> usize {
+        self.inner.max_length
+    }
+
+    /// Whether requests to `path` are left alone (no ID, no header, no scope).
+    pub fn is_skipped(&self, path: &str) -> bool {
+        let inner = &*self.inner;
+        inner.skip_paths.iter().any(|skipped| skipped == path)
+            || inner.skip.as_ref().is_some_and(|skip| skip(path))
+    }
+
+    /// Decides the request's ID from its headers: the first incoming header name present
+    /// decides, and of its values the first one counts.
+    ///
+    /// An absent or empty value yields [`Outcome::Generated`] silently. A value that
+    /// breaks the safety rules or fails the validator yields [`Outcome::Replaced`] (or
+    /// [`Outcome::Rejected`]) and one `WARN` under the `correlation` target that names
+    /// the new ID and never the rejected value.
+    pub fn decide(&self, headers: &HeaderMap) -> Decision {
+        self.decide_with(|name| headers.get(name))
+    }
+
+    /// Like [`decide`](Self::decide) for frameworks with their own header map:
+    /// `first_value` returns the first value of a header name, if any.
+    pub fn decide_with<'a>(
+        &self,
+        mut first_value: impl FnMut(&HeaderName) -> Option<&'a HeaderValue>,
+    ) -> Decision {
+        let incoming = self.inner.incoming.iter().find_map(&mut first_value);
+        self.decide_value(incoming)
+    }
+
+    /// Decides from one incoming value (`None` when the header is absent).
+    pub fn decide_value(&self, incoming: Option<&HeaderValue>) -> Decision {
+        let decision = match incoming {
+            None => self.generated(),
+            Some(value) if value.is_empty() => self.generated(),
+            Some(value) => match self.accept(value) {
+                Some(id) => Decision {
+                    id,
+                    outcome: Outcome::Accepted,
+                },
+                None => return self.invalid(),
+            },
+        };
+        self.transformed(decision)
+    }
+
+    /// Reads an ID from `headers` through the same validation as incoming requests,
+    /// without generating one: for consumers of propagated IDs (jobs, messages).
+    pub fn extract(&self, headers: &HeaderMap) -> Option<CorrelationId> {
+        let value = self.inner.incoming.iter().find_map(|name| headers.get(name))?;
+        let id = self.accept(value)?;
+        match &self.inner.transformer {
+            None => Some(id),
+            Some(_) => self.apply_transformer(id),
+        }
+    }
+
+    /// Writes the current correlation ID (if any) into outgoing `headers` under the
+    /// response header name, replacing any value there. Returns whether one was written.
+    pub fn inject_current(&self, headers: &mut HeaderMap) -> bool {
+        match crate::current() {
+            Some(id) => {
+                headers.insert(self.inner.response.clone(), id.into());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the request headers carry exactly one header with the final ID: the first
+    /// incoming name is set to `id` and the other incoming names are removed.
+    /// Does nothing when request updates are turned off.
+    pub fn update_request_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
+        if !self.inner.update_request_header {
+            return;
+        }
+        // The builder guarantees at least one name.
+        let Some((first, others)) = self.inner.incoming.split_first() else {
+            return;
+        };
+        for name in others {
+            headers.remove(name);
+        }
+        headers.insert(first.clone(), id.to_header_value());
+    }
+
+    /// Makes the response headers carry exactly one header with the final ID, replacing
+    /// any the handler set. Does nothing when echo is turned off.
+    pub fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
+        if self.inner.echo_response_header {
+            headers.insert(self.inner.response.clone(), id.to_header_value());
+        }
+    }
+
+    /// A new ID from the configured generator; a generator that fails or panics is
+    /// replaced by a UUID v4 for this ID and a warning is logged.
+    pub fn generate(&self) -> CorrelationId {
+        let max = self.inner.max_length;
+        match catch_unwind(AssertUnwindSafe(|| self.inner.generator.generate())) {
+            Ok(Ok(id)) if id.len() <= max => return id,
+            Ok(Ok(_)) => log::warn!(target: LOG_TARGET, "ID generator made an ID longer than {max} bytes; using a UUID v4"),
+            Ok(Err(err)) => log::warn!(target: LOG_TARGET, "ID generator made an unusable ID ({err}); using a UUID v4"),
+            Err(_) => log::warn!(target: LOG_TARGET, "ID generator panicked; using a UUID v4"),
+        }
+        fallback_id(max)
+    }
+
+    fn generated(&self) -> Decision {
+        Decision {
+            id: self.generate(),
+            outcome: Outcome::Generated,
+        }
+    }
+
+    fn accept(&self, value: &HeaderValue) -> Option<CorrelationId> {
+        let id = CorrelationId::from_header_value_with_limit(value, self.inner.max_length).ok()?;
+        let valid = catch_unwind(AssertUnwindSafe(|| self.inner.validator.is_valid(id.as_str())));
+        matches!(valid, Ok(true)).then_some(id)
+    }
+
+    fn invalid(&self) -> Decision {
+        let id = self.generate();
+        let outcome = match self.inner.on_invalid {
+            OnInvalid::Replace => Outcome::Replaced,
+            OnInvalid::Reject => Outcome::Rejected,
+        };
+        // Logged inside the new ID's scope so the line carries `[<new id>]` too.
+        sync_scope(id.clone(), || match outcome {
+            Outcome::Rejected => log::warn!(
+                target: LOG_TARGET,
+                "Rejected request with ID ({id}), since request header value failed validation"
+            ),
+            _ => log::warn!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), since request header value failed validation"
+            ),
+        });
+        Decision { id, outcome }
+    }
+
+    fn transformed(&self, decision: Decision) -> Decision {
+        if self.inner.transformer.is_none() {
+            return decision;
+        }
+        match self.apply_transformer(decision.id) {
+            Some(id) => Decision {
+                id,
+                outcome: decision.outcome,
+            },
+            None => {
+                let id = self.generate();
+                sync_scope(id.clone(), || {
+                    log::warn!(
+                        target: LOG_TARGET,
+                        "Generated new request ID ({id}), since the transformed ID failed the safety rules"
+                    );
+                });
+                Decision {
+                    id,
+                    outcome: Outcome::Replaced,
+                }
+            }
+        }
+    }
+
+    fn apply_transformer(&self, id: CorrelationId) -> Option<CorrelationId> {
+        let transformer = self.inner.transformer.as_ref()?;
+        let output = catch_unwind(AssertUnwindSafe(|| transformer.transform(id.as_str()))).ok()?;
+        if output.as_bytes() == id.as_bytes() {
+            return Some(id);
+        }
+        let transformed = CorrelationId::try_from(output).ok()?;
+        (transformed.len() <= self.inner.max_length).then_some(transformed)
+    }
+}
+
+/// The generator of last resort: a UUID v4, shortened to `max` hex digits if needed.
+fn fallback_id(max: usize) -> CorrelationId {
+    let id = UuidV4::new_id();
+    if id.len() <= max {
+        return id;
+    }
+    CorrelationId::new(&id.as_str()[..max.max(1)]).unwrap_or(id)
+}
+
+/// Builds a [`CorrelationConfig`]; every check runs in [`build`](Self::build).
+#[must_use]
+pub struct CorrelationConfigBuilder {
+    incoming: Vec<String>,
+    response: Option<String>,
+    generator: Box<dyn IdGenerator>,
+    validator: Box<dyn IdValidator>,
+    transformer: Option<Box<dyn IdTransformer>>,
+    update_request_header: bool,
+    echo_response_header: bool,
+    on_invalid: OnInvalid,
+    skip_paths: Vec<String>,
+    skip: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+    max_length: usize,
+}
+
+impl Default for CorrelationConfigBuilder {
+    fn default() -> Self {
+        Self {
+            incoming: vec![DEFAULT_HEADER_NAME.to_owned()],
+            response: None,
+            generator: Box::new(UuidV4),
+            validator: Box::new(StrictUuidV4),
+            transformer: None,
+            update_request_header: true,
+            echo_response_header: true,
+            on_invalid: OnInvalid::Replace,
+            skip_paths: Vec::new(),
+            skip: None,
+            max_length: CorrelationId::MAX_LEN,
+        }
+    }
+}
+
+impl fmt::Debug for CorrelationConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationConfigBuilder")
+            .field("incoming_header_names", &self.incoming)
+            .field("response_header_name", &self.response)
+            .field("max_length", &self.max_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CorrelationConfigBuilder {
+    /// Uses one header name for requests and responses (default `X-Request-ID`).
+    pub fn header_name(mut self, name: impl Into<String>) -> Self {
+        self.incoming = vec![name.into()];
+        self
+    }
+
+    /// Reads the ID from several headers in priority order, e.g.
+    /// `["X-Correlation-ID", "X-Request-ID"]`. The response uses the first name unless
+    /// [`response_header_name`](Self::response_header_name) is set.
+    pub fn incoming_header_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.incoming = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Writes the ID on responses (and outgoing calls) under this name.
+    pub fn response_header_name(mut self, name: impl Into<String>) -> Self {
+        self.response = Some(name.into());
+        self
+    }
+
+    /// Sets how new IDs are made (default [`UuidV4`]).
+    pub fn generator(mut self, generator: impl IdGenerator) -> Self {
+        self.generator = Box::new(generator);
+        self
+    }
+
+    /// Sets which incoming IDs are accepted (default [`StrictUuidV4`]).
+    pub fn validator(mut self, validator: impl IdValidator) -> Self {
+        self.validator = Box::new(validator);
+        self
+    }
+
+    /// Rewrites incoming and generated IDs alike (default: none).
+    pub fn transformer(mut self, transformer: impl IdTransformer) -> Self {
+        self.transformer = Some(Box::new(transformer));
+        self
+    }
+
+    /// Whether the handler sees the final ID in the request header (default `true`).
+    pub fn update_request_header(mut self, update: bool) -> Self {
+        self.update_request_header = update;
+        self
+    }
+
+    /// Whether responses carry the final ID (default `true`).
+    pub fn echo_response_header(mut self, echo: bool) -> Self {
+        self.echo_response_header = echo;
+        self
+    }
+
+    /// What to do when the incoming ID fails validation (default [`OnInvalid::Replace`]).
+    pub fn on_invalid(mut self, on_invalid: OnInvalid) -> Self {
+        self.on_invalid = on_invalid;
+        self
+    }
+
+    /// Leaves requests to these exact paths alone, e.g. health checks.
+    pub fn skip_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.skip_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Leaves requests alone whose path matches `predicate`.
+    pub fn skip(mut self, predicate: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.skip = Some(Box::new(predicate));
+        self
+    }
+
+    /// Lowers the maximum ID length (1 to 128 bytes, default 128).
+    pub fn max_length(mut self, max: usize) -> Self {
+        self.max_length = max;
+        self
+    }
+
+    /// Checks everything and builds the configuration. The generator is called once
+    /// here, so a generator that cannot make a usable ID fails at start-up.
+    pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
+        if self.max_length == 0 {
+            return Err(ConfigError::ZeroMaxLength);
+        }
+        if self.max_length > CorrelationId::MAX_LEN {
+            return Err(ConfigError::MaxLengthTooLarge {
+                max: self.max_length,
+            });
+        }
+        let incoming = self
+            .incoming
+            .iter()
+            .map(|name| parse_header_name(name))
+            .collect::<Result<Box<[_]>, _>>()?;
+        let first = incoming.first().ok_or(ConfigError::NoHeaderName)?.clone();
+        let response = match &self.response {
+            Some(name) => parse_header_name(name)?,
+            None => first,
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.generator.generate())) {
+            Ok(Ok(id)) if id.len() > self.max_length => {
+                return Err(ConfigError::GeneratorOutputInvalid(
+                    InvalidCorrelationId::TooLong {
+                        len: id.len(),
+                        max: self.max_length,
+                    },
+                ));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(ConfigError::GeneratorOutputInvalid(err)),
+            Err(_) => return Err(ConfigError::GeneratorPanicked),
+        }
+        Ok(CorrelationConfig {
+            inner: Arc::new(Inner {
+                incoming,
+                response,
+                generator: self.generator,
+                validator: self.validator,
+                transformer: self.transformer,
+                update_request_header: self.update_request_header,
+                echo_response_header: self.echo_response_header,
+                on_invalid: self.on_invalid,
+                skip_paths: self.skip_paths.into_boxed_slice(),
+                skip: self.skip,
+                max_length: self.max_length,
+            }),
+        })
+    }
+}
+
+fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
+    let parsed =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|source| ConfigError::InvalidHeaderName {
+            name: name.to_owned(),
+            source,
+        })?;
+    if FORBIDDEN_HEADER_NAMES.contains(&parsed.as_str()) {
+        return Err(ConfigError::ForbiddenHeaderName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(parsed)
+}

@@ -1,0 +1,324 @@
+//! The per-request context: a tokio task-local holding the current correlation ID, and
+//! the helpers that carry it into spawned tasks, blocking closures and any future.
+//!
+//! The context lives in a task-local rather than a thread-local, so it follows a request
+//! across `.await` points and worker threads, and it never outlives its scope: outside a
+//! scope [`current`] is `None`, never a stale value from an earlier request.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::task::JoinHandle;
+use tokio::task::futures::TaskLocalFuture;
+
+use crate::id::CorrelationId;
+
+tokio::task_local! {
+    // `None` inside a scope means "explicitly no ID": it shadows any outer scope.
+    static CURRENT: Option<CorrelationId>;
+}
+
+/// The correlation ID of the request (or job) this code runs for, if any.
+///
+/// ```
+/// use correlation_core::{CorrelationId, current, scope};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(current(), None);
+/// let id = CorrelationId::from_static("req-1");
+/// let seen = scope(id, async { current() }).await;
+/// assert_eq!(seen.unwrap(), "req-1");
+/// assert_eq!(current(), None);
+/// # }
+/// ```
+pub fn current() -> Option<CorrelationId> {
+    CURRENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
+pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CURRENT.try_with(|id| f.take().map(|f| f(id.as_ref())));
+    match (result, f) {
+        (Ok(Some(value)), _) => value,
+        (_, Some(f)) => f(None),
+        // `f` was taken only when `try_with` ran it, which returned `Some` above.
+        (_, None) => unreachable!("the closure ran but returned nothing"),
+    }
+}
+
+/// Runs `future` with `id` as the current correlation ID.
+pub fn scope<F: Future>(id: CorrelationId, future: F) -> WithCorrelation<F> {
+    WithCorrelation::new(Some(id), future)
+}
+
+/// Runs the closure `f` with `id` as the current correlation ID.
+///
+/// ```
+/// use correlation_core::{CorrelationId, current, sync_scope};
+///
+/// let seen = sync_scope(CorrelationId::from_static("job-7"), || current());
+/// assert_eq!(seen.unwrap(), "job-7");
+/// ```
+pub fn sync_scope<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(Some(id), f)
+}
+
+/// Spawns `future` on the tokio runtime, carrying the current correlation ID into it.
+///
+/// A plain `tokio::spawn` starts a new task without the caller's task-locals, so its
+/// logs would lose the ID; this one keeps it.
+///
+/// ```
+/// use correlation_core::{CorrelationId, current, scope};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let id = CorrelationId::from_static("req-1");
+/// let handle = scope(id, async { correlation_core::spawn(async { current() }) }).await;
+/// assert_eq!(handle.await.unwrap().unwrap(), "req-1");
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if called outside a tokio runtime, like `tokio::spawn`.
+#[allow(clippy::disallowed_methods)] // this is the context-carrying replacement
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_correlation())
+}
+
+/// Spawns a `!Send` future on the current [`LocalSet`](tokio::task::LocalSet), carrying
+/// the current correlation ID into it (actix-web serves inside a `LocalSet`).
+///
+/// # Panics
+///
+/// Panics if called outside a `LocalSet`, like `tokio::task::spawn_local`.
+#[allow(clippy::disallowed_methods)] // this is the context-carrying replacement
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    tokio::task::spawn_local(future.in_current_correlation())
+}
+
+/// Runs the blocking closure `f` on tokio's blocking pool, carrying the current
+/// correlation ID into it.
+///
+/// ```
+/// use correlation_core::{CorrelationId, current, scope};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let id = CorrelationId::from_static("req-1");
+/// let seen = scope(id, async { correlation_core::spawn_blocking(current).await }).await;
+/// assert_eq!(seen.unwrap().unwrap(), "req-1");
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if called outside a tokio runtime, like `tokio::task::spawn_blocking`.
+#[allow(clippy::disallowed_methods)] // this is the context-carrying replacement
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(bind_current(f))
+}
+
+/// Wraps the closure `f` so that it runs with the caller's current correlation ID,
+/// wherever it is called: `std::thread::spawn`, rayon, a thread pool.
+///
+/// ```
+/// use correlation_core::{CorrelationId, bind_current, current, sync_scope};
+///
+/// let job = sync_scope(CorrelationId::from_static("req-1"), || bind_current(current));
+/// let seen = std::thread::spawn(job).join().unwrap();
+/// assert_eq!(seen.unwrap(), "req-1");
+/// ```
+pub fn bind_current<F, R>(f: F) -> impl FnOnce() -> R
+where
+    F: FnOnce() -> R,
+{
+    let id = current();
+    move || CURRENT.sync_scope(id, f)
+}
+
+/// Carries a correlation ID into any future, in the spirit of tracing's `Instrument`.
+///
+/// Implemented for every [`Future`].
+///
+/// ```
+/// use correlation_core::{CorrelationFutureExt, CorrelationId, current};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let seen = async { current() }
+///     .with_correlation_id(CorrelationId::from_static("ws-42"))
+///     .await;
+/// assert_eq!(seen.unwrap(), "ws-42");
+/// # }
+/// ```
+pub trait CorrelationFutureExt: Future + Sized {
+    /// Runs this future with `id` as the current correlation ID.
+    fn with_correlation_id(self, id: CorrelationId) -> WithCorrelation<Self> {
+        WithCorrelation::new(Some(id), self)
+    }
+
+    /// Runs this future with the caller's current correlation ID (or explicitly none,
+    /// if the caller has none), captured now.
+    fn in_current_correlation(self) -> WithCorrelation<Self> {
+        WithCorrelation::new(current(), self)
+    }
+}
+
+impl<F: Future> CorrelationFutureExt for F {}
+
+pin_project! {
+    /// A future running with a correlation ID as the current one: see
+    /// [`CorrelationFutureExt`] and [`scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithCorrelation<F> {
+        #[pin]
+        inner: TaskLocalFuture<Option<CorrelationId>, F>,
+    }
+}
+
+impl<F: Future> WithCorrelation<F> {
+    fn new(id: Option<CorrelationId>, future: F) -> Self {
+        Self {
+            inner: CURRENT.scope(id, future),
+        }
+    }
+}
+
+impl<F: Future> Future for WithCorrelation<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for WithCorrelation<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithCorrelation")
+            .field("future", &std::any::type_name::<F>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn id(value: &'static str) -> CorrelationId {
+        CorrelationId::from_static(value)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_tasks_never_see_each_others_id() {
+        let tasks: Vec<_> = (0..64)
+            .map(|n| {
+                let own = CorrelationId::new(&format!("task-{n}")).unwrap();
+                tokio::spawn(scope(own.clone(), async move {
+                    for _ in 0..20 {
+                        assert_eq!(current().as_ref(), Some(&own));
+                        tokio::task::yield_now().await;
+                        tokio::time::sleep(Duration::from_micros(50)).await;
+                    }
+                    current()
+                }))
+            })
+            .collect();
+        for (n, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap().unwrap(), format!("task-{n}"));
+        }
+        assert_eq!(current(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawn_carries_the_id_but_tokio_spawn_does_not() {
+        let (ours, plain) = scope(id("req-1"), async {
+            let ours = spawn(async { current() });
+            #[allow(clippy::disallowed_methods)]
+            let plain = tokio::spawn(async { current() });
+            (ours.await.unwrap(), plain.await.unwrap())
+        })
+        .await;
+        assert_eq!(ours.unwrap(), "req-1");
+        assert_eq!(plain, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawn_blocking_carries_the_id_but_tokio_spawn_blocking_does_not() {
+        let (ours, plain) = scope(id("req-2"), async {
+            let ours = spawn_blocking(current);
+            #[allow(clippy::disallowed_methods)]
+            let plain = tokio::task::spawn_blocking(current);
+            (ours.await.unwrap(), plain.await.unwrap())
+        })
+        .await;
+        assert_eq!(ours.unwrap(), "req-2");
+        assert_eq!(plain, None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn works_on_the_current_thread_runtime_and_in_a_local_set() {
+        let local = tokio::task::LocalSet::new();
+        let seen = local
+            .run_until(scope(id("local"), async {
+                let nested = spawn_local(async {
+                    tokio::task::yield_now().await;
+                    current()
+                });
+                (current(), nested.await.unwrap())
+            }))
+            .await;
+        assert_eq!(seen.0.unwrap(), "local");
+        assert_eq!(seen.1.unwrap(), "local");
+    }
+
+    #[tokio::test]
+    async fn in_current_without_an_id_shadows_nothing_and_stays_none() {
+        let seen = async { current() }.in_current_correlation().await;
+        assert_eq!(seen, None);
+    }
+
+    #[tokio::test]
+    async fn nested_scopes_restore_the_outer_id() {
+        let (inner, outer) = scope(id("outer"), async {
+            let inner = scope(id("inner"), async { current() }).await;
+            (inner, current())
+        })
+        .await;
+        assert_eq!(inner.unwrap(), "inner");
+        assert_eq!(outer.unwrap(), "outer");
+    }
+
+    #[test]
+    fn with_current_sees_the_id_without_cloning() {
+        assert_eq!(with_current(|id| id.is_none()), true);
+        let len = sync_scope(id("abc"), || with_current(|id| id.map(CorrelationId::len)));
+        assert_eq!(len, Some(3));
+    }
+
+    #[test]
+    fn bind_current_carries_the_id_to_another_thread() {
+        let job = sync_scope(id("thread"), || bind_current(current));
+        assert_eq!(std::thread::spawn(job).join().unwrap().unwrap(), "thread");
+        assert_eq!(std::thread::spawn(|| current()).join().unwrap(), None);
+    }
+}

@@ -1,0 +1,357 @@
+//! The [`CorrelationId`] type and the safety rules every ID obeys.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+/// A correlation ID that is safe to log and to echo in a response header.
+///
+/// A value of this type can only exist if it is 1 to [`CorrelationId::MAX_LEN`] bytes of
+/// visible ASCII (`0x21` to `0x7E`): no spaces, tabs, control characters, newlines or
+/// bytes above `0x7F`. Every constructor checks this, so an ID from a hostile header,
+/// a buggy generator or a transformer can never break a log line or a response.
+///
+/// Cloning is cheap: the bytes live in a reference-counted [`HeaderValue`], so an
+/// accepted incoming header value reaches the task-local context and the response
+/// header without being copied.
+///
+/// ```
+/// use correlation_core::CorrelationId;
+///
+/// let id: CorrelationId = "3758c31e-1177-4540-ba33-0109c405579a".parse()?;
+/// assert_eq!(id, "3758c31e-1177-4540-ba33-0109c405579a");
+/// assert_eq!(id.to_string().len(), 36);
+///
+/// assert!("has space".parse::<CorrelationId>().is_err());
+/// assert!("".parse::<CorrelationId>().is_err());
+/// # Ok::<(), correlation_core::InvalidCorrelationId>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CorrelationId(HeaderValue);
+
+/// Why a value cannot be a [`CorrelationId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidCorrelationId {
+    /// The value is empty.
+    #[error("correlation id is empty")]
+    Empty,
+    /// The value is longer than the limit.
+    #[error("correlation id is {len} bytes long, the limit is {max}")]
+    TooLong {
+        /// Length of the rejected value in bytes.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The value holds a byte outside visible ASCII (`0x21` to `0x7E`).
+    #[error("correlation id has a byte outside visible ASCII at position {position}")]
+    InvalidByte {
+        /// Zero-based index of the first offending byte.
+        position: usize,
+    },
+}
+
+/// Checks the safety rules against `bytes` with a length limit of `max` (at most
+/// [`CorrelationId::MAX_LEN`]).
+pub(crate) fn check_safe(bytes: &[u8], max: usize) -> Result<(), InvalidCorrelationId> {
+    if bytes.is_empty() {
+        return Err(InvalidCorrelationId::Empty);
+    }
+    let max = max.min(CorrelationId::MAX_LEN);
+    if bytes.len() > max {
+        return Err(InvalidCorrelationId::TooLong {
+            len: bytes.len(),
+            max,
+        });
+    }
+    match bytes.iter().position(|b| !matches!(b, 0x21..=0x7E)) {
+        Some(position) => Err(InvalidCorrelationId::InvalidByte { position }),
+        None => Ok(()),
+    }
+}
+
+impl CorrelationId {
+    /// The absolute upper bound on an ID's length, in bytes.
+    pub const MAX_LEN: usize = 128;
+
+    /// Copies `value` into a new ID after checking the safety rules.
+    pub fn new(value: &str) -> Result<Self, InvalidCorrelationId> {
+        Self::from_bytes(Bytes::copy_from_slice(value.as_bytes()))
+    }
+
+    /// Takes `bytes` without copying them, after checking the safety rules.
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, InvalidCorrelationId> {
+        check_safe(&bytes, Self::MAX_LEN)?;
+        // The safety rules are a subset of what `HeaderValue` accepts, so this cannot fail;
+        // the error arm keeps the function total without a panic.
+        HeaderValue::from_maybe_shared(bytes)
+            .map(Self)
+            .map_err(|_| InvalidCorrelationId::InvalidByte { position: 0 })
+    }
+
+    /// Builds an ID from a fixed-size buffer with a single allocation that every clone shares.
+    pub(crate) fn from_owned_array<const N: usize>(
+        buf: [u8; N],
+    ) -> Result<Self, InvalidCorrelationId> {
+        Self::from_bytes(Bytes::from_owner(buf))
+    }
+
+    /// Shares the bytes of `value` (no copy) after checking the safety rules.
+    pub fn from_header_value(value: &HeaderValue) -> Result<Self, InvalidCorrelationId> {
+        Self::from_header_value_with_limit(value, Self::MAX_LEN)
+    }
+
+    pub(crate) fn from_header_value_with_limit(
+        value: &HeaderValue,
+        max: usize,
+    ) -> Result<Self, InvalidCorrelationId> {
+        check_safe(value.as_bytes(), max)?;
+        let mut value = value.clone();
+        value.set_sensitive(false);
+        Ok(Self(value))
+    }
+
+    /// Makes an ID from a string literal.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `value` breaks the safety rules. Meant for constants in tests and
+    /// examples; use [`CorrelationId::new`] for anything that comes from outside.
+    pub fn from_static(value: &'static str) -> Self {
+        match check_safe(value.as_bytes(), Self::MAX_LEN) {
+            Ok(()) => Self(HeaderValue::from_static(value)),
+            Err(err) => panic!("invalid static correlation id {value:?}: {err}"),
+        }
+    }
+
+    /// The ID as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Visible ASCII is always UTF-8, so the fallback is never taken.
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
+
+    /// The ID as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Length of the ID in bytes (always at least 1).
+    #[allow(clippy::len_without_is_empty)] // an ID is never empty
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The ID as a header value, sharing its bytes (no copy and no re-validation).
+    pub fn to_header_value(&self) -> HeaderValue {
+        self.0.clone()
+    }
+
+    /// Borrows the ID as a header value.
+    pub fn as_header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl fmt::Debug for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CorrelationId").field(&self.as_str()).finish()
+    }
+}
+
+impl AsRef<str> for CorrelationId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for CorrelationId {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq<str> for CorrelationId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for CorrelationId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for CorrelationId {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<CorrelationId> for str {
+    fn eq(&self, other: &CorrelationId) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<CorrelationId> for &str {
+    fn eq(&self, other: &CorrelationId) -> bool {
+        other == *self
+    }
+}
+
+impl FromStr for CorrelationId {
+    type Err = InvalidCorrelationId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<&str> for CorrelationId {
+    type Error = InvalidCorrelationId;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl TryFrom<String> for CorrelationId {
+    type Error = InvalidCorrelationId;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::from_bytes(Bytes::from(value))
+    }
+}
+
+impl TryFrom<&HeaderValue> for CorrelationId {
+    type Error = InvalidCorrelationId;
+
+    fn try_from(value: &HeaderValue) -> Result<Self, Self::Error> {
+        Self::from_header_value(value)
+    }
+}
+
+impl TryFrom<HeaderValue> for CorrelationId {
+    type Error = InvalidCorrelationId;
+
+    fn try_from(value: HeaderValue) -> Result<Self, Self::Error> {
+        Self::from_header_value(&value)
+    }
+}
+
+impl From<CorrelationId> for HeaderValue {
+    fn from(id: CorrelationId) -> Self {
+        id.0
+    }
+}
+
+impl From<&CorrelationId> for HeaderValue {
+    fn from(id: &CorrelationId) -> Self {
+        id.0.clone()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for CorrelationId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for CorrelationId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CorrelationId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("1 to 128 bytes of visible ASCII")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CorrelationId, E> {
+                CorrelationId::new(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_visible_ascii_only() {
+        assert!(CorrelationId::new("abc-DEF_123.~!").is_ok());
+        assert_eq!(CorrelationId::new(""), Err(InvalidCorrelationId::Empty));
+        assert_eq!(
+            CorrelationId::new("a b"),
+            Err(InvalidCorrelationId::InvalidByte { position: 1 })
+        );
+        assert_eq!(
+            CorrelationId::new("ab\t"),
+            Err(InvalidCorrelationId::InvalidByte { position: 2 })
+        );
+        assert!(CorrelationId::new("é").is_err());
+        assert!(CorrelationId::new("a\r\nb").is_err());
+        assert!(CorrelationId::new("\x1b[31m").is_err());
+        assert!(CorrelationId::new("\x7f").is_err());
+    }
+
+    #[test]
+    fn length_limit_is_128_bytes() {
+        assert!(CorrelationId::new(&"a".repeat(128)).is_ok());
+        assert_eq!(
+            CorrelationId::new(&"a".repeat(129)),
+            Err(InvalidCorrelationId::TooLong { len: 129, max: 128 })
+        );
+    }
+
+    #[test]
+    fn header_value_is_shared_not_copied() {
+        let header = HeaderValue::from_maybe_shared(Bytes::from_static(b"static-id")).unwrap();
+        let id = CorrelationId::from_header_value(&header).unwrap();
+        assert_eq!(id.as_bytes().as_ptr(), header.as_bytes().as_ptr());
+        assert_eq!(id.to_header_value().as_bytes().as_ptr(), header.as_bytes().as_ptr());
+    }
+
+    #[test]
+    fn header_value_with_obs_text_is_rejected() {
+        let header = HeaderValue::from_bytes(b"abc\xffdef").unwrap();
+        assert_eq!(
+            CorrelationId::from_header_value(&header),
+            Err(InvalidCorrelationId::InvalidByte { position: 3 })
+        );
+    }
+
+    #[test]
+    fn compares_with_strings() {
+        let id = CorrelationId::from_static("abc");
+        assert_eq!(id, "abc");
+        assert_eq!("abc", id);
+        assert_eq!(id, String::from("abc"));
+        assert_eq!(format!("[{id:>5}]"), "[  abc]");
+        assert_eq!(format!("{id:?}"), "CorrelationId(\"abc\")");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_round_trip_validates() {
+        let id = CorrelationId::from_static("abc");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"abc\"");
+        let back: CorrelationId = serde_json::from_str("\"abc\"").unwrap();
+        assert_eq!(back, id);
+        assert!(serde_json::from_str::<CorrelationId>("\"a b\"").is_err());
+    }
+}

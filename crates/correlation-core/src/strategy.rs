@@ -1,0 +1,235 @@
+//! The strategies a configuration is made of: how IDs are generated, which incoming
+//! IDs are accepted, and how IDs are rewritten.
+//!
+//! Each strategy is a small trait implemented for closures, so a custom strategy is
+//! usually just a closure passed to the [`CorrelationConfigBuilder`](crate::CorrelationConfigBuilder).
+//! Whatever a strategy returns still has to pass the safety rules of [`CorrelationId`].
+
+use uuid::{Uuid, Variant};
+
+use crate::id::{CorrelationId, InvalidCorrelationId};
+
+/// Makes new correlation IDs for requests that arrive without a usable one.
+///
+/// Implemented for the built-in generators and for any `Fn() -> impl Into<String>`:
+///
+/// ```
+/// use correlation_core::CorrelationConfig;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// let counter = AtomicU64::new(0);
+/// let config = CorrelationConfig::builder()
+///     .generator(move || format!("req-{}", counter.fetch_add(1, Ordering::Relaxed)))
+///     .build()?;
+/// # Ok::<(), correlation_core::ConfigError>(())
+/// ```
+pub trait IdGenerator: Send + Sync + 'static {
+    /// Returns a new ID, or the reason the candidate it made is unsafe.
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId>;
+}
+
+impl<F, S> IdGenerator for F
+where
+    F: Fn() -> S + Send + Sync + 'static,
+    S: Into<String>,
+{
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
+        CorrelationId::try_from(self().into())
+    }
+}
+
+/// The default generator: a random UUID v4 as 32 lowercase hex characters
+/// (`uuid4().hex` in asgi-correlation-id), with a single allocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidV4;
+
+impl UuidV4 {
+    /// Generates an ID; infallible, unlike the trait method.
+    pub fn new_id() -> CorrelationId {
+        simple(Uuid::new_v4())
+    }
+}
+
+impl IdGenerator for UuidV4 {
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
+        Ok(Self::new_id())
+    }
+}
+
+/// A random UUID v4 in hyphenated form (36 characters, lowercase).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HyphenatedUuidV4;
+
+impl IdGenerator for HyphenatedUuidV4 {
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
+        let mut buf = [0u8; 36];
+        Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        CorrelationId::from_owned_array(buf)
+    }
+}
+
+/// A time-ordered UUID v7 in hyphenated form, handy when IDs double as sortable keys.
+///
+/// Pair it with the [`AnyUuid`] validator, since the default validator only accepts v4.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidV7;
+
+impl IdGenerator for UuidV7 {
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
+        let mut buf = [0u8; 36];
+        Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+        CorrelationId::from_owned_array(buf)
+    }
+}
+
+fn simple(uuid: Uuid) -> CorrelationId {
+    let mut buf = [0u8; 32];
+    uuid.simple().encode_lower(&mut buf);
+    // 32 lowercase hex digits always pass the safety rules; the fallback keeps this total.
+    CorrelationId::from_owned_array(buf).unwrap_or_else(|_| CorrelationId::from_static("0"))
+}
+
+/// Decides whether an incoming ID is accepted.
+///
+/// The validator only sees values that already pass the safety rules. Implemented for
+/// the built-in validators and for any `Fn(&str) -> bool`.
+pub trait IdValidator: Send + Sync + 'static {
+    /// Whether `candidate` is accepted as the request's correlation ID.
+    fn is_valid(&self, candidate: &str) -> bool;
+}
+
+impl<F> IdValidator for F
+where
+    F: Fn(&str) -> bool + Send + Sync + 'static,
+{
+    fn is_valid(&self, candidate: &str) -> bool {
+        self(candidate)
+    }
+}
+
+/// The default validator: a UUID v4 in any form the `uuid` crate parses (hyphenated,
+/// simple, braced, URN; any case) with version 4 and the RFC 4122 variant.
+///
+/// The all-zero UUID and other versions (v1, v7, …) fail, exactly like
+/// asgi-correlation-id's `is_valid_uuid4`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StrictUuidV4;
+
+impl IdValidator for StrictUuidV4 {
+    fn is_valid(&self, candidate: &str) -> bool {
+        Uuid::try_parse(candidate)
+            .is_ok_and(|uuid| uuid.get_version_num() == 4 && uuid.get_variant() == Variant::RFC4122)
+    }
+}
+
+/// Accepts any UUID, whatever its version or variant: nginx's `$request_id`,
+/// OpenTelemetry trace IDs and UUID v7 pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyUuid;
+
+impl IdValidator for AnyUuid {
+    fn is_valid(&self, candidate: &str) -> bool {
+        Uuid::try_parse(candidate).is_ok()
+    }
+}
+
+/// Accepts every value that passes the safety rules (1 to the configured maximum
+/// bytes of visible ASCII). Use it when upstream IDs have no fixed format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnySafe;
+
+impl IdValidator for AnySafe {
+    fn is_valid(&self, _candidate: &str) -> bool {
+        true
+    }
+}
+
+/// Rewrites every ID, incoming or generated, before it is used.
+///
+/// Implemented for any `Fn(&str) -> impl Into<String>`. If the output breaks the safety
+/// rules, a freshly generated ID is used instead and a warning is logged.
+pub trait IdTransformer: Send + Sync + 'static {
+    /// Returns the rewritten ID.
+    fn transform(&self, id: &str) -> String;
+}
+
+impl<F, S> IdTransformer for F
+where
+    F: Fn(&str) -> S + Send + Sync + 'static,
+    S: Into<String>,
+{
+    fn transform(&self, id: &str) -> String {
+        self(id).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The validator table of asgi-correlation-id's test suite.
+    #[test]
+    fn strict_uuid_v4_table() {
+        let valid = [
+            "3758c31e-1177-4540-ba33-0109c405579a",
+            "9e6454c421d54e4aa66ab28f15576414",
+            "9E6454C421D54E4AA66AB28F15576414",
+            "{9e6454c4-21d5-4e4a-a66a-b28f15576414}",
+            "urn:uuid:9e6454c4-21d5-4e4a-a66a-b28f15576414",
+        ];
+        let invalid = [
+            "foo",
+            "9e6454c4-21d5-4e4a-a66a-b28f15576414-1",
+            "00000000000000000000000000000000",
+            // Version 1.
+            "c232ab00-9414-11ec-b3c8-9f6bdeced846",
+            // Version 4 nibble, but NCS variant.
+            "9e6454c4-21d5-4e4a-066a-b28f15576414",
+            "",
+        ];
+        for value in valid {
+            assert!(StrictUuidV4.is_valid(value), "{value} should be valid");
+        }
+        for value in invalid {
+            assert!(!StrictUuidV4.is_valid(value), "{value} should be invalid");
+        }
+    }
+
+    #[test]
+    fn any_uuid_accepts_other_versions() {
+        assert!(AnyUuid.is_valid("c232ab00-9414-11ec-b3c8-9f6bdeced846"));
+        assert!(AnyUuid.is_valid("00000000000000000000000000000000"));
+        assert!(AnyUuid.is_valid("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert!(!AnyUuid.is_valid("not-a-uuid"));
+    }
+
+    #[test]
+    fn generators_produce_their_format() {
+        let id = UuidV4.generate().unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(StrictUuidV4.is_valid(id.as_str()));
+
+        let id = HyphenatedUuidV4.generate().unwrap();
+        assert_eq!(id.len(), 36);
+        assert!(StrictUuidV4.is_valid(id.as_str()));
+
+        let id = UuidV7.generate().unwrap();
+        assert_eq!(Uuid::try_parse(id.as_str()).unwrap().get_version_num(), 7);
+        assert!(!StrictUuidV4.is_valid(id.as_str()));
+        assert!(AnyUuid.is_valid(id.as_str()));
+    }
+
+    #[test]
+    fn generated_ids_differ() {
+        assert_ne!(UuidV4::new_id(), UuidV4::new_id());
+    }
+
+    #[test]
+    fn closure_generator_output_is_checked() {
+        let good = || "abc";
+        let bad = || "a b";
+        assert_eq!(good.generate().unwrap(), "abc");
+        assert!(bad.generate().is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Test helpers for adapters and applications: capture every `log` record together with
+//! the correlation ID that was current when it was logged.
+//!
+//! ```
+//! use correlation_core::{CorrelationId, sync_scope, test_util::LogCapture};
+//!
+//! let logs = LogCapture::install();
+//! let id = CorrelationId::from_static("doc-test-id");
+//! sync_scope(id, || log::info!("inside"));
+//! let lines = logs.records_for("doc-test-id");
+//! assert_eq!(lines.len(), 1);
+//! assert_eq!(lines[0].message, "inside");
+//! assert!(lines[0].rendered.contains("[doc-test-id]"));
+//! ```
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use log::{Level, Log, Metadata, Record};
+
+use crate::context::with_current;
+use crate::display::{DEFAULT_MISSING, write_record};
+
+/// One captured log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedRecord {
+    /// The record's level.
+    pub level: Level,
+    /// The record's target.
+    pub target: String,
+    /// The formatted message.
+    pub message: String,
+    /// The correlation ID current when the record was logged.
+    pub correlation_id: Option<String>,
+    /// The line as the crate's log format prints it: `INFO  [<id>] target: message`.
+    pub rendered: String,
+}
+
+/// A global logger that keeps every record in memory.
+///
+/// Tests in one process share it, so look records up by correlation ID or by content
+/// rather than by position.
+#[derive(Debug, Default)]
+pub struct LogCapture {
+    records: Mutex<Vec<CapturedRecord>>,
+}
+
+static CAPTURE: OnceLock<LogCapture> = OnceLock::new();
+
+impl LogCapture {
+    /// Installs the capture as the global logger (once per process; later calls return
+    /// the same capture) and enables every level.
+    ///
+    /// # Panics
+    ///
+    /// Panics if another global logger was installed first.
+    pub fn install() -> &'static LogCapture {
+        let mut installed_now = false;
+        let capture = CAPTURE.get_or_init(|| {
+            installed_now = true;
+            LogCapture::default()
+        });
+        if installed_now {
+            log::set_logger(capture).expect("another global logger is already installed");
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+        capture
+    }
+
+    /// Every record so far.
+    pub fn records(&self) -> Vec<CapturedRecord> {
+        self.lock().clone()
+    }
+
+    /// The records logged under `id`.
+    pub fn records_for(&self, id: &str) -> Vec<CapturedRecord> {
+        self.filtered(|record| record.correlation_id.as_deref() == Some(id))
+    }
+
+    /// The records whose rendered line contains `needle`, under any ID or none.
+    pub fn records_containing(&self, needle: &str) -> Vec<CapturedRecord> {
+        self.filtered(|record| record.rendered.contains(needle))
+    }
+
+    /// The records matching `keep`.
+    pub fn filtered(&self, keep: impl Fn(&CapturedRecord) -> bool) -> Vec<CapturedRecord> {
+        self.lock().iter().filter(|r| keep(r)).cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CapturedRecord>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Log for LogCapture {
+    fn enabled(&self, _metadata: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        let message = record.args().to_string();
+        let correlation_id = with_current(|id| id.map(|id| id.as_str().to_owned()));
+        let mut rendered = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = write_record(&mut rendered, record, None, DEFAULT_MISSING);
+        let mut rendered = String::from_utf8_lossy(&rendered).into_owned();
+        rendered.truncate(rendered.trim_end_matches('\n').len());
+        self.lock().push(CapturedRecord {
+            level: record.level(),
+            target: record.target().to_owned(),
+            message,
+            correlation_id,
+            rendered,
+        });
+    }
+
+    fn flush(&self) {}
+}
