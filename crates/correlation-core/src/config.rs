@@ -275,7 +275,11 @@ impl CorrelationConfig {
     /// Reads an ID from `headers` through the same validation as incoming requests,
     /// without generating one: for consumers of propagated IDs (jobs, messages).
     pub fn extract(&self, headers: &HeaderMap) -> Option<CorrelationId> {
-        let value = self.inner.incoming.iter().find_map(|name| headers.get(name))?;
+        let value = self
+            .inner
+            .incoming
+            .iter()
+            .find_map(|name| headers.get(name))?;
         let id = self.accept(value)?;
         match &self.inner.transformer {
             None => Some(id),
@@ -326,8 +330,12 @@ impl CorrelationConfig {
         let max = self.inner.max_length;
         match catch_unwind(AssertUnwindSafe(|| self.inner.generator.generate())) {
             Ok(Ok(id)) if id.len() <= max => return id,
-            Ok(Ok(_)) => log::warn!(target: LOG_TARGET, "ID generator made an ID longer than {max} bytes; using a UUID v4"),
-            Ok(Err(err)) => log::warn!(target: LOG_TARGET, "ID generator made an unusable ID ({err}); using a UUID v4"),
+            Ok(Ok(_)) => {
+                log::warn!(target: LOG_TARGET, "ID generator made an ID longer than {max} bytes; using a UUID v4")
+            }
+            Ok(Err(err)) => {
+                log::warn!(target: LOG_TARGET, "ID generator made an unusable ID ({err}); using a UUID v4")
+            }
             Err(_) => log::warn!(target: LOG_TARGET, "ID generator panicked; using a UUID v4"),
         }
         fallback_id(max)
@@ -342,7 +350,9 @@ impl CorrelationConfig {
 
     fn accept(&self, value: &HeaderValue) -> Option<CorrelationId> {
         let id = CorrelationId::from_header_value_with_limit(value, self.inner.max_length).ok()?;
-        let valid = catch_unwind(AssertUnwindSafe(|| self.inner.validator.is_valid(id.as_str())));
+        let valid = catch_unwind(AssertUnwindSafe(|| {
+            self.inner.validator.is_valid(id.as_str())
+        }));
         matches!(valid, Ok(true)).then_some(id)
     }
 
@@ -591,11 +601,12 @@ impl CorrelationConfigBuilder {
 }
 
 fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
-    let parsed =
-        HeaderName::from_bytes(name.as_bytes()).map_err(|source| ConfigError::InvalidHeaderName {
+    let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|source| {
+        ConfigError::InvalidHeaderName {
             name: name.to_owned(),
             source,
-        })?;
+        }
+    })?;
     if FORBIDDEN_HEADER_NAMES.contains(&parsed.as_str()) {
         return Err(ConfigError::ForbiddenHeaderName {
             name: name.to_owned(),

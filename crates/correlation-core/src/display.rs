@@ -1,7 +1,6 @@
 //! Display helpers that print the current correlation ID in log lines.
 
 use std::fmt;
-use std::io::{self, Write};
 
 use crate::context::with_current;
 
@@ -60,6 +59,7 @@ impl<'a> CurrentId<'a> {
         }
     }
 
+    #[cfg(any(feature = "env-logger", feature = "test-util"))]
     pub(crate) fn with_length(length: Option<usize>, missing: &'a str) -> Self {
         Self { length, missing }
     }
@@ -81,14 +81,15 @@ impl fmt::Display for CurrentId<'_> {
     }
 }
 
+#[cfg(any(feature = "env-logger", feature = "test-util"))]
 /// Writes `record` as `LEVEL [<id>] target: message` plus a newline: the one layout the
 /// env_logger format and the test capture share.
 pub(crate) fn write_record(
-    out: &mut impl Write,
+    out: &mut impl std::io::Write,
     record: &log::Record<'_>,
     id_length: Option<usize>,
     missing: &str,
-) -> io::Result<()> {
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<5} [{}] {}: {}",

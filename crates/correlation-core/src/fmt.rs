@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn prints_the_default_outside_a_request() {
-        assert_eq!(render(&LogFormat::new(), "hi"), "INFO  [-] my_app::views: hi\n");
+        assert_eq!(
+            render(&LogFormat::new(), "hi"),
+            "INFO  [-] my_app::views: hi\n"
+        );
         assert_eq!(
             render(&LogFormat::new().missing("none"), "hi"),
             "INFO  [none] my_app::views: hi\n"

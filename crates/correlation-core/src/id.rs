@@ -163,7 +163,9 @@ impl fmt::Display for CorrelationId {
 
 impl fmt::Debug for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CorrelationId").field(&self.as_str()).finish()
+        f.debug_tuple("CorrelationId")
+            .field(&self.as_str())
+            .finish()
     }
 }
 
@@ -323,7 +325,10 @@ mod tests {
         let header = HeaderValue::from_maybe_shared(Bytes::from_static(b"static-id")).unwrap();
         let id = CorrelationId::from_header_value(&header).unwrap();
         assert_eq!(id.as_bytes().as_ptr(), header.as_bytes().as_ptr());
-        assert_eq!(id.to_header_value().as_bytes().as_ptr(), header.as_bytes().as_ptr());
+        assert_eq!(
+            id.to_header_value().as_bytes().as_ptr(),
+            header.as_bytes().as_ptr()
+        );
     }
 
     #[test]

@@ -141,6 +141,9 @@ mod tests {
         let seen = logger.get_ref().0.lock().unwrap().clone();
         let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         assert_eq!(seen[0], vec![pair("user", "42")]);
-        assert_eq!(seen[1], vec![pair("user", "42"), pair("correlation_id", "abc")]);
+        assert_eq!(
+            seen[1],
+            vec![pair("user", "42"), pair("correlation_id", "abc")]
+        );
     }
 }

@@ -207,7 +207,11 @@ mod tests {
     fn generators_produce_their_format() {
         let id = UuidV4.generate().unwrap();
         assert_eq!(id.len(), 32);
-        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            id.as_str()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert!(StrictUuidV4.is_valid(id.as_str()));
 
         let id = HyphenatedUuidV4.generate().unwrap();

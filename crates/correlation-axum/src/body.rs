@@ -1,0 +1,108 @@
+//! The response body wrapper that polls the inner body inside the request's scope.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use correlation_core::{CorrelationId, sync_scope};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+/// The body of a rejected request (`OnInvalid::Reject`).
+const REJECTION_MESSAGE: &[u8] = b"invalid correlation id";
+
+pin_project! {
+    /// A response body whose frames are produced with the request's correlation ID as the
+    /// current one, so logs written while streaming (SSE, downloads) carry it.
+    pub struct CorrelationBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyKindProj]
+    enum BodyKind<B> {
+        Scoped {
+            #[pin]
+            body: B,
+            id: CorrelationId,
+        },
+        Plain {
+            #[pin]
+            body: B,
+        },
+        Rejection {
+            message: Option<Bytes>,
+        },
+    }
+}
+
+impl<B> CorrelationBody<B> {
+    pub(crate) fn scoped(body: B, id: CorrelationId) -> Self {
+        Self {
+            kind: BodyKind::Scoped { body, id },
+        }
+    }
+
+    pub(crate) fn plain(body: B) -> Self {
+        Self {
+            kind: BodyKind::Plain { body },
+        }
+    }
+
+    pub(crate) fn rejection() -> Self {
+        Self {
+            kind: BodyKind::Rejection {
+                message: Some(Bytes::from_static(REJECTION_MESSAGE)),
+            },
+        }
+    }
+}
+
+impl<B> fmt::Debug for CorrelationBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationBody")
+            .field("body", &std::any::type_name::<B>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Body for CorrelationBody<B>
+where
+    B: Body,
+    B::Data: From<Bytes>,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            BodyKindProj::Scoped { body, id } => sync_scope(id.clone(), || body.poll_frame(cx)),
+            BodyKindProj::Plain { body } => body.poll_frame(cx),
+            BodyKindProj::Rejection { message } => {
+                Poll::Ready(message.take().map(|data| Ok(Frame::data(data.into()))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Scoped { body, .. } | BodyKind::Plain { body } => body.is_end_stream(),
+            BodyKind::Rejection { message } => message.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Scoped { body, .. } | BodyKind::Plain { body } => body.size_hint(),
+            BodyKind::Rejection { message } => {
+                SizeHint::with_exact(message.as_ref().map_or(0, |m| m.len() as u64))
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The tower [`Layer`], [`Service`] and response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use correlation_core::{
+    CorrelationConfig, CorrelationId, Outcome, WithCorrelation, scope, sync_scope,
+};
+use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::CorrelationBody;
+
+/// Gives every request a correlation ID and runs the inner service with it as the
+/// current one; see the [crate docs](crate).
+///
+/// Works with any tower HTTP service and any body type: axum's `Router`, hyper, tonic.
+#[derive(Clone, Debug, Default)]
+pub struct CorrelationLayer {
+    config: CorrelationConfig,
+}
+
+impl CorrelationLayer {
+    /// The layer with the default configuration: `X-Request-ID`, UUID v4, strict validation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The layer with `config`, the configuration every adapter shares.
+    pub fn with_config(config: CorrelationConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &CorrelationConfig {
+        &self.config
+    }
+}
+
+impl From<CorrelationConfig> for CorrelationLayer {
+    fn from(config: CorrelationConfig) -> Self {
+        Self::with_config(config)
+    }
+}
+
+impl<S> Layer<S> for CorrelationLayer {
+    type Service = CorrelationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorrelationService::new(inner, self.config.clone())
+    }
+}
+
+/// The service made by [`CorrelationLayer`].
+#[derive(Clone)]
+pub struct CorrelationService<S> {
+    inner: S,
+    config: CorrelationConfig,
+}
+
+impl<S> CorrelationService<S> {
+    /// Wraps `inner` with `config`.
+    pub fn new(inner: S, config: CorrelationConfig) -> Self {
+        Self { inner, config }
+    }
+
+    /// A [`CorrelationLayer`] with `config`, for `ServiceBuilder` users.
+    pub fn layer(config: CorrelationConfig) -> CorrelationLayer {
+        CorrelationLayer::with_config(config)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> fmt::Debug for CorrelationService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationService")
+            .field("inner", &std::any::type_name::<S>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorrelationService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<CorrelationBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if self.config.is_skipped(request.uri().path()) {
+            return ResponseFuture {
+                kind: Kind::Skipped {
+                    future: self.inner.call(request),
+                },
+            };
+        }
+        let decision = self.config.decide(request.headers());
+        if decision.outcome == Outcome::Rejected {
+            return ResponseFuture {
+                kind: Kind::Rejected {
+                    id: Some(decision.id),
+                    config: self.config.clone(),
+                },
+            };
+        }
+        let id = decision.id;
+        self.config
+            .update_request_headers(request.headers_mut(), &id);
+        // Services that do work in `call` itself, before their future is polled, see the ID too.
+        let future = sync_scope(id.clone(), || self.inner.call(request));
+        ResponseFuture {
+            kind: Kind::Scoped {
+                future: scope(id.clone(), future),
+                id,
+                config: self.config.clone(),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`CorrelationService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Scoped {
+            #[pin]
+            future: WithCorrelation<F>,
+            id: CorrelationId,
+            config: CorrelationConfig,
+        },
+        Skipped {
+            #[pin]
+            future: F,
+        },
+        Rejected {
+            id: Option<CorrelationId>,
+            config: CorrelationConfig,
+        },
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("future", &std::any::type_name::<F>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<CorrelationBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Scoped { future, id, config } => {
+                let response = ready!(future.poll(cx))?;
+                let (mut parts, body) = response.into_parts();
+                config.echo_response_headers(&mut parts.headers, id);
+                let body = CorrelationBody::scoped(body, id.clone());
+                Poll::Ready(Ok(Response::from_parts(parts, body)))
+            }
+            KindProj::Skipped { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(CorrelationBody::plain)))
+            }
+            KindProj::Rejected { id, config } => {
+                let mut response = Response::new(CorrelationBody::rejection());
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                if let Some(id) = id.take() {
+                    config.echo_response_headers(response.headers_mut(), &id);
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Correlation IDs for axum, and for any tower HTTP service (hyper, tonic): a
+//! [`CorrelationLayer`] that gives every request an ID, runs the request with it as the
+//! current ID so every log line carries it, and echoes it on the response; plus a
+//! [`CorrelationId`] extractor for handlers.
+//!
+//! Depend on this crate in an axum or tower-based service; the framework-agnostic parts
+//! (configuration, context helpers, log formatting) come from [`correlation_core`],
+//! re-exported as [`core`].
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use correlation_axum::{CorrelationId, CorrelationLayer};
+//! use http::Request;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! async fn handler(id: CorrelationId) -> String {
+//!     log::info!("handling"); // with correlation_core::format: INFO  [<id>] app: handling
+//!     id.to_string()
+//! }
+//!
+//! let app = Router::new().route("/", get(handler)).layer(CorrelationLayer::new());
+//!
+//! // A valid incoming ID is kept and echoed.
+//! let request = Request::get("/")
+//!     .header("x-request-id", "3758c31e-1177-4540-ba33-0109c405579a")
+//!     .body(Body::empty())
+//!     .unwrap();
+//! let response = app.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.headers()["x-request-id"], "3758c31e-1177-4540-ba33-0109c405579a");
+//!
+//! // A hostile one is replaced by a fresh UUID v4 (32 hex) and never echoed.
+//! let request = Request::get("/")
+//!     .header("x-request-id", "evil\tvalue")
+//!     .body(Body::empty())
+//!     .unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! assert_eq!(response.headers()["x-request-id"].len(), 32);
+//! # }
+//! ```
+//!
+//! # Usage
+//!
+//! Register the layer with one call, with the defaults or with the configuration every
+//! adapter shares:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use correlation_axum::{CorrelationConfig, CorrelationLayer};
+//!
+//! let config = CorrelationConfig::builder()
+//!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+//!     .skip_paths(["/health"])
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(CorrelationLayer::with_config(config));
+//! # Ok::<(), correlation_axum::core::ConfigError>(())
+//! ```
+//!
+//! For every request the layer asks core to accept, generate or replace the ID
+//! ([`CorrelationConfig::decide`]), rewrites the request header so the handler sees
+//! exactly one header with the final ID, runs the inner service (its `call` and its
+//! future) and the response body with the ID current, and puts exactly one correlation
+//! header on the response, replacing any the handler set: on 2xx, 4xx, the router's 404
+//! fallback, 5xx, panics turned into 500s and the 101 of a WebSocket upgrade.
+//!
+//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
+//! Carry the ID into other work with [`core::spawn`], [`core::spawn_blocking`] and
+//! [`core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
+//!
+//! # Ordering
+//!
+//! In axum, `.layer` calls wrap what is above them, so the **last** `.layer` is the
+//! outermost and runs first. Put `CorrelationLayer` last, so that everything inside it
+//! (tower-http's `TraceLayer`, `CorsLayer`, `CatchPanicLayer`, your handlers) runs with
+//! the ID and every response it produces is echoed. With `tower::ServiceBuilder`, layers
+//! run top-down: put `CorrelationLayer` first.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use correlation_axum::CorrelationLayer;
+//! use http::{HeaderName, Method};
+//! use tower_http::{catch_panic::CatchPanicLayer, cors::{Any, CorsLayer}};
+//!
+//! let header = HeaderName::from_static("x-request-id");
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     // Innermost: turns a panic into a 500 that still gets our header.
+//!     .layer(CatchPanicLayer::new())
+//!     // Browsers may send the header and read it from JavaScript.
+//!     .layer(
+//!         CorsLayer::new()
+//!             .allow_origin(Any)
+//!             .allow_methods([Method::GET, Method::POST])
+//!             .allow_headers([header.clone()])
+//!             .expose_headers([header]),
+//!     )
+//!     // Outermost: runs first, echoes on every response above.
+//!     .layer(CorrelationLayer::new());
+//! ```
+//!
+//! # WebSockets
+//!
+//! axum runs the callback given to `WebSocketUpgrade::on_upgrade` in a task of its own,
+//! after the upgrade response has left, so the request's scope is gone there. Take the
+//! ID with the extractor and attach it to the callback's future:
+//!
+//! ```
+//! use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+//! use axum::response::Response;
+//! use correlation_axum::CorrelationId;
+//! use correlation_axum::core::CorrelationFutureExt;
+//!
+//! async fn ws(upgrade: WebSocketUpgrade, id: CorrelationId) -> Response {
+//!     upgrade.on_upgrade(move |socket| session(socket).with_correlation_id(id.into_inner()))
+//! }
+//!
+//! async fn session(mut socket: WebSocket) {
+//!     while let Some(Ok(message)) = socket.recv().await {
+//!         log::info!("received {message:?}"); // carries the connection's ID
+//!     }
+//! }
+//! ```
+//!
+//! # Caveats
+//!
+//! - An error returned by the inner service (rather than a response) has no headers to
+//!   echo on; axum's services never return one, and other tower stacks usually turn
+//!   errors into responses with `HandleErrorLayer` placed inside this layer.
+//! - With [`OnInvalid::Reject`], an invalid ID gets `400 Bad Request` (with a fresh ID
+//!   echoed) without reaching the inner service.
+//!
+//! ## Feature Flags
+//!
+//! This crate has no cargo features; [`correlation_core`]'s features (`env-logger`, `kv`,
+//! `serde`, `test-util`) are enabled on that crate.
+//!
+//! ## Supported Rust Versions
+//!
+//! The minimum supported Rust version is **1.85** (edition 2024). It may be raised in a
+//! minor release, to a version at least six months old.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod extract;
+mod layer;
+
+pub use body::CorrelationBody;
+pub use extract::{CorrelationId, MissingCorrelationLayer};
+pub use layer::{CorrelationLayer, CorrelationService, ResponseFuture};
+
+pub use correlation_core as core;
+pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
+
+#[cfg(test)]
+mod tests;
