@@ -1,0 +1,150 @@
+//! The axum demo app of the demo contract, shared by `cargo run --example axum` and the
+//! conformance suite.
+//!
+//! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
+//! `/stream`; CORS open to any origin with the correlation header allowed and exposed.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use correlation_axum::core::{CorrelationFutureExt, current};
+use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer};
+use futures_util::StreamExt;
+use http::Method;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+
+/// The demo router with `config`: ours outermost, then CORS, then panic catching.
+pub fn app(config: CorrelationConfig) -> Router {
+    let request_header = config.request_header_name().clone();
+    let exposed = config.response_header_name().clone();
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([request_header.clone()])
+        .expose_headers([exposed]);
+    Router::new()
+        .route("/", get(index))
+        .route(
+            "/header",
+            get(move |headers: HeaderMap| async move {
+                request_header_value(&headers, &request_header)
+            }),
+        )
+        .route(
+            "/id",
+            get(|id: CorrelationId| async move { id.to_string() }),
+        )
+        .route("/spawn", get(spawned))
+        .route("/blocking", get(blocking))
+        .route("/error", get(error))
+        .route("/panic", get(panics))
+        .route("/ws", get(websocket))
+        .route("/stream", get(stream))
+        .layer(CatchPanicLayer::new())
+        .layer(cors)
+        .layer(CorrelationLayer::with_config(config))
+}
+
+async fn index() -> &'static str {
+    log::info!("handling the index");
+    nested_work();
+    "hello from the axum demo\n"
+}
+
+/// A plain function that is not given the ID: its log line carries it anyway.
+fn nested_work() {
+    log::info!("nested function doing some work");
+}
+
+fn request_header_value(headers: &HeaderMap, name: &http::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn spawned() -> Result<String, StatusCode> {
+    log::info!("starting a task");
+    let task = correlation_axum::core::spawn(async {
+        log::info!("inside the spawned task");
+        current()
+    });
+    id_or_500(task.await)
+}
+
+async fn blocking() -> Result<String, StatusCode> {
+    log::info!("starting blocking work");
+    let work = correlation_axum::core::spawn_blocking(|| {
+        log::info!("inside the blocking closure");
+        current()
+    });
+    id_or_500(work.await)
+}
+
+fn id_or_500<E>(
+    joined: Result<Option<correlation_axum::core::CorrelationId>, E>,
+) -> Result<String, StatusCode> {
+    match joined {
+        Ok(Some(id)) => Ok(id.to_string()),
+        _ => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// The idiomatic axum error path: a handler error type that becomes a 500.
+#[derive(Debug)]
+struct DemoError;
+
+impl IntoResponse for DemoError {
+    fn into_response(self) -> Response {
+        log::error!("the demo error route failed on purpose");
+        (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong\n").into_response()
+    }
+}
+
+async fn error() -> Result<&'static str, DemoError> {
+    Err(DemoError)
+}
+
+async fn panics() -> &'static str {
+    panic!("the demo panic route panicked on purpose")
+}
+
+async fn websocket(upgrade: WebSocketUpgrade, id: CorrelationId) -> Response {
+    log::info!("upgrading to a WebSocket");
+    // The upgrade callback runs in a task of its own: attach the request's ID to it.
+    upgrade.on_upgrade(move |socket| echo(socket).with_correlation_id(id.into_inner()))
+}
+
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        match message {
+            Message::Text(text) => {
+                log::info!("websocket received: {}", text.as_str());
+                if socket.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    log::info!("websocket closed");
+}
+
+async fn stream() -> Body {
+    let chunks = futures_util::stream::iter(0..3).then(|n| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        log::info!("streaming chunk {n}");
+        Ok::<_, Infallible>(Bytes::from(format!("chunk {n}\n")))
+    });
+    Body::from_stream(chunks)
+}

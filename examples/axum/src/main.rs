@@ -1,0 +1,26 @@
+//! Run with
+//!
+//! ```sh
+//! cargo run --example axum
+//! ```
+//!
+//! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
+//! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
+
+use correlation_axum::CorrelationConfig;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::Builder::new()
+        .format(correlation_core::format)
+        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
+        .init();
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    log::info!("axum demo listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, example_axum::app(CorrelationConfig::default()))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
