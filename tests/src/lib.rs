@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+pub mod client;
 pub mod scenarios;
 pub mod servers;
 

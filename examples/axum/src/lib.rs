@@ -2,7 +2,7 @@
 //! conformance suite.
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
-//! `/stream`; CORS open to any origin with the correlation header allowed and exposed.
+//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed and exposed.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::core::{CorrelationFutureExt, current};
@@ -48,6 +48,7 @@ pub fn app(config: CorrelationConfig) -> Router {
         .route("/panic", get(panics))
         .route("/ws", get(websocket))
         .route("/stream", get(stream))
+        .route("/cookies", get(cookies))
         .layer(CatchPanicLayer::new())
         .layer(cors)
         .layer(CorrelationLayer::with_config(config))
@@ -138,6 +139,22 @@ async fn echo(mut socket: WebSocket) {
         }
     }
     log::info!("websocket closed");
+}
+
+/// Headers of its own, repeated ones included, and a correlation header the layer replaces.
+async fn cookies() -> impl IntoResponse {
+    (
+        AppendHeaders([
+            (http::header::SET_COOKIE, "a=1"),
+            (http::header::SET_COOKIE, "b=2"),
+            (http::HeaderName::from_static("x-demo"), "kept"),
+            (
+                http::HeaderName::from_static("x-request-id"),
+                "from-handler",
+            ),
+        ]),
+        "cookies",
+    )
 }
 
 async fn stream() -> Body {

@@ -1,0 +1,573 @@
+//! The scenario table. Every scenario takes a starter (one adapter's
+//! `servers::<fw>::start`), starts the demo app with the configuration it needs, talks
+//! to it over real HTTP and asserts on the responses and on the captured log lines.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use correlation_core::test_util::{CapturedRecord, LogCapture};
+use correlation_core::{CorrelationConfig, IdValidator, OnInvalid, StrictUuidV4};
+use futures_util::{SinkExt, StreamExt};
+use log::Level;
+use reqwest::header::{HeaderMap, HeaderValue};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use uuid::Uuid;
+
+use crate::TestServer;
+use crate::client::{RawConnection, RawResponse};
+
+/// Starts one adapter's demo app with a configuration.
+pub type Starter = dyn Fn(CorrelationConfig) -> Pin<Box<dyn Future<Output = TestServer>>>;
+
+/// Expands to one `#[tokio::test]` per scenario, run against the adapter started by `$start`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($start:path) => {
+        $crate::conformance_suite!(@tests $start;
+            valid_ids_are_echoed_verbatim,
+            missing_or_empty_header_gets_a_fresh_hex_v4,
+            invalid_ids_are_replaced_with_one_warning,
+            handler_sees_the_final_id_in_the_request_header,
+            first_of_two_incoming_headers_counts,
+            spawned_and_blocking_work_see_the_id,
+            not_found_errors_and_panics_carry_the_header,
+            keep_alive_requests_each_get_their_own_id,
+            concurrent_requests_each_get_their_own_id,
+            other_response_headers_are_untouched,
+            every_response_has_exactly_one_correlation_header,
+            hostile_headers_are_replaced_and_never_logged_raw,
+            websocket_upgrade_carries_the_id_and_messages_log_under_it,
+            streamed_body_logs_carry_the_id,
+            rejecting_configuration_answers_400,
+            custom_header_names_are_honoured,
+            skipped_paths_are_left_alone,
+        );
+    };
+    (@tests $start:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                // Installed before the server starts, so no line of the scenario is lost.
+                $crate::scenarios::logs();
+                let start = |config| {
+                    let server: ::std::pin::Pin<Box<dyn ::std::future::Future<Output = $crate::TestServer>>> =
+                        Box::pin($start(config));
+                    server
+                };
+                $crate::scenarios::$name(&start).await;
+            }
+        )*
+    };
+}
+
+/// The process-wide log capture the scenarios assert on.
+pub fn logs() -> &'static LogCapture {
+    LogCapture::install()
+}
+
+/// A fresh UUID v4 as 32 hex characters.
+pub fn fresh_hex() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// Whether `id` looks like one of our generated IDs: a UUID v4 as 32 lowercase hex.
+pub fn is_generated(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && StrictUuidV4.is_valid(id)
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Every `x-request-id` value.
+    pub ids: Vec<String>,
+    /// All headers.
+    pub headers: HeaderMap,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The single correlation ID of the response; fails the test unless there is exactly one.
+    pub fn id(&self) -> &str {
+        assert_eq!(
+            self.ids.len(),
+            1,
+            "exactly one correlation header: {:?}",
+            self.ids
+        );
+        &self.ids[0]
+    }
+}
+
+fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+/// `GET path` with the given request headers.
+pub async fn get_with(server: &TestServer, path: &str, headers: HeaderMap) -> Reply {
+    get_named(server, path, headers, "x-request-id").await
+}
+
+async fn get_named(server: &TestServer, path: &str, headers: HeaderMap, id_header: &str) -> Reply {
+    let response = client()
+        .get(server.url(path))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap_or_default();
+    Reply {
+        status,
+        ids: values(&headers, id_header),
+        headers,
+        body,
+    }
+}
+
+/// `GET path`, with `x-request-id: id` when given.
+pub async fn get(server: &TestServer, path: &str, id: Option<&str>) -> Reply {
+    let mut headers = HeaderMap::new();
+    if let Some(id) = id {
+        headers.insert("x-request-id", HeaderValue::from_str(id).unwrap());
+    }
+    get_with(server, path, headers).await
+}
+
+fn client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap()
+        })
+        .clone()
+}
+
+fn warnings_for(id: &str) -> Vec<CapturedRecord> {
+    logs()
+        .records_for(id)
+        .into_iter()
+        .filter(|r| r.level == Level::Warn)
+        .collect()
+}
+
+/// Waits (briefly) until `id` has at least `count` log records: some adapters log from
+/// other threads right after the response has left.
+async fn records_eventually(id: &str, count: usize) -> Vec<CapturedRecord> {
+    for _ in 0..100 {
+        let records = logs().records_for(id);
+        if records.len() >= count {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    logs().records_for(id)
+}
+
+fn assert_never_logged(raw: &str) {
+    let leaked = logs().records_containing(raw);
+    assert!(
+        leaked.is_empty(),
+        "rejected value reached a log line: {leaked:?}"
+    );
+}
+
+/// Valid hex and hyphenated v4 IDs, in lower and upper case, are echoed verbatim and
+/// reach the handler unchanged, without a warning.
+pub async fn valid_ids_are_echoed_verbatim(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let hex = fresh_hex();
+    let hyphenated = Uuid::new_v4().hyphenated().to_string();
+    for id in [
+        hex.clone(),
+        hex.to_uppercase(),
+        hyphenated.clone(),
+        hyphenated.to_uppercase(),
+    ] {
+        let reply = get(&server, "/id", Some(&id)).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.id(), id);
+        assert_eq!(reply.body, id);
+        assert!(warnings_for(&id).is_empty());
+    }
+}
+
+/// No header, or an empty one, gets a fresh 32-hex UUID v4 and no warning.
+pub async fn missing_or_empty_header_gets_a_fresh_hex_v4(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let absent = get(&server, "/id", None).await;
+    let mut empty_header = HeaderMap::new();
+    empty_header.insert("x-request-id", HeaderValue::from_static(""));
+    let empty = get_with(&server, "/id", empty_header).await;
+    for reply in [&absent, &empty] {
+        assert_eq!(reply.status, 200);
+        assert!(is_generated(reply.id()), "{reply:?}");
+        assert_eq!(reply.body, reply.id());
+        assert!(warnings_for(reply.id()).is_empty());
+    }
+    assert_ne!(absent.id(), empty.id());
+}
+
+/// Every invalid value is replaced by a fresh ID, and exactly one WARN names the new ID
+/// and never the old value.
+pub async fn invalid_ids_are_replaced_with_one_warning(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let mut hex_ending_in_x = fresh_hex();
+    hex_ending_in_x.replace_range(31.., "x");
+    // A random 32-hex ID as nginx's `$request_id` makes: no UUID version 4 nibble.
+    let mut nginx = fresh_hex();
+    nginx.replace_range(12..13, "0");
+    let invalid = [
+        "test".to_owned(),
+        "bad-uuid".to_owned(),
+        "1x".repeat(16),
+        hex_ending_in_x,
+        "0".repeat(32),
+        Uuid::now_v1(&[1, 2, 3, 4, 5, 6]).to_string(),
+        nginx,
+    ];
+    for value in &invalid {
+        let reply = get(&server, "/id", Some(value)).await;
+        assert_eq!(reply.status, 200, "{value}");
+        let new = reply.id();
+        assert!(is_generated(new), "{value} was not replaced: {new}");
+        assert_ne!(new, value);
+        assert_eq!(reply.body, new);
+        let warnings = warnings_for(new);
+        assert_eq!(warnings.len(), 1, "{value}: {warnings:?}");
+        assert_eq!(warnings[0].target, "correlation");
+        assert_eq!(
+            warnings[0].message,
+            format!(
+                "Generated new request ID ({new}), since request header value failed validation"
+            )
+        );
+        assert!(
+            logs()
+                .records_for(new)
+                .iter()
+                .all(|r| !r.rendered.contains(value.as_str())),
+            "{value} was logged"
+        );
+        if value.len() >= 16 {
+            assert_never_logged(value);
+        }
+    }
+}
+
+/// The handler reads the final ID from the request header.
+pub async fn handler_sees_the_final_id_in_the_request_header(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let valid = fresh_hex();
+    let reply = get(&server, "/header", Some(&valid)).await;
+    assert_eq!(reply.body, valid);
+    let reply = get(&server, "/header", None).await;
+    assert_eq!(reply.body, reply.id());
+    let reply = get(&server, "/header", Some("invalid")).await;
+    assert_eq!(reply.body, reply.id());
+    assert!(is_generated(&reply.body));
+}
+
+/// With the header twice, the first value counts, and the handler sees one value.
+pub async fn first_of_two_incoming_headers_counts(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let (first, second) = (fresh_hex(), fresh_hex());
+    let mut headers = HeaderMap::new();
+    headers.append("x-request-id", HeaderValue::from_str(&first).unwrap());
+    headers.append("x-request-id", HeaderValue::from_str(&second).unwrap());
+    let reply = get_with(&server, "/header", headers).await;
+    assert_eq!(reply.id(), first);
+    assert_eq!(reply.body, first);
+
+    let mut headers = HeaderMap::new();
+    headers.append("x-request-id", HeaderValue::from_static("invalid-first"));
+    headers.append("x-request-id", HeaderValue::from_str(&second).unwrap());
+    let reply = get_with(&server, "/header", headers).await;
+    assert!(is_generated(reply.id()));
+    assert_ne!(reply.id(), second);
+    assert_eq!(reply.body, reply.id());
+}
+
+/// Work started with core's spawn and blocking helpers sees the request's ID.
+pub async fn spawned_and_blocking_work_see_the_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    for path in ["/spawn", "/blocking"] {
+        let id = fresh_hex();
+        let reply = get(&server, path, Some(&id)).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.body, id, "{path}");
+        let records = records_eventually(&id, 2).await;
+        assert!(
+            records.len() >= 2,
+            "{path}: the handler and the task each log: {records:?}"
+        );
+    }
+}
+
+/// 404s, handler errors and panics carry the header; the server keeps serving.
+pub async fn not_found_errors_and_panics_carry_the_header(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    for (path, status) in [
+        ("/missing", 404),
+        ("/error", 500),
+        ("/panic", 500),
+        ("/", 200),
+    ] {
+        let id = fresh_hex();
+        let reply = get(&server, path, Some(&id)).await;
+        assert_eq!(reply.status, status, "{path}");
+        assert_eq!(reply.id(), id, "{path}");
+    }
+    let reply = get(&server, "/panic", None).await;
+    assert_eq!(reply.status, 500);
+    assert!(is_generated(reply.id()));
+    assert_eq!(get(&server, "/", None).await.status, 200);
+}
+
+/// Requests on one keep-alive connection each get their own ID.
+pub async fn keep_alive_requests_each_get_their_own_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let mut connection = RawConnection::connect(server.addr).await.unwrap();
+    let given = fresh_hex();
+    let mut seen = Vec::new();
+    for n in 0..6 {
+        let headers: &[(&[u8], &[u8])] = if n == 2 {
+            &[(b"x-request-id", given.as_bytes())]
+        } else {
+            &[]
+        };
+        let response = connection.get("/id", headers).await.unwrap();
+        let ids = response.header_values("x-request-id");
+        assert_eq!(ids.len(), 1);
+        assert_eq!(String::from_utf8_lossy(&response.body), ids[0]);
+        seen.push(ids[0].clone());
+    }
+    assert_eq!(seen[2], given);
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "an ID stuck to the connection: {seen:?}"
+    );
+}
+
+/// 500 concurrent requests with distinct IDs each get back their own, in the header, the
+/// body and the log lines.
+pub async fn concurrent_requests_each_get_their_own_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let ids: Vec<String> = (0..500).map(|_| fresh_hex()).collect();
+    let url = server.url("/spawn");
+    let requests = ids.iter().map(|id| {
+        let request = client().get(&url).header("x-request-id", id);
+        async move {
+            let response = request.send().await.unwrap();
+            let echoed = values(response.headers(), "x-request-id");
+            (echoed, response.text().await.unwrap())
+        }
+    });
+    let replies = futures_util::stream::iter(requests)
+        .buffered(500)
+        .collect::<Vec<_>>()
+        .await;
+    for (id, (echoed, body)) in ids.iter().zip(&replies) {
+        assert_eq!(echoed, &[id.clone()]);
+        assert_eq!(body, id);
+    }
+    // Every request logs the same lines; a line under the wrong ID would skew a count.
+    let expected = records_eventually(&ids[0], 2).await.len();
+    for id in &ids {
+        assert_eq!(
+            records_eventually(id, expected).await.len(),
+            expected,
+            "{id}"
+        );
+    }
+}
+
+/// Other response headers, repeated ones included, are left as the handler set them.
+pub async fn other_response_headers_are_untouched(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let id = fresh_hex();
+    let reply = get(&server, "/cookies", Some(&id)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "cookies");
+    assert_eq!(values(&reply.headers, "set-cookie"), ["a=1", "b=2"]);
+    assert_eq!(values(&reply.headers, "x-demo"), ["kept"]);
+    assert_eq!(reply.id(), id, "the handler's own x-request-id is replaced");
+}
+
+/// Whatever the route and whatever the request, exactly one correlation header leaves.
+pub async fn every_response_has_exactly_one_correlation_header(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let routes = [
+        "/",
+        "/id",
+        "/header",
+        "/spawn",
+        "/blocking",
+        "/error",
+        "/panic",
+        "/missing",
+        "/cookies",
+        "/stream",
+    ];
+    for path in routes {
+        for id in [Some(fresh_hex()), None, Some("bad value".to_owned())] {
+            let reply = get(&server, path, id.as_deref()).await;
+            assert_eq!(reply.ids.len(), 1, "{path} with {id:?}: {:?}", reply.ids);
+        }
+    }
+}
+
+/// Hostile header values (8 KB, bytes above 0x7F, tabs, many duplicates) are replaced,
+/// never echoed, never logged raw, and never crash the server.
+pub async fn hostile_headers_are_replaced_and_never_logged_raw(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let marker = fresh_hex();
+    let huge = format!("huge{marker}{}", "a".repeat(8 * 1024));
+    let high_bytes = [b"caf\xc3\xa9-".as_slice(), marker.as_bytes(), b"-\xff\xfe"].concat();
+    let tabs = format!("tab\t{marker}\tvalue");
+    let hostile: [&[u8]; 3] = [huge.as_bytes(), &high_bytes, tabs.as_bytes()];
+    let mut connection = RawConnection::connect(server.addr).await.unwrap();
+    for value in hostile {
+        let response: RawResponse = connection
+            .get("/header", &[(b"x-request-id", value)])
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        let ids = response.header_values("x-request-id");
+        assert_eq!(ids.len(), 1);
+        assert!(is_generated(&ids[0]), "{:?}", ids[0]);
+        assert_eq!(String::from_utf8_lossy(&response.body), ids[0]);
+        assert_eq!(warnings_for(&ids[0]).len(), 1);
+    }
+    let duplicates: Vec<(&[u8], &[u8])> = (0..50)
+        .map(|_| (b"x-request-id".as_slice(), marker.as_bytes()))
+        .collect();
+    let response = connection.get("/id", &duplicates).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header_values("x-request-id").len(), 1);
+    assert_never_logged(&marker);
+    assert_eq!(get(&server, "/", None).await.status, 200);
+}
+
+/// The WebSocket upgrade's 101 carries the ID and every message is logged under it.
+pub async fn websocket_upgrade_carries_the_id_and_messages_log_under_it(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let id = fresh_hex();
+    let mut request = server.ws_url("/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-request-id", HeaderValue::from_str(&id).unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 101);
+    assert_eq!(values(response.headers(), "x-request-id"), [id.clone()]);
+    for n in 0..3 {
+        let text = format!("hello {n} {}", fresh_hex());
+        socket.send(Message::text(text.clone())).await.unwrap();
+        let echoed = socket.next().await.unwrap().unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+        let logged = records_eventually(&id, 1).await;
+        let mut found = logged
+            .iter()
+            .any(|r| r.message.contains(&text) && r.level == Level::Info);
+        for _ in 0..50 {
+            if found {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            found = logs()
+                .records_for(&id)
+                .iter()
+                .any(|r| r.message.contains(&text));
+        }
+        assert!(found, "message {text:?} not logged under {id}");
+    }
+    socket.close(None).await.ok();
+}
+
+/// Log lines written while a streaming body is produced carry the ID.
+pub async fn streamed_body_logs_carry_the_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let id = fresh_hex();
+    let reply = get(&server, "/stream", Some(&id)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.id(), id);
+    let records = records_eventually(&id, 3).await;
+    for n in 0..3 {
+        let chunk = format!("streaming chunk {n}");
+        assert!(
+            records.iter().any(|r| r.message.contains(&chunk)),
+            "{chunk} not logged under {id}: {records:?}"
+        );
+    }
+}
+
+/// With `OnInvalid::Reject`, an invalid ID gets a 400 carrying a fresh ID.
+pub async fn rejecting_configuration_answers_400(start: &Starter) {
+    let config = CorrelationConfig::builder()
+        .on_invalid(OnInvalid::Reject)
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let reply = get(&server, "/id", Some("not-a-uuid-rejected")).await;
+    assert_eq!(reply.status, 400);
+    assert!(is_generated(reply.id()));
+    assert_never_logged("not-a-uuid-rejected");
+    let id = fresh_hex();
+    let reply = get(&server, "/id", Some(&id)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, id.as_str()));
+}
+
+/// Several incoming names in priority order; the response uses the first.
+pub async fn custom_header_names_are_honoured(start: &Starter) {
+    let config = CorrelationConfig::builder()
+        .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let (preferred, fallback) = (fresh_hex(), fresh_hex());
+    let mut headers = HeaderMap::new();
+    headers.insert("x-request-id", HeaderValue::from_str(&fallback).unwrap());
+    let reply = get_named(&server, "/header", headers.clone(), "x-correlation-id").await;
+    assert_eq!(reply.id(), fallback);
+    assert_eq!(reply.body, fallback);
+    headers.insert(
+        "x-correlation-id",
+        HeaderValue::from_str(&preferred).unwrap(),
+    );
+    let reply = get_named(&server, "/header", headers, "x-correlation-id").await;
+    assert_eq!(reply.id(), preferred);
+    assert_eq!(reply.body, preferred);
+}
+
+/// Skipped paths get no ID and no header.
+pub async fn skipped_paths_are_left_alone(start: &Starter) {
+    let config = CorrelationConfig::builder()
+        .skip_paths(["/"])
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let reply = get(&server, "/", Some(&fresh_hex())).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.ids.is_empty(), "{:?}", reply.ids);
+    let reply = get(&server, "/id", None).await;
+    assert!(is_generated(reply.id()));
+}

@@ -1,0 +1,17 @@
+//! Starts the axum demo app.
+
+use correlation_core::CorrelationConfig;
+
+use crate::TestServer;
+
+/// Serves `example_axum::app(config)` on `127.0.0.1:0` on the test's tokio runtime.
+pub async fn start(config: CorrelationConfig) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, example_axum::app(config))
+            .await
+            .unwrap();
+    });
+    TestServer::new(addr, move || server.abort())
+}

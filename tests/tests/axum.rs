@@ -1,0 +1,3 @@
+//! The conformance table against the axum adapter.
+
+correlation_conformance::conformance_suite!(correlation_conformance::servers::axum::start);
