@@ -6,58 +6,54 @@ use anyhow::Context;
 use xshell::{Shell, cmd};
 
 /// Runs every check in order and stops at the first failure.
-pub(crate) struct Ci;
-
-impl Ci {
-    pub(crate) fn run(&self, sh: &Shell) -> anyhow::Result<()> {
-        let started = Instant::now();
-        step("tidy", || crate::tidy::check(&crate::project_root()))?;
-        step("format", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
-        step("clippy", || {
+pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
+    let started = Instant::now();
+    step("tidy", || crate::tidy::check(&crate::project_root()))?;
+    step("format", || Ok(cmd!(sh, "cargo fmt --all --check").run()?))?;
+    step("clippy", || {
+        Ok(cmd!(
+            sh,
+            "cargo clippy --locked --workspace --all-targets --all-features -- -D warnings"
+        )
+        .run()?)
+    })?;
+    step("tests", || {
+        Ok(cmd!(
+            sh,
+            "cargo test --locked --workspace --all-features --all-targets"
+        )
+        .run()?)
+    })?;
+    step("doc tests", || {
+        Ok(cmd!(sh, "cargo test --locked --workspace --all-features --doc").run()?)
+    })?;
+    step("docs", || {
+        let _deny = sh.push_env("RUSTDOCFLAGS", "-D warnings");
+        Ok(cmd!(
+            sh,
+            "cargo doc --locked --workspace --no-deps --all-features"
+        )
+        .run()?)
+    })?;
+    if cmd!(sh, "cargo hack --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        step("features", || {
             Ok(cmd!(
                 sh,
-                "cargo clippy --locked --workspace --all-targets --all-features -- -D warnings"
+                "cargo hack check --locked --workspace --each-feature --no-dev-deps"
             )
             .run()?)
         })?;
-        step("tests", || {
-            Ok(cmd!(
-                sh,
-                "cargo test --locked --workspace --all-features --all-targets"
-            )
-            .run()?)
-        })?;
-        step("doc tests", || {
-            Ok(cmd!(sh, "cargo test --locked --workspace --all-features --doc").run()?)
-        })?;
-        step("docs", || {
-            let _deny = sh.push_env("RUSTDOCFLAGS", "-D warnings");
-            Ok(cmd!(
-                sh,
-                "cargo doc --locked --workspace --no-deps --all-features"
-            )
-            .run()?)
-        })?;
-        if cmd!(sh, "cargo hack --version")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
-        {
-            step("features", || {
-                Ok(cmd!(
-                    sh,
-                    "cargo hack check --locked --workspace --each-feature --no-dev-deps"
-                )
-                .run()?)
-            })?;
-        } else {
-            eprintln!("xtask: cargo-hack is not installed; skipping the per-feature check");
-        }
-        eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
-        Ok(())
+    } else {
+        eprintln!("xtask: cargo-hack is not installed; skipping the per-feature check");
     }
+    eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
+    Ok(())
 }
 
 fn step(name: &str, run: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {

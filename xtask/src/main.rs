@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
 
 /// One developer task with its arguments.
 enum Task {
-    Ci(ci::Ci),
+    Ci,
     Demo(demo::Demo),
     Tidy,
 }
@@ -42,7 +42,7 @@ impl Task {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match args.as_slice() {
-            ["ci"] => Ok(Self::Ci(ci::Ci)),
+            ["ci"] => Ok(Self::Ci),
             ["demo"] => Ok(Self::Demo(demo::Demo::new(demo::Framework::Axum))),
             ["demo", framework] => Ok(Self::Demo(demo::Demo::new(framework.parse()?))),
             ["tidy"] => Ok(Self::Tidy),
@@ -56,7 +56,7 @@ impl Task {
 
     fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         match self {
-            Self::Ci(ci) => ci.run(sh),
+            Self::Ci => ci::run(sh),
             Self::Demo(demo) => demo.run(sh),
             Self::Tidy => tidy::check(&project_root()).context("tidy checks failed"),
         }
