@@ -614,3 +614,353 @@ fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
     }
     Ok(parsed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::{AnySafe, AnyUuid};
+    use crate::test_util::LogCapture;
+
+    const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn is_default_generated(id: &CorrelationId) -> bool {
+        id.len() == 32 && StrictUuidV4.is_valid(id.as_str())
+    }
+
+    #[test]
+    fn valid_incoming_id_is_accepted_without_copying() {
+        let config = CorrelationConfig::default();
+        let map = headers(&[("x-request-id", VALID)]);
+        let decision = config.decide(&map);
+        assert_eq!(decision.outcome, Outcome::Accepted);
+        assert_eq!(decision.id, VALID);
+        assert_eq!(
+            decision.id.as_bytes().as_ptr(),
+            map["x-request-id"].as_bytes().as_ptr()
+        );
+    }
+
+    #[test]
+    fn absent_or_empty_header_generates_silently() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::default();
+        for map in [headers(&[]), headers(&[("x-request-id", "")])] {
+            let decision = config.decide(&map);
+            assert_eq!(decision.outcome, Outcome::Generated);
+            assert!(is_default_generated(&decision.id));
+            assert!(logs.records_containing(decision.id.as_str()).is_empty());
+        }
+    }
+
+    #[test]
+    fn invalid_id_is_replaced_with_one_warning_naming_only_the_new_id() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::default();
+        let hostile = "hostile-value-7f3a\tinjected";
+        let decision = config.decide(&headers(&[("x-request-id", hostile)]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+        let lines = logs.records_for(decision.id.as_str());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].level, log::Level::Warn);
+        assert_eq!(lines[0].target, LOG_TARGET);
+        assert_eq!(
+            lines[0].message,
+            format!(
+                "Generated new request ID ({}), since request header value failed validation",
+                decision.id
+            )
+        );
+        assert!(logs.records_containing("hostile-value-7f3a").is_empty());
+    }
+
+    #[test]
+    fn first_value_and_first_present_name_count() {
+        let config = CorrelationConfig::default();
+        let decision = config.decide(&headers(&[
+            ("x-request-id", "bad"),
+            ("x-request-id", VALID),
+        ]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+
+        let config = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let other = "9e6454c421d54e4aa66ab28f15576414";
+        let both = headers(&[("x-request-id", VALID), ("x-correlation-id", other)]);
+        assert_eq!(config.decide(&both).id, other);
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", VALID)])).id,
+            VALID
+        );
+        assert_eq!(config.response_header_name(), "x-correlation-id");
+    }
+
+    #[test]
+    fn request_headers_end_up_with_exactly_one_final_id() {
+        let config = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let mut map = headers(&[
+            ("x-correlation-id", "a"),
+            ("x-correlation-id", "b"),
+            ("x-request-id", "c"),
+        ]);
+        let id = CorrelationId::from_static("final");
+        config.update_request_headers(&mut map, &id);
+        assert_eq!(map.get_all("x-correlation-id").iter().count(), 1);
+        assert_eq!(map["x-correlation-id"], "final");
+        assert!(!map.contains_key("x-request-id"));
+
+        let off = CorrelationConfig::builder()
+            .update_request_header(false)
+            .build()
+            .unwrap();
+        let mut map = headers(&[("x-request-id", "c")]);
+        off.update_request_headers(&mut map, &id);
+        assert_eq!(map["x-request-id"], "c");
+    }
+
+    #[test]
+    fn echo_replaces_the_handlers_header_unless_turned_off() {
+        let id = CorrelationId::from_static("final");
+        let mut map = headers(&[("x-request-id", "from-handler"), ("x-request-id", "twice")]);
+        CorrelationConfig::default().echo_response_headers(&mut map, &id);
+        assert_eq!(
+            map.get_all("x-request-id").iter().collect::<Vec<_>>(),
+            ["final"]
+        );
+
+        let off = CorrelationConfig::builder()
+            .echo_response_header(false)
+            .build()
+            .unwrap();
+        let mut map = HeaderMap::new();
+        off.echo_response_headers(&mut map, &id);
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn validators_choose_what_is_accepted() {
+        let v1 = "c232ab00-9414-11ec-b3c8-9f6bdeced846";
+        let any_uuid = CorrelationConfig::builder()
+            .validator(AnyUuid)
+            .build()
+            .unwrap();
+        assert_eq!(
+            any_uuid.decide(&headers(&[("x-request-id", v1)])).outcome,
+            Outcome::Accepted
+        );
+        let any_safe = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .build()
+            .unwrap();
+        let decision = any_safe.decide(&headers(&[("x-request-id", "order-42")]));
+        assert_eq!(
+            (decision.outcome, decision.id.as_str()),
+            (Outcome::Accepted, "order-42")
+        );
+        let closure = CorrelationConfig::builder()
+            .validator(|id: &str| id.starts_with("req-"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            closure
+                .decide(&headers(&[("x-request-id", "req-1")]))
+                .outcome,
+            Outcome::Accepted
+        );
+        assert_eq!(
+            closure
+                .decide(&headers(&[("x-request-id", "job-1")]))
+                .outcome,
+            Outcome::Replaced
+        );
+    }
+
+    #[test]
+    fn any_safe_still_enforces_the_safety_rules_and_max_length() {
+        let config = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .max_length(8)
+            .generator(|| "gen")
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", "12345678")])).id,
+            "12345678"
+        );
+        let too_long = config.decide(&headers(&[("x-request-id", "123456789")]));
+        assert_eq!(
+            (too_long.outcome, too_long.id.as_str()),
+            (Outcome::Replaced, "gen")
+        );
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-request-id",
+            HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(config.decide(&map).outcome, Outcome::Replaced);
+    }
+
+    #[test]
+    fn transformer_applies_to_incoming_and_generated_ids() {
+        let config = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .generator(|| "gen")
+            .transformer(|id: &str| format!("svc-{id}"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", "abc")])).id,
+            "svc-abc"
+        );
+        assert_eq!(config.decide(&headers(&[])).id, "svc-gen");
+    }
+
+    #[test]
+    fn unsafe_or_panicking_transformer_output_falls_back_to_a_generated_id() {
+        let logs = LogCapture::install();
+        let unsafe_output = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .transformer(|id: &str| format!("{id}\r\nX-Injected: 1"))
+            .build()
+            .unwrap();
+        let decision = unsafe_output.decide(&headers(&[("x-request-id", "abc-transform")]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+        assert_eq!(logs.records_for(decision.id.as_str()).len(), 1);
+
+        let panicking = CorrelationConfig::builder()
+            .transformer(|_: &str| -> String { panic!("transformer bug") })
+            .build()
+            .unwrap();
+        let decision = panicking.decide(&headers(&[("x-request-id", VALID)]));
+        assert!(is_default_generated(&decision.id));
+    }
+
+    #[test]
+    fn panicking_validator_replaces_the_id() {
+        let config = CorrelationConfig::builder()
+            .validator(|_: &str| -> bool { panic!("validator bug") })
+            .build()
+            .unwrap();
+        let decision = config.decide(&headers(&[("x-request-id", VALID)]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+    }
+
+    #[test]
+    fn generator_failing_at_request_time_falls_back_to_uuid_v4() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = AtomicUsize::new(0);
+        // Usable when probed at build time, broken afterwards.
+        let config = CorrelationConfig::builder()
+            .generator(move || {
+                if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+                    "probe-ok".to_owned()
+                } else {
+                    "broken id".to_owned()
+                }
+            })
+            .build()
+            .unwrap();
+        assert!(is_default_generated(&config.generate()));
+    }
+
+    #[test]
+    fn reject_mode_reports_rejected_with_a_fresh_id() {
+        let config = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        let decision = config.decide(&headers(&[("x-request-id", "nope")]));
+        assert_eq!(decision.outcome, Outcome::Rejected);
+        assert!(is_default_generated(&decision.id));
+        assert_eq!(config.decide(&headers(&[])).outcome, Outcome::Generated);
+    }
+
+    #[test]
+    fn skip_matches_exact_paths_and_predicates() {
+        let config = CorrelationConfig::builder()
+            .skip_paths(["/health"])
+            .skip(|path| path.starts_with("/metrics"))
+            .build()
+            .unwrap();
+        assert!(config.is_skipped("/health"));
+        assert!(config.is_skipped("/metrics/prometheus"));
+        assert!(!config.is_skipped("/health/deep"));
+        assert!(!CorrelationConfig::default().is_skipped("/health"));
+    }
+
+    #[test]
+    fn misconfiguration_fails_at_build_with_a_clear_message() {
+        let err = |builder: CorrelationConfigBuilder| builder.build().unwrap_err().to_string();
+        assert_eq!(
+            err(CorrelationConfig::builder().header_name("bad name")),
+            "invalid correlation header name \"bad name\": invalid HTTP header name"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().header_name("Content-Length")),
+            "header \"Content-Length\" cannot carry a correlation id"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().incoming_header_names(Vec::<String>::new())),
+            "at least one incoming correlation header name is required"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(0)),
+            "the maximum correlation id length must be at least 1"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(129)),
+            "the maximum correlation id length is 129, the limit is 128"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().generator(|| "has space")),
+            "the id generator made an unusable id: correlation id has a byte outside visible ASCII at position 3"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(16)),
+            "the id generator made an unusable id: correlation id is 32 bytes long, the limit is 16"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().generator(|| -> String { panic!("generator bug") })),
+            "the id generator panicked"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().response_header_name("x\nbad")),
+            "invalid correlation header name \"x\\nbad\": invalid HTTP header name"
+        );
+    }
+
+    #[test]
+    fn inject_and_extract_round_trip_through_validation() {
+        let config = CorrelationConfig::default();
+        let mut outgoing = HeaderMap::new();
+        assert!(!config.inject_current(&mut outgoing));
+        assert!(outgoing.is_empty());
+        let id = CorrelationId::from_static(VALID);
+        assert!(sync_scope(id.clone(), || config.inject_current(&mut outgoing)));
+        assert_eq!(outgoing["x-request-id"], VALID);
+        assert_eq!(config.extract(&outgoing), Some(id));
+        assert_eq!(
+            config.extract(&headers(&[("x-request-id", "not-valid")])),
+            None
+        );
+        assert_eq!(config.extract(&HeaderMap::new()), None);
+    }
+}
