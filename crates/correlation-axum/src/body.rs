@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use correlation_core::{CorrelationId, sync_scope};
+use correlation_core::CorrelationContext;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -27,7 +27,7 @@ pin_project! {
         Scoped {
             #[pin]
             body: B,
-            id: CorrelationId,
+            context: CorrelationContext,
         },
         Plain {
             #[pin]
@@ -40,9 +40,9 @@ pin_project! {
 }
 
 impl<B> CorrelationBody<B> {
-    pub(crate) fn scoped(body: B, id: CorrelationId) -> Self {
+    pub(crate) fn scoped(body: B, context: CorrelationContext) -> Self {
         Self {
-            kind: BodyKind::Scoped { body, id },
+            kind: BodyKind::Scoped { body, context },
         }
     }
 
@@ -82,7 +82,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            BodyKindProj::Scoped { body, id } => sync_scope(id.clone(), || body.poll_frame(cx)),
+            BodyKindProj::Scoped { body, context } => context.run(|| body.poll_frame(cx)),
             BodyKindProj::Plain { body } => body.poll_frame(cx),
             BodyKindProj::Rejection { message } => {
                 Poll::Ready(message.take().map(|data| Ok(Frame::data(data.into()))))

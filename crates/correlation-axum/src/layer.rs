@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use correlation_core::{
-    CorrelationConfig, CorrelationId, Outcome, WithCorrelation, scope, sync_scope,
+    CorrelationConfig, CorrelationContext, CorrelationId, Outcome, WithCorrelation,
 };
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -127,15 +127,15 @@ where
                 },
             };
         }
-        let id = decision.id;
         self.config
-            .update_request_headers(request.headers_mut(), &id);
+            .update_request_headers(request.headers_mut(), &decision.id);
+        let context = self.config.request_context(decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID too.
-        let future = sync_scope(id.clone(), || self.inner.call(request));
+        let future = context.run(|| self.inner.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
-                future: scope(id.clone(), future),
-                id,
+                future: context.clone().wrap(future),
+                context: Some(context),
                 config: self.config.clone(),
             },
         }
@@ -156,7 +156,7 @@ pin_project! {
         Scoped {
             #[pin]
             future: WithCorrelation<F>,
-            id: CorrelationId,
+            context: Option<CorrelationContext>,
             config: CorrelationConfig,
         },
         Skipped {
@@ -186,11 +186,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Scoped { future, id, config } => {
+            KindProj::Scoped {
+                future,
+                context,
+                config,
+            } => {
                 let response = ready!(future.poll(cx))?;
                 let (mut parts, body) = response.into_parts();
-                config.echo_response_headers(&mut parts.headers, id);
-                let body = CorrelationBody::scoped(body, id.clone());
+                let body = match context.take() {
+                    Some(context) => {
+                        if let Some(id) = context.id() {
+                            config.echo_response_headers(&mut parts.headers, id);
+                        }
+                        CorrelationBody::scoped(body, context)
+                    }
+                    // Polled again after completion: hand the body over untouched.
+                    None => CorrelationBody::plain(body),
+                };
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
             KindProj::Skipped { future } => {

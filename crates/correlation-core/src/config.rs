@@ -1,12 +1,13 @@
 //! The configuration every adapter shares, and the accept / generate / replace decision.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::context::sync_scope;
+use crate::context::{CorrelationContext, sync_scope};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 use crate::strategy::{IdGenerator, IdTransformer, IdValidator, StrictUuidV4, UuidV4};
 
@@ -15,6 +16,9 @@ pub const LOG_TARGET: &str = "correlation";
 
 /// The default header name, as in asgi-correlation-id and tower-http.
 pub const DEFAULT_HEADER_NAME: &str = "x-request-id";
+
+/// The default Sentry tag name holding the correlation ID (asgi-correlation-id's name).
+pub const DEFAULT_SENTRY_TAG: &str = "transaction_id";
 
 /// Header names that must never carry a correlation ID: rewriting them would break
 /// framing, routing, authentication or cookies.
@@ -32,6 +36,9 @@ const FORBIDDEN_HEADER_NAMES: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
+
+/// A user predicate on the request path.
+type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What happens to a request whose incoming ID fails validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,8 +151,9 @@ struct Inner {
     echo_response_header: bool,
     on_invalid: OnInvalid,
     skip_paths: Box<[String]>,
-    skip: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+    skip: Option<SkipPredicate>,
     max_length: usize,
+    sentry_tag: Cow<'static, str>,
 }
 
 impl fmt::Debug for CorrelationConfig {
@@ -180,6 +188,7 @@ impl Default for CorrelationConfig {
                 skip_paths: Box::new([]),
                 skip: None,
                 max_length: CorrelationId::MAX_LEN,
+                sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
             }),
         }
     }
@@ -324,6 +333,14 @@ impl CorrelationConfig {
         }
     }
 
+    /// The context a request with `id` runs in: the ID, and with the `tracing` feature a
+    /// `request` span recording `correlation_id`, and with the `sentry` feature a Sentry
+    /// hub of its own tagged with the ID (tag name from
+    /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)).
+    pub fn request_context(&self, id: CorrelationId) -> CorrelationContext {
+        CorrelationContext::for_request(id, &self.inner.sentry_tag)
+    }
+
     /// A new ID from the configured generator; a generator that fails or panics is
     /// replaced by a UUID v4 for this ID and a warning is logged.
     pub fn generate(&self) -> CorrelationId {
@@ -433,8 +450,9 @@ pub struct CorrelationConfigBuilder {
     echo_response_header: bool,
     on_invalid: OnInvalid,
     skip_paths: Vec<String>,
-    skip: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+    skip: Option<SkipPredicate>,
     max_length: usize,
+    sentry_tag: Cow<'static, str>,
 }
 
 impl Default for CorrelationConfigBuilder {
@@ -451,6 +469,7 @@ impl Default for CorrelationConfigBuilder {
             skip_paths: Vec::new(),
             skip: None,
             max_length: CorrelationId::MAX_LEN,
+            sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
         }
     }
 }
@@ -548,6 +567,13 @@ impl CorrelationConfigBuilder {
         self
     }
 
+    /// The Sentry tag that carries the ID on every event of a request (default
+    /// `transaction_id`, as in asgi-correlation-id). Used with the `sentry` feature.
+    pub fn sentry_tag(mut self, tag: impl Into<Cow<'static, str>>) -> Self {
+        self.sentry_tag = tag.into();
+        self
+    }
+
     /// Checks everything and builds the configuration. The generator is called once
     /// here, so a generator that cannot make a usable ID fails at start-up.
     pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
@@ -595,6 +621,7 @@ impl CorrelationConfigBuilder {
                 skip_paths: self.skip_paths.into_boxed_slice(),
                 skip: self.skip,
                 max_length: self.max_length,
+                sentry_tag: self.sentry_tag,
             }),
         })
     }

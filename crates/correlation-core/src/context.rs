@@ -53,7 +53,7 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
 
 /// Runs `future` with `id` as the current correlation ID.
 pub fn scope<F: Future>(id: CorrelationId, future: F) -> WithCorrelation<F> {
-    WithCorrelation::new(Some(id), future)
+    CorrelationContext::new(id).wrap(future)
 }
 
 /// Runs the closure `f` with `id` as the current correlation ID.
@@ -68,7 +68,8 @@ pub fn sync_scope<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
     CURRENT.sync_scope(Some(id), f)
 }
 
-/// Spawns `future` on the tokio runtime, carrying the current correlation ID into it.
+/// Spawns `future` on the tokio runtime, carrying the current correlation context (the
+/// ID, and with the `tracing` / `sentry` features the span and the Sentry hub) into it.
 ///
 /// A plain `tokio::spawn` starts a new task without the caller's task-locals, so its
 /// logs would lose the ID; this one keeps it.
@@ -97,7 +98,7 @@ where
 }
 
 /// Spawns a `!Send` future on the current [`LocalSet`](tokio::task::LocalSet), carrying
-/// the current correlation ID into it (actix-web serves inside a `LocalSet`).
+/// the current correlation context into it (actix-web serves inside a `LocalSet`).
 ///
 /// # Panics
 ///
@@ -112,7 +113,7 @@ where
 }
 
 /// Runs the blocking closure `f` on tokio's blocking pool, carrying the current
-/// correlation ID into it.
+/// correlation context into it.
 ///
 /// ```
 /// use correlation_core::{CorrelationId, current, scope};
@@ -137,7 +138,7 @@ where
     tokio::task::spawn_blocking(bind_current(f))
 }
 
-/// Wraps the closure `f` so that it runs with the caller's current correlation ID,
+/// Wraps the closure `f` so that it runs with the caller's current correlation context,
 /// wherever it is called: `std::thread::spawn`, rayon, a thread pool.
 ///
 /// ```
@@ -151,8 +152,136 @@ pub fn bind_current<F, R>(f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
 {
-    let id = current();
-    move || CURRENT.sync_scope(id, f)
+    let context = CorrelationContext::capture();
+    move || context.run(f)
+}
+
+/// Everything a request's work runs inside: its correlation ID and, with the `tracing`
+/// feature, its span, and with the `sentry` feature, its own Sentry hub.
+///
+/// Adapters make one per request with
+/// [`CorrelationConfig::request_context`](crate::CorrelationConfig::request_context), run
+/// the inner service's `call` with [`run`](Self::run), its future with
+/// [`wrap`](Self::wrap), and every poll of the response body with `run` again.
+/// [`capture`](Self::capture) takes the caller's context, to carry it elsewhere.
+///
+/// ```
+/// use correlation_core::{CorrelationContext, CorrelationId, current};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let context = CorrelationContext::new(CorrelationId::from_static("req-9"));
+/// assert_eq!(context.run(current).unwrap(), "req-9");
+/// assert_eq!(context.wrap(async { current() }).await.unwrap(), "req-9");
+/// assert_eq!(CorrelationContext::capture().id(), None);
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct CorrelationContext {
+    id: Option<CorrelationId>,
+    ambient: Ambient,
+}
+
+impl CorrelationContext {
+    /// A context holding only `id`.
+    pub fn new(id: CorrelationId) -> Self {
+        Self {
+            id: Some(id),
+            ambient: Ambient::default(),
+        }
+    }
+
+    /// The caller's current context: its ID (if any), span and Sentry hub.
+    pub fn capture() -> Self {
+        Self {
+            id: current(),
+            ambient: Ambient::capture(),
+        }
+    }
+
+    /// A request's context: a new span and a new Sentry hub tagged with `id`, where those
+    /// features are enabled.
+    pub(crate) fn for_request(id: CorrelationId, _sentry_tag: &str) -> Self {
+        #[cfg(feature = "tracing")]
+        let span = Some(tracing::info_span!(
+            target: crate::LOG_TARGET,
+            "request",
+            correlation_id = %id
+        ));
+        #[cfg(feature = "sentry")]
+        let hub = {
+            let hub =
+                std::sync::Arc::new(sentry_core::Hub::new_from_top(sentry_core::Hub::current()));
+            hub.configure_scope(|scope| scope.set_tag(_sentry_tag, &id));
+            Some(hub)
+        };
+        Self {
+            id: Some(id),
+            ambient: Ambient {
+                #[cfg(feature = "tracing")]
+                span,
+                #[cfg(feature = "sentry")]
+                hub,
+            },
+        }
+    }
+
+    /// The context's correlation ID.
+    pub fn id(&self) -> Option<&CorrelationId> {
+        self.id.as_ref()
+    }
+
+    /// Runs the closure `f` inside this context.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.ambient.run(|| CURRENT.sync_scope(self.id.clone(), f))
+    }
+
+    /// Runs `future` inside this context.
+    pub fn wrap<F: Future>(self, future: F) -> WithCorrelation<F> {
+        WithCorrelation {
+            inner: CURRENT.scope(self.id, future),
+            ambient: self.ambient,
+        }
+    }
+}
+
+impl fmt::Debug for CorrelationContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationContext")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What other crates keep in their own thread-locals and a context carries along: the
+/// `tracing` span and the Sentry hub.
+#[derive(Clone, Default)]
+struct Ambient {
+    #[cfg(feature = "tracing")]
+    span: Option<tracing::Span>,
+    #[cfg(feature = "sentry")]
+    hub: Option<std::sync::Arc<sentry_core::Hub>>,
+}
+
+impl Ambient {
+    fn capture() -> Self {
+        Self {
+            #[cfg(feature = "tracing")]
+            span: Some(tracing::Span::current()),
+            #[cfg(feature = "sentry")]
+            hub: Some(sentry_core::Hub::current()),
+        }
+    }
+
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.as_ref().map(tracing::Span::enter);
+        #[cfg(feature = "sentry")]
+        if let Some(hub) = &self.hub {
+            return sentry_core::Hub::run(std::sync::Arc::clone(hub), f);
+        }
+        f()
+    }
 }
 
 /// Carries a correlation ID into any future, in the spirit of tracing's `Instrument`.
@@ -173,33 +302,26 @@ where
 pub trait CorrelationFutureExt: Future + Sized {
     /// Runs this future with `id` as the current correlation ID.
     fn with_correlation_id(self, id: CorrelationId) -> WithCorrelation<Self> {
-        WithCorrelation::new(Some(id), self)
+        CorrelationContext::new(id).wrap(self)
     }
 
-    /// Runs this future with the caller's current correlation ID (or explicitly none,
-    /// if the caller has none), captured now.
+    /// Runs this future with the caller's current correlation context (or explicitly
+    /// none, if the caller has none), captured now.
     fn in_current_correlation(self) -> WithCorrelation<Self> {
-        WithCorrelation::new(current(), self)
+        CorrelationContext::capture().wrap(self)
     }
 }
 
 impl<F: Future> CorrelationFutureExt for F {}
 
 pin_project! {
-    /// A future running with a correlation ID as the current one: see
-    /// [`CorrelationFutureExt`] and [`scope`].
+    /// A future running inside a [`CorrelationContext`]: see [`CorrelationFutureExt`]
+    /// and [`scope`].
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCorrelation<F> {
         #[pin]
         inner: TaskLocalFuture<Option<CorrelationId>, F>,
-    }
-}
-
-impl<F: Future> WithCorrelation<F> {
-    fn new(id: Option<CorrelationId>, future: F) -> Self {
-        Self {
-            inner: CURRENT.scope(id, future),
-        }
+        ambient: Ambient,
     }
 }
 
@@ -207,7 +329,9 @@ impl<F: Future> Future for WithCorrelation<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let inner = this.inner;
+        this.ambient.run(|| inner.poll(cx))
     }
 }
 

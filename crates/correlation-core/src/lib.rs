@@ -46,6 +46,8 @@
 //! - [`current`], [`scope`], [`sync_scope`], [`spawn`], [`spawn_local`],
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request
 //!   context on a tokio task-local, and the ways to carry it into other work.
+//! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
+//!   `tracing` span and the Sentry hub where those features are on.
 //! - [`format`] and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
@@ -67,6 +69,8 @@
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`] (validated) |
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
+//! | `tracing` | a `request` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
+//! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
 //!
 //! No feature is on by default.
 //!
@@ -90,12 +94,12 @@ pub mod strategy;
 pub mod test_util;
 
 pub use config::{
-    ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME, Decision,
-    LOG_TARGET, OnInvalid, Outcome,
+    ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME,
+    DEFAULT_SENTRY_TAG, Decision, LOG_TARGET, OnInvalid, Outcome,
 };
 pub use context::{
-    CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn, spawn_blocking,
-    spawn_local, sync_scope, with_current,
+    CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
+    spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, DEFAULT_MISSING};
 #[cfg(feature = "env-logger")]

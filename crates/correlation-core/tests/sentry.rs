@@ -1,0 +1,99 @@
+//! With the `sentry` feature, every Sentry event captured while handling a request — in
+//! the handler or in work spawned through core's helpers — carries the correlation ID as
+//! a tag, and each request has its own hub so concurrent requests never share tags.
+#![cfg(feature = "sentry")]
+
+use correlation_core::{CorrelationConfig, CorrelationId, spawn, spawn_blocking};
+use sentry_core::protocol::Event;
+use sentry_core::test::with_captured_events;
+
+fn tag<'a>(event: &'a Event<'static>, name: &str) -> Option<&'a str> {
+    event.tags.get(name).map(String::as_str)
+}
+
+fn message<'a>(event: &'a Event<'static>) -> &'a str {
+    event.message.as_deref().unwrap_or_default()
+}
+
+#[test]
+fn events_of_concurrent_requests_carry_their_own_id() {
+    let events = with_captured_events(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let config = CorrelationConfig::default();
+            let requests: Vec<_> = ["req-a", "req-b"]
+                .into_iter()
+                .map(|id| {
+                    let context = config.request_context(CorrelationId::from_static(id));
+                    context.wrap(async move {
+                        sentry_core::capture_message(
+                            &format!("handler {id}"),
+                            sentry_core::Level::Error,
+                        );
+                        tokio::task::yield_now().await;
+                        spawn(async move {
+                            sentry_core::capture_message(
+                                &format!("spawned {id}"),
+                                sentry_core::Level::Error,
+                            );
+                        })
+                        .await
+                        .unwrap();
+                        spawn_blocking(move || {
+                            sentry_core::capture_message(
+                                &format!("blocking {id}"),
+                                sentry_core::Level::Error,
+                            );
+                        })
+                        .await
+                        .unwrap();
+                    })
+                })
+                .collect();
+            futures_join(requests).await;
+        });
+        sentry_core::capture_message("outside any request", sentry_core::Level::Info);
+    });
+    assert_eq!(events.len(), 7);
+    for event in &events {
+        let message = message(event);
+        match message.split_once(' ') {
+            Some((_, "any request")) => assert_eq!(tag(event, "transaction_id"), None),
+            Some((_, id)) => assert_eq!(tag(event, "transaction_id"), Some(id), "{message}"),
+            None => panic!("unexpected event {message}"),
+        }
+    }
+}
+
+#[test]
+fn the_tag_name_is_configurable() {
+    let events = with_captured_events(|| {
+        let config = CorrelationConfig::builder()
+            .sentry_tag("correlation_id")
+            .build()
+            .unwrap();
+        config
+            .request_context(CorrelationId::from_static("req-c"))
+            .run(|| sentry_core::capture_message("tagged", sentry_core::Level::Error));
+    });
+    assert_eq!(events.len(), 1);
+    assert_eq!(tag(&events[0], "correlation_id"), Some("req-c"));
+    assert_eq!(tag(&events[0], "transaction_id"), None);
+}
+
+/// Polls the futures concurrently on the current task.
+async fn futures_join<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        futures.retain_mut(|future| future.as_mut().poll(cx).is_pending());
+        if futures.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
