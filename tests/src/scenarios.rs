@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             rejecting_configuration_answers_400,
             custom_header_names_are_honoured,
             skipped_paths_are_left_alone,
+            access_log_lines_carry_the_id,
         );
     };
     (@tests $start:path; $($name:ident),* $(,)?) => {
@@ -458,13 +459,18 @@ pub async fn hostile_headers_are_replaced_and_never_logged_raw(start: &Starter) 
         assert_eq!(String::from_utf8_lossy(&response.body), ids[0]);
         assert_eq!(warnings_for(&ids[0]).len(), 1);
     }
-    let duplicates: Vec<(&[u8], &[u8])> = (0..50)
-        .map(|_| (b"x-request-id".as_slice(), marker.as_bytes()))
+    assert_never_logged(&marker);
+    // Many duplicates: the first counts, exactly one leaves.
+    let first = fresh_hex();
+    let others: Vec<String> = (0..50).map(|_| fresh_hex()).collect();
+    let duplicates: Vec<(&[u8], &[u8])> = std::iter::once(first.as_bytes())
+        .chain(others.iter().map(String::as_bytes))
+        .map(|value| (b"x-request-id".as_slice(), value))
         .collect();
     let response = connection.get("/id", &duplicates).await.unwrap();
     assert_eq!(response.status, 200);
-    assert_eq!(response.header_values("x-request-id").len(), 1);
-    assert_never_logged(&marker);
+    assert_eq!(response.header_values("x-request-id"), [first.clone()]);
+    assert_eq!(String::from_utf8_lossy(&response.body), first);
     assert_eq!(get(&server, "/", None).await.status, 200);
 }
 
@@ -570,4 +576,38 @@ pub async fn skipped_paths_are_left_alone(start: &Starter) {
     assert!(reply.ids.is_empty(), "{:?}", reply.ids);
     let reply = get(&server, "/id", None).await;
     assert!(is_generated(reply.id()));
+}
+
+/// The loggers of each framework's own request log, as the demos place them inside ours.
+pub const ACCESS_LOG_TARGETS: &[&str] = &[
+    "tower_http::trace::on_response",
+    "actix_web::middleware::logger",
+    "poem::middleware::tracing_mw",
+];
+
+/// The framework's own access-log line for a request carries the request's ID.
+pub async fn access_log_lines_carry_the_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    for (path, status) in [("/", "200"), ("/missing", "404")] {
+        let id = fresh_hex();
+        let reply = get(&server, path, Some(&id)).await;
+        assert_eq!(reply.id(), id);
+        let mut access = Vec::new();
+        for _ in 0..100 {
+            access = logs()
+                .records_for(&id)
+                .into_iter()
+                .filter(|r| ACCESS_LOG_TARGETS.iter().any(|t| r.target.starts_with(t)))
+                .collect();
+            if !access.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            access.iter().any(|r| r.message.contains(status)),
+            "no access-log line with {status} under {id}: {:?}",
+            logs().records_for(&id)
+        );
+    }
 }

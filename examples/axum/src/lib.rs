@@ -19,9 +19,13 @@ use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer};
 use futures_util::StreamExt;
 use http::Method;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
-/// The demo router with `config`: ours outermost, then CORS, then panic catching.
+/// The demo router with `config`: ours outermost, then CORS, then tower-http's access log
+/// (`TraceLayer`, whose lines carry the ID because it runs inside our layer), then panic
+/// catching.
 pub fn app(config: CorrelationConfig) -> Router {
     let request_header = config.request_header_name().clone();
     let exposed = config.response_header_name().clone();
@@ -50,8 +54,23 @@ pub fn app(config: CorrelationConfig) -> Router {
         .route("/stream", get(stream))
         .route("/cookies", get(cookies))
         .layer(CatchPanicLayer::new())
+        .layer(access_log())
         .layer(cors)
         .layer(CorrelationLayer::with_config(config))
+}
+
+/// tower-http's request log: an INFO line with method and URI when a request arrives, and
+/// one with status and latency when its response leaves.
+fn access_log() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    DefaultMakeSpan,
+    impl Fn(&http::Request<Body>, &tracing::Span) + Clone,
+> {
+    TraceLayer::new_for_http()
+        .on_request(|request: &http::Request<Body>, _: &tracing::Span| {
+            tracing::info!("{} {}", request.method(), request.uri());
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
 }
 
 async fn index() -> &'static str {
