@@ -1,0 +1,170 @@
+//! With the `tracing` feature, every `tracing` event of a request carries
+//! `correlation_id` — in the handler, nested calls, spawned work, the streamed body, and
+//! tower-http's `TraceLayer` access log placed inside our layer — with
+//! `tracing-subscriber`'s JSON output; `log` records bridged by `tracing-log` too.
+#![cfg(feature = "tracing")]
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bytes::Bytes;
+use correlation_axum::{CorrelationId, CorrelationLayer};
+use futures_util::StreamExt;
+use http::Request;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        tracing_log::LogTracer::init().unwrap();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_span_list(true)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(captured.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    })
+}
+
+/// The JSON events, with the `correlation_id` of the span that recorded one, if any.
+fn events() -> Vec<(Value, Option<String>)> {
+    let bytes = captured().0.lock().unwrap().clone();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            let id = event["spans"].as_array().and_then(|spans| {
+                spans
+                    .iter()
+                    .find_map(|span| span["correlation_id"].as_str().map(str::to_owned))
+            });
+            (event, id)
+        })
+        .collect()
+}
+
+fn nested() {
+    tracing::info!("nested call");
+}
+
+fn app() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|id: CorrelationId| async move {
+                tracing::info!("handler event");
+                log::info!("bridged log record");
+                nested();
+                correlation_axum::core::spawn(async { tracing::info!("spawned event") })
+                    .await
+                    .unwrap();
+                id.to_string()
+            }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                Body::from_stream(futures_util::stream::iter(0..2).map(|n| {
+                    tracing::info!("streamed chunk {n}");
+                    Ok::<_, Infallible>(Bytes::from("x"))
+                }))
+            }),
+        )
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(CorrelationLayer::new())
+}
+
+async fn call(path: &str) -> String {
+    let response = app()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.into_body().collect().await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_a_request_carries_the_correlation_id() {
+    captured();
+    let (first, second) = tokio::join!(call("/"), call("/"));
+    let stream = call("/stream").await;
+    let events = events();
+    for id in [&first, &second] {
+        let mine: Vec<_> = events
+            .iter()
+            .filter(|(_, event_id)| event_id.as_deref() == Some(id.as_str()))
+            .map(|(event, _)| {
+                event["fields"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        for expected in [
+            "handler event",
+            "bridged log record",
+            "nested call",
+            "spawned event",
+            "finished processing request",
+        ] {
+            assert_eq!(
+                mine.iter().filter(|m| m.as_str() == expected).count(),
+                1,
+                "{expected:?} under {id}: {mine:?}"
+            );
+        }
+    }
+    let streamed: Vec<_> = events
+        .iter()
+        .filter(|(event, _)| {
+            event["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("streamed chunk"))
+        })
+        .collect();
+    assert_eq!(streamed.len(), 2);
+    assert!(
+        streamed
+            .iter()
+            .all(|(_, id)| id.as_deref() == Some(stream.as_str()))
+    );
+}
