@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn with_current_sees_the_id_without_cloning() {
-        assert_eq!(with_current(|id| id.is_none()), true);
+        assert!(with_current(|id| id.is_none()));
         let len = sync_scope(id("abc"), || with_current(|id| id.map(CorrelationId::len)));
         assert_eq!(len, Some(3));
     }
@@ -443,6 +443,6 @@ mod tests {
     fn bind_current_carries_the_id_to_another_thread() {
         let job = sync_scope(id("thread"), || bind_current(current));
         assert_eq!(std::thread::spawn(job).join().unwrap().unwrap(), "thread");
-        assert_eq!(std::thread::spawn(|| current()).join().unwrap(), None);
+        assert_eq!(std::thread::spawn(current).join().unwrap(), None);
     }
 }
