@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             custom_header_names_are_honoured,
             skipped_paths_are_left_alone,
             access_log_lines_carry_the_id,
+            hostile_header_table,
         );
     };
     (@tests $start:path; $($name:ident),* $(,)?) => {
@@ -610,4 +611,233 @@ pub async fn access_log_lines_carry_the_id(start: &Starter) {
             logs().records_for(&id)
         );
     }
+}
+
+/// What a hostile case expects of the ID that leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A freshly generated ID replaces the value.
+    Replaced,
+    /// The value is safe and valid: it is kept.
+    Kept,
+}
+
+/// One row of the hostile-header table: a name, the raw header lines to send (`{m}` in a
+/// value is replaced by a unique marker), and what should leave.
+struct HostileCase {
+    name: &'static str,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    expect: Expect,
+}
+
+fn case(name: &'static str, value: &[u8], expect: Expect) -> HostileCase {
+    HostileCase {
+        name,
+        headers: vec![(b"x-request-id".to_vec(), value.to_vec())],
+        expect,
+    }
+}
+
+fn hostile_cases(marker: &str) -> Vec<HostileCase> {
+    let m = marker.as_bytes();
+    let with = |parts: &[&[u8]]| parts.concat();
+    vec![
+        case("empty", b"", Expect::Replaced),
+        case("whitespace only", b"    ", Expect::Replaced),
+        case("8 KB", &with(&[m, &[b'a'; 8 * 1024]]), Expect::Replaced),
+        case("64 KB", &with(&[m, &[b'b'; 64 * 1024]]), Expect::Replaced),
+        case(
+            "UTF-8 above 0x7F",
+            &with(&[b"caf\xc3\xa9-", m]),
+            Expect::Replaced,
+        ),
+        case(
+            "raw 0xFF bytes",
+            &with(&[m, b"\xff\xfe\xfd"]),
+            Expect::Replaced,
+        ),
+        case(
+            "right-to-left override",
+            &with(&[m, b"\xe2\x80\xae-gnp.exe"]),
+            Expect::Replaced,
+        ),
+        case("tabs", &with(&[b"tab\t", m, b"\tvalue"]), Expect::Replaced),
+        case(
+            "encoded CRLF",
+            &with(&[m, b"%0d%0aX-Injected:%20yes"]),
+            Expect::Replaced,
+        ),
+        case(
+            "encoded LF and null",
+            &with(&[m, b"%0a%00"]),
+            Expect::Replaced,
+        ),
+        case(
+            "ANSI escape",
+            &with(&[b"\x1b[31m", m, b"\x1b[0m"]),
+            Expect::Replaced,
+        ),
+        case(
+            "JSON metacharacters",
+            &with(&[b"{\"id\":\"", m, b"\",\"admin\":true}"]),
+            Expect::Replaced,
+        ),
+        case(
+            "log-format metacharacters",
+            &with(&[b"] [", m, b"] INFO forged: line"]),
+            Expect::Replaced,
+        ),
+        case(
+            "HTML",
+            &with(&[b"<script>", m, b"</script>"]),
+            Expect::Replaced,
+        ),
+        case(
+            "SQL",
+            &with(&[b"'; DROP TABLE logs; --", m]),
+            Expect::Replaced,
+        ),
+        case(
+            "shell",
+            &with(&[b"$(rm -rf /)`", m, b"`"]),
+            Expect::Replaced,
+        ),
+        case(
+            "format string",
+            &with(&[b"%s%s%n{}{0}", m]),
+            Expect::Replaced,
+        ),
+        case(
+            "UUID plus suffix",
+            &with(&[b"3758c31e-1177-4540-ba33-0109c405579a-", m]),
+            Expect::Replaced,
+        ),
+        case(
+            "dashes only",
+            b"------------------------------------",
+            Expect::Replaced,
+        ),
+        case("129 characters", &with(&[m, &[b'c'; 97]]), Expect::Replaced),
+        HostileCase {
+            name: "100 duplicate headers, first invalid",
+            headers: std::iter::once((b"x-request-id".to_vec(), with(&[b"dup-", m])))
+                .chain((0..99).map(|_| (b"x-request-id".to_vec(), fresh_hex().into_bytes())))
+                .collect(),
+            expect: Expect::Replaced,
+        },
+        HostileCase {
+            name: "header name in odd case, invalid value",
+            headers: vec![(b"X-ReQuEsT-iD".to_vec(), with(&[b"odd-case-", m]))],
+            expect: Expect::Replaced,
+        },
+        HostileCase {
+            name: "header name in odd case, valid value",
+            headers: vec![(b"x-REQUEST-id".to_vec(), m.to_vec())],
+            expect: Expect::Kept,
+        },
+    ]
+}
+
+/// At least 25 hostile inputs (headers, and callbacks in the configuration): the server
+/// answers, the ID that leaves is safe, and the rejected value never reaches a log line.
+pub async fn hostile_header_table(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let mut checked = 0;
+    for index in 0..hostile_cases("").len() {
+        // A marker of its own per case, so a leak names the case.
+        let marker = fresh_hex();
+        let case = hostile_cases(&marker).swap_remove(index);
+        let raw: Vec<(&[u8], &[u8])> = case
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_slice(), value.as_slice()))
+            .collect();
+        // A fresh connection per case: a parser that rejects the request may close it.
+        let mut connection = RawConnection::connect(server.addr).await.unwrap();
+        match connection.get("/header", &raw).await {
+            Ok(response) if response.status < 400 => {
+                let ids = response.header_values("x-request-id");
+                assert_eq!(ids.len(), 1, "{}: {ids:?}", case.name);
+                assert_eq!(
+                    String::from_utf8_lossy(&response.body),
+                    ids[0],
+                    "{}",
+                    case.name
+                );
+                match case.expect {
+                    Expect::Replaced => assert!(is_generated(&ids[0]), "{}: {}", case.name, ids[0]),
+                    Expect::Kept => assert_eq!(ids[0], marker, "{}", case.name),
+                }
+            }
+            // The HTTP layer itself may refuse a malformed request (400, 431): that is an
+            // answer too, as long as nothing hostile leaves or gets logged.
+            Ok(response) => {
+                let ids = response.header_values("x-request-id");
+                assert!(
+                    ids.iter().all(|id| is_generated(id)),
+                    "{}: {ids:?}",
+                    case.name
+                );
+            }
+            Err(err) => panic!("{}: the server did not answer: {err}", case.name),
+        }
+        if case.expect == Expect::Replaced {
+            assert_never_logged(&marker);
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        get(&server, "/", None).await.status,
+        200,
+        "the server still serves"
+    );
+
+    // Hostile configurations: callbacks that panic or return hostile output.
+    let marker = fresh_hex();
+    let panicking_validator = CorrelationConfig::builder()
+        .validator(|_: &str| -> bool { panic!("validator bug") })
+        .build()
+        .unwrap();
+    let hostile_transformer = CorrelationConfig::builder()
+        .transformer(|id: &str| format!("{id}\r\nSet-Cookie: session=stolen"))
+        .build()
+        .unwrap();
+    let flaky_generator = {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        CorrelationConfig::builder()
+            .generator(move || {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+                    panic!("generator bug");
+                }
+                fresh_hex()
+            })
+            .build()
+            .unwrap()
+    };
+    for (name, config) in [
+        ("validator that panics", panicking_validator),
+        ("transformer returning hostile output", hostile_transformer),
+        ("generator that panics now and then", flaky_generator),
+    ] {
+        let server = start(config).await;
+        for _ in 0..3 {
+            let reply = get(&server, "/header", Some(&marker)).await;
+            assert_eq!(reply.status, 200, "{name}");
+            assert!(is_generated(reply.id()), "{name}: {}", reply.id());
+            assert_eq!(reply.body, reply.id(), "{name}");
+            assert!(reply.headers.get("set-cookie").is_none(), "{name}");
+        }
+        checked += 1;
+    }
+    // A generator that can never make a usable ID is a start-up error, not a per-request one.
+    let always_panics = CorrelationConfig::builder()
+        .generator(|| -> String { panic!("generator bug") })
+        .build();
+    assert!(always_panics.is_err());
+    let hostile_output = CorrelationConfig::builder()
+        .generator(|| "evil\nid")
+        .build();
+    assert!(hostile_output.is_err());
+    checked += 2;
+    assert!(checked >= 25, "the table has {checked} cases");
 }
