@@ -3,8 +3,11 @@
 //! - `cargo xtask ci`: everything CI checks (format, clippy, tests, doc tests, docs, tidy).
 //! - `cargo xtask demo [axum|actix|poem]`: starts a demo server, sends it a handful of
 //!   concurrent requests and prints its log lines grouped by correlation ID.
+//! - `cargo xtask bench [--quick]`: runs the criterion benches and regenerates the
+//!   table in `BENCHMARKS.md`.
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
 
+mod bench;
 mod ci;
 mod demo;
 mod tidy;
@@ -20,6 +23,7 @@ usage: cargo xtask <task>
 tasks:
   ci                        format, clippy, tests, doc tests, docs and tidy checks
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
+  bench [--quick]           run every criterion bench and regenerate BENCHMARKS.md's table
   tidy                      repository hygiene checks
 ";
 
@@ -35,6 +39,7 @@ fn main() -> anyhow::Result<()> {
 enum Task {
     Ci,
     Demo(demo::Demo),
+    Bench { quick: bool },
     Tidy,
 }
 
@@ -46,6 +51,8 @@ impl Task {
             ["demo"] => Ok(Self::Demo(demo::Demo::new(demo::Framework::Axum))),
             ["demo", framework] => Ok(Self::Demo(demo::Demo::new(framework.parse()?))),
             ["tidy"] => Ok(Self::Tidy),
+            ["bench"] => Ok(Self::Bench { quick: false }),
+            ["bench", "--quick"] => Ok(Self::Bench { quick: true }),
             ["help" | "--help" | "-h"] | [] => {
                 print!("{USAGE}");
                 std::process::exit(0)
@@ -58,6 +65,7 @@ impl Task {
         match self {
             Self::Ci => ci::run(sh),
             Self::Demo(demo) => demo.run(sh),
+            Self::Bench { quick } => bench::run(sh, *quick),
             Self::Tidy => tidy::check(&project_root()).context("tidy checks failed"),
         }
     }
