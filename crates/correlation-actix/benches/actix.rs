@@ -1,0 +1,130 @@
+//! Time per request through an actix-web `App`, in one run: bare, with our `Correlation`
+//! (defaults), and with `actix-request-identifier` (what actix users use today, set to
+//! reuse incoming IDs as ours does); each with and without an incoming `x-request-id`.
+//!
+//! Run with `cargo bench -p correlation-actix --bench actix`; results are recorded in
+//! `BENCHMARKS.md` at the repository root.
+//!
+//! Requests are driven in-process with actix-web's test harness (`init_service`, then
+//! `Service::call`; no sockets) on actix's own current-thread runtime. Each iteration
+//! builds the request, gets the response and reads its body to the end, since our
+//! middleware also wraps the body. Every stack uses the same handler, and each
+//! middleware is registered with a single `.wrap`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use actix_http::Request;
+use actix_request_identifier::{IdReuse, RequestIdentifier};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderValue;
+use actix_web::rt::SystemRunner;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, Error, web};
+use bytes::Bytes;
+use correlation_actix::Correlation;
+use criterion::{BenchmarkId, Criterion};
+
+/// A valid UUID v4, accepted by both middlewares.
+const INCOMING_ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
+const HEADER: &str = "x-request-id";
+
+async fn handler() -> &'static str {
+    "hello"
+}
+
+/// A header value over reference-counted bytes, as actix's parser slices it out of its
+/// read buffer: cloning it into a request is a reference-count increment.
+fn shared_header_value(value: &str) -> HeaderValue {
+    let bytes = Bytes::from(value.as_bytes().to_vec());
+    drop(bytes.clone()); // promote the `Vec` to a shared buffer once
+    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
+}
+
+fn request(incoming: Option<&HeaderValue>) -> Request {
+    let mut request = TestRequest::get().uri("/");
+    if let Some(value) = incoming {
+        request = request.insert_header((HEADER, value.clone()));
+    }
+    request.to_request()
+}
+
+/// Sends `iters` requests one after the other and returns the time they took.
+async fn run<S, B>(app: &S, incoming: Option<&HeaderValue>, iters: u64) -> Duration
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        let response = app.call(request(incoming)).await.expect("a response");
+        let (request, response) = response.into_parts();
+        let (head, body) = response.into_parts();
+        let body = actix_web::body::to_bytes(body).await.ok();
+        black_box((request, head, body));
+    }
+    start.elapsed()
+}
+
+/// One stack: checks that it answers and carries the ID (a benchmark of something that
+/// does not work would mean nothing), then times it with and without an incoming ID.
+fn stack<S, B>(c: &mut Criterion, system: &SystemRunner, name: &str, app: S, expect_id: bool)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let incoming = shared_header_value(INCOMING_ID);
+    for header in [None, Some(&incoming)] {
+        let response = system.block_on(test::call_service(&app, request(header)));
+        assert!(response.status().is_success());
+        let echoed = response.headers().get(HEADER);
+        assert_eq!(echoed.is_some(), expect_id);
+        if let (Some(incoming), true) = (header, expect_id) {
+            assert_eq!(echoed, Some(incoming));
+        }
+        assert_eq!(system.block_on(test::read_body(response)), "hello");
+    }
+
+    let mut group = c.benchmark_group("actix");
+    for (case, header) in [("no-id", None), ("with-id", Some(&incoming))] {
+        group.bench_function(BenchmarkId::new(name, case), |b| {
+            b.iter_custom(|iters| system.block_on(run(&app, header, iters)))
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let system = actix_web::rt::System::new();
+    let bare = system.block_on(test::init_service(
+        App::new().route("/", web::get().to(handler)),
+    ));
+    stack(c, &system, "bare", bare, false);
+    let ours = system.block_on(test::init_service(
+        App::new()
+            .route("/", web::get().to(handler))
+            .wrap(Correlation::default()),
+    ));
+    stack(c, &system, "correlation", ours, true);
+    let peer = system.block_on(test::init_service(
+        App::new()
+            .route("/", web::get().to(handler))
+            .wrap(RequestIdentifier::with_uuid().use_incoming_id(IdReuse::UseIncoming)),
+    ));
+    stack(c, &system, "actix-request-identifier", peer, true);
+}
+
+mod harness {
+    use super::*;
+
+    criterion::criterion_group! {
+        name = actix;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        targets = benches
+    }
+}
+
+criterion::criterion_main!(harness::actix);

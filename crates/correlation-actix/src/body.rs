@@ -1,0 +1,131 @@
+//! The response body wrapper that produces and drops the inner body inside the request's scope.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use bytes::Bytes;
+use correlation_core::{CorrelationId, sync_scope};
+use pin_project_lite::pin_project;
+
+/// The body of a rejected request (`OnInvalid::Reject`).
+const REJECTION_MESSAGE: &[u8] = b"invalid correlation id";
+
+pin_project! {
+    /// A response body whose chunks are produced with the request's correlation ID as the
+    /// current one, so logs written while streaming (SSE, downloads) carry it.
+    ///
+    /// The inner body is also dropped inside the scope: actix-web's `Logger` writes its
+    /// access-log line when the body is dropped, so a `Logger` placed inside
+    /// [`Correlation`](crate::Correlation) logs under the request's ID.
+    pub struct CorrelationBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+        id: Option<CorrelationId>,
+    }
+
+    impl<B> PinnedDrop for CorrelationBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Bodies without drop glue log nothing when dropped; during a panic, entering
+            // the scope is not worth the risk of a second panic.
+            if !std::mem::needs_drop::<B>() || std::thread::panicking() {
+                return;
+            }
+            if let Some(id) = this.id.take() {
+                let mut kind = this.kind;
+                sync_scope(id, || kind.set(BodyKind::Done));
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = BodyKindProj]
+    enum BodyKind<B> {
+        Body {
+            #[pin]
+            body: B,
+        },
+        Message {
+            message: Option<Bytes>,
+        },
+        Done,
+    }
+}
+
+impl<B> CorrelationBody<B> {
+    pub(crate) fn scoped(body: B, id: CorrelationId) -> Self {
+        Self {
+            kind: BodyKind::Body { body },
+            id: Some(id),
+        }
+    }
+
+    pub(crate) fn plain(body: B) -> Self {
+        Self {
+            kind: BodyKind::Body { body },
+            id: None,
+        }
+    }
+
+    pub(crate) fn rejection() -> Self {
+        Self {
+            kind: BodyKind::Message {
+                message: Some(Bytes::from_static(REJECTION_MESSAGE)),
+            },
+            id: None,
+        }
+    }
+}
+
+impl<B> fmt::Debug for CorrelationBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationBody")
+            .field("body", &std::any::type_name::<B>())
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl<B: MessageBody> MessageBody for CorrelationBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        match &self.kind {
+            BodyKind::Body { body } => body.size(),
+            BodyKind::Message { message } => {
+                BodySize::Sized(message.as_ref().map_or(0, |m| m.len() as u64))
+            }
+            BodyKind::Done => BodySize::Sized(0),
+        }
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        match this.kind.project() {
+            BodyKindProj::Body { body } => match this.id {
+                Some(id) => sync_scope(id.clone(), || body.poll_next(cx)),
+                None => body.poll_next(cx),
+            },
+            BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),
+            BodyKindProj::Done => Poll::Ready(None),
+        }
+    }
+
+    fn try_into_bytes(mut self) -> Result<Bytes, Self> {
+        // A body that is already complete in memory is never polled: hand its bytes over.
+        match std::mem::replace(&mut self.kind, BodyKind::Done) {
+            BodyKind::Body { body } => body.try_into_bytes().map_err(|body| {
+                self.kind = BodyKind::Body { body };
+                self
+            }),
+            BodyKind::Message { message } => Ok(message.unwrap_or_default()),
+            BodyKind::Done => Ok(Bytes::new()),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Correlation IDs for actix-web: a [`Correlation`] middleware that gives every request
+//! an ID, runs the request with it as the current ID so every log line carries it, and
+//! echoes it on the response; plus a [`CorrelationId`] extractor for handlers.
+//!
+//! Depend on this crate in an actix-web 4 application; the framework-agnostic parts
+//! (configuration, context helpers, log formatting) come from [`correlation_core`],
+//! re-exported as [`core`].
+//!
+//! ```
+//! use actix_web::{App, test, web};
+//! use correlation_actix::{Correlation, CorrelationId};
+//!
+//! async fn handler(id: CorrelationId) -> String {
+//!     log::info!("handling"); // with correlation_core::format: INFO  [<id>] app: handling
+//!     id.to_string()
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() {
+//! let app = App::new()
+//!     .route("/", web::get().to(handler))
+//!     .wrap(Correlation::default());
+//! let app = test::init_service(app).await;
+//!
+//! // A valid incoming ID is kept and echoed.
+//! let request = test::TestRequest::get()
+//!     .uri("/")
+//!     .insert_header(("x-request-id", "3758c31e-1177-4540-ba33-0109c405579a"))
+//!     .to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(
+//!     response.headers().get("x-request-id").unwrap(),
+//!     "3758c31e-1177-4540-ba33-0109c405579a"
+//! );
+//!
+//! // A hostile one is replaced by a fresh UUID v4 (32 hex) and never echoed.
+//! let request = test::TestRequest::get()
+//!     .uri("/")
+//!     .insert_header(("x-request-id", "evil\tvalue"))
+//!     .to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(response.headers().get("x-request-id").unwrap().len(), 32);
+//! # }
+//! ```
+//!
+//! # Usage
+//!
+//! Register the middleware with one call, with the defaults or with the configuration
+//! every adapter shares:
+//!
+//! ```
+//! use actix_web::{App, web};
+//! use correlation_actix::{Correlation, CorrelationConfig};
+//!
+//! let config = CorrelationConfig::builder()
+//!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+//!     .skip_paths(["/health"])
+//!     .build()?;
+//! let app = App::new()
+//!     .route("/", web::get().to(|| async { "hello" }))
+//!     .wrap(Correlation::with_config(config));
+//! # Ok::<(), correlation_actix::core::ConfigError>(())
+//! ```
+//!
+//! For every request the middleware asks core to accept, generate or replace the ID
+//! ([`CorrelationConfig::decide`]), rewrites the request header so the handler sees
+//! exactly one header with the final ID, runs the inner service (its `call`, where actix
+//! starts extracting handler arguments, and its future), the response body's production
+//! and the body's drop with the ID current, and puts exactly one correlation header on the
+//! response, replacing any the handler set: on 2xx, 4xx, the default service's 404, 5xx,
+//! errors returned by inner middleware, panics caught by actix-web-lab's `CatchPanic`
+//! and the 101 of a WebSocket upgrade.
+//!
+//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
+//! Carry the ID into other work with [`core::spawn`], [`core::spawn_local`],
+//! [`core::spawn_blocking`] and [`core::CorrelationFutureExt`]: `actix_web::rt::spawn`
+//! and `tokio::spawn` start without it.
+//!
+//! # Ordering
+//!
+//! In actix-web, each `.wrap` wraps everything registered before it, so the **last**
+//! `.wrap` is the outermost middleware and sees the request first. Register
+//! `Correlation` last, so that everything inside it (CORS, `Logger`, `CatchPanic`, your
+//! handlers) runs with the ID and every response they produce is echoed:
+//!
+//! ```
+//! use actix_cors::Cors;
+//! use actix_web::middleware::Logger;
+//! use actix_web::{App, web};
+//! use actix_web_lab::middleware::CatchPanic;
+//! use correlation_actix::Correlation;
+//!
+//! let app = App::new()
+//!     .route("/", web::get().to(|| async { "hello" }))
+//!     // Innermost: turns a panic into a 500 that still gets our header.
+//!     .wrap(CatchPanic::default())
+//!     // Its access-log line is written under the request's ID (see below).
+//!     .wrap(Logger::new(r#"%a "%r" %s %b %{x-request-id}i %T"#))
+//!     // Browsers may send the header and read it from JavaScript.
+//!     .wrap(
+//!         Cors::default()
+//!             .allow_any_origin()
+//!             .allowed_methods(["GET", "POST"])
+//!             .allowed_header("x-request-id")
+//!             .expose_headers(["x-request-id"]),
+//!     )
+//!     // Outermost: runs first, echoes on every response above.
+//!     .wrap(Correlation::default());
+//! ```
+//!
+//! ## Access logs with actix-web's `Logger`
+//!
+//! Register `Logger` **inside** `Correlation` (before it, in `.wrap` order). `Logger`
+//! writes its line when the response body is dropped, and this middleware drops the body
+//! inside the request's scope, so with `correlation_core::format` (core feature
+//! `env-logger`) as the `env_logger` format the line starts with `[<id>]`. To print the
+//! ID in the line itself, use `%{x-request-id}i`: it reads the **request** header, which
+//! this middleware has already set to the final ID.
+//!
+//! ```no_run
+//! use actix_web::middleware::Logger;
+//! use actix_web::{App, HttpServer, web};
+//! use correlation_actix::Correlation;
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     env_logger::Builder::new()
+//!         .format(correlation_core::format)
+//!         .parse_filters("info")
+//!         .init();
+//!     HttpServer::new(|| {
+//!         App::new()
+//!             .route("/", web::get().to(|| async { "hello" }))
+//!             .wrap(Logger::new(r#"%a "%r" %s %{x-request-id}i"#)) // inside ours
+//!             .wrap(Correlation::default()) // outermost
+//!     })
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! }
+//! // INFO  [3758c31e11774540ba330109c405579a] actix_web::middleware::logger:
+//! //       127.0.0.1 "GET / HTTP/1.1" 200 3758c31e11774540ba330109c405579a
+//! ```
+//!
+//! `%{x-request-id}o` (the response header) prints `-` there: the header is added when
+//! the response passes this middleware, after `Logger` has rendered it. A `Logger`
+//! registered outside `Correlation` sees the response header but logs outside the
+//! request's scope (`[-]`). `Logger` writes no line for an `Err` from the services inside
+//! it (such as a panic caught by `CatchPanic`).
+//!
+//! # WebSockets
+//!
+//! With `actix-ws`, the session runs in a task of its own that outlives the request's
+//! scope. Take the ID with the extractor and attach it to the task's future:
+//!
+//! ```
+//! use actix_web::{Error, HttpRequest, HttpResponse, rt, web};
+//! use correlation_actix::CorrelationId;
+//! use correlation_actix::core::CorrelationFutureExt;
+//! use futures_util::StreamExt;
+//!
+//! async fn ws(req: HttpRequest, body: web::Payload, id: CorrelationId) -> Result<HttpResponse, Error> {
+//!     let (response, mut session, mut messages) = actix_ws::handle(&req, body)?;
+//!     let echo = async move {
+//!         while let Some(Ok(actix_ws::Message::Text(text))) = messages.next().await {
+//!             log::info!("received {text}"); // carries the connection's ID
+//!             if session.text(text).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     };
+//!     rt::spawn(echo.with_correlation_id(id.into_inner()));
+//!     Ok(response)
+//! }
+//! ```
+//!
+//! # Caveats
+//!
+//! - actix-web turns an `Err` from the service stack into a response after all
+//!   middleware has returned. This middleware wraps such errors in [`CorrelatedError`],
+//!   whose response is the original one plus the correlation header; middleware
+//!   registered outside `Correlation` sees the wrapper.
+//! - With [`OnInvalid::Reject`], an invalid ID gets `400 Bad Request` (with a fresh ID
+//!   echoed) without reaching the inner service.
+//! - actix-web 4 uses the `http` 0.2 header types while core uses `http` 1. Accepting an
+//!   incoming ID costs one allocation (its bytes are copied once and then shared by the
+//!   context, the request header and the response header); a generated ID costs core's
+//!   allocation plus one.
+//!
+//! ## Feature Flags
+//!
+//! This crate has no cargo features; [`correlation_core`]'s features (`env-logger`, `kv`,
+//! `serde`, `test-util`) are enabled on that crate.
+//!
+//! ## Supported Rust Versions
+//!
+//! The minimum supported Rust version is **1.85** (edition 2024). It may be raised in a
+//! minor release, to a version at least six months old.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod extract;
+mod middleware;
+
+pub use body::CorrelationBody;
+pub use extract::{CorrelationId, MissingCorrelationMiddleware};
+pub use middleware::{CorrelatedError, Correlation, CorrelationMiddleware, ResponseFuture};
+
+pub use correlation_core as core;
+pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
+
+#[cfg(test)]
+mod tests;
