@@ -1,0 +1,194 @@
+//! The actix demo app of the demo contract, shared by `cargo run --example actix` and the
+//! conformance suite.
+//!
+//! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
+//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed and
+//! exposed; actix-web's `Logger` writing access-log lines under the request's ID.
+
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Logger;
+use actix_web::{App, Error, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web_lab::middleware::CatchPanic;
+use bytes::Bytes;
+use correlation_actix::core::{CorrelationFutureExt, current};
+use correlation_actix::{Correlation, CorrelationConfig, CorrelationId};
+use futures_util::StreamExt;
+
+/// The demo app with `config`: ours outermost, then CORS, then actix-web's `Logger`,
+/// then actix-web-lab's `CatchPanic` innermost (the last `.wrap` is the outermost).
+pub fn app(
+    config: CorrelationConfig,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let request_header = config.request_header_name().as_str().to_owned();
+    let cors = Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "POST"])
+        .allowed_header(request_header.as_str())
+        .expose_headers([config.response_header_name().as_str()]);
+    // `%{..}i` reads the request header, which our middleware has already set to the
+    // final ID; the line itself is written inside the request's scope (`[<id>]`).
+    let logger = Logger::new(&format!(
+        r#"%a "%r" %s %b {request_header}=%{{{request_header}}}i %Dms"#
+    ));
+    App::new()
+        .route("/", web::get().to(index))
+        .route("/id", web::get().to(id))
+        .route(
+            "/header",
+            web::get().to(move |req: HttpRequest| {
+                let value = request_header_value(&req, &request_header);
+                async move { value }
+            }),
+        )
+        .route("/spawn", web::get().to(spawned))
+        .route("/blocking", web::get().to(blocking))
+        .route("/error", web::get().to(error))
+        .route("/panic", web::get().to(panics))
+        .route("/ws", web::get().to(websocket))
+        .route("/stream", web::get().to(stream))
+        .route("/cookies", web::get().to(cookies))
+        .wrap(CatchPanic::default())
+        .wrap(logger)
+        .wrap(cors)
+        .wrap(Correlation::with_config(config))
+}
+
+async fn index() -> &'static str {
+    log::info!("handling the index");
+    nested_work();
+    "hello from the actix demo\n"
+}
+
+/// A plain function that is not given the ID: its log line carries it anyway.
+fn nested_work() {
+    log::info!("nested function doing some work");
+}
+
+async fn id(id: CorrelationId) -> String {
+    id.to_string()
+}
+
+fn request_header_value(req: &HttpRequest, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn spawned() -> Result<String, Error> {
+    log::info!("starting a task");
+    // On actix's worker runtime; core's helper carries the ID into the new task.
+    let task = correlation_actix::core::spawn(async {
+        log::info!("inside the spawned task");
+        current()
+    });
+    id_or_500(task.await)
+}
+
+async fn blocking() -> Result<String, Error> {
+    log::info!("starting blocking work");
+    let work = correlation_actix::core::spawn_blocking(|| {
+        log::info!("inside the blocking closure");
+        current()
+    });
+    id_or_500(work.await)
+}
+
+fn id_or_500<E>(
+    joined: Result<Option<correlation_actix::core::CorrelationId>, E>,
+) -> Result<String, Error> {
+    match joined {
+        Ok(Some(id)) => Ok(id.to_string()),
+        _ => Err(actix_web::error::ErrorInternalServerError(
+            "the task lost its ID",
+        )),
+    }
+}
+
+/// The idiomatic actix error path: a handler error type implementing `ResponseError`.
+#[derive(Debug)]
+struct DemoError;
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("something went wrong\n")
+    }
+}
+
+impl ResponseError for DemoError {}
+
+async fn error() -> Result<&'static str, DemoError> {
+    log::error!("the demo error route failed on purpose");
+    Err(DemoError)
+}
+
+async fn panics() -> &'static str {
+    panic!("the demo panic route panicked on purpose")
+}
+
+async fn websocket(
+    req: HttpRequest,
+    body: web::Payload,
+    id: CorrelationId,
+) -> Result<HttpResponse, Error> {
+    log::info!("upgrading to a WebSocket");
+    let (response, session, messages) = actix_ws::handle(&req, body)?;
+    // The session runs in a task of its own, after the upgrade response has left:
+    // attach the request's ID to it.
+    actix_web::rt::spawn(echo(session, messages).with_correlation_id(id.into_inner()));
+    Ok(response)
+}
+
+async fn echo(mut session: actix_ws::Session, mut messages: actix_ws::MessageStream) {
+    while let Some(Ok(message)) = messages.next().await {
+        let open = match message {
+            actix_ws::Message::Text(text) => {
+                log::info!("websocket received: {text}");
+                session.text(text).await.is_ok()
+            }
+            actix_ws::Message::Ping(bytes) => session.pong(&bytes).await.is_ok(),
+            actix_ws::Message::Close(_) => false,
+            _ => true,
+        };
+        if !open {
+            break;
+        }
+    }
+    let _ = session.close(None).await;
+    log::info!("websocket closed");
+}
+
+/// Headers of its own, repeated ones included, and a correlation header the middleware
+/// replaces.
+async fn cookies() -> HttpResponse {
+    HttpResponse::Ok()
+        .append_header(("set-cookie", "a=1"))
+        .append_header(("set-cookie", "b=2"))
+        .append_header(("x-demo", "kept"))
+        .append_header(("x-request-id", "from-handler"))
+        .body("cookies")
+}
+
+async fn stream() -> HttpResponse {
+    let chunks = futures_util::stream::iter(0..3).then(|n| async move {
+        actix_web::rt::time::sleep(Duration::from_millis(1)).await;
+        log::info!("streaming chunk {n}");
+        Ok::<_, Error>(Bytes::from(format!("chunk {n}\n")))
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .streaming(chunks)
+}
