@@ -1,0 +1,3 @@
+//! The conformance table against the actix adapter.
+
+correlation_conformance::conformance_suite!(correlation_conformance::servers::actix::start);
