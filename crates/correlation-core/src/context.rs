@@ -1,5 +1,6 @@
-//! The per-request context: a tokio task-local holding the current correlation ID, and
-//! the helpers that carry it into spawned tasks, blocking closures and any future.
+//! The per-request context: a tokio task-local holding the current correlation ID (and,
+//! inside a background job, the job's own and parent IDs), and the helpers that carry it
+//! into spawned tasks, blocking closures and any future.
 //!
 //! The context lives in a task-local rather than a thread-local, so it follows a request
 //! across `.await` points and worker threads, and it never outlives its scope: outside a
@@ -15,10 +16,27 @@ use tokio::task::JoinHandle;
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::id::CorrelationId;
+use crate::job::{JobId, JobIds};
 
 tokio::task_local! {
-    // `None` inside a scope means "explicitly no ID": it shadows any outer scope.
-    static CURRENT: Option<CorrelationId>;
+    // An empty value inside a scope means "explicitly no ID": it shadows any outer scope.
+    static CURRENT: Current;
+}
+
+/// What the task-local holds: the correlation ID and, inside a job, the job IDs.
+#[derive(Clone, Default)]
+struct Current {
+    id: Option<CorrelationId>,
+    job: Option<JobIds>,
+}
+
+impl Current {
+    fn request(id: CorrelationId) -> Self {
+        Self {
+            id: Some(id),
+            job: None,
+        }
+    }
 }
 
 /// The correlation ID of the request (or job) this code runs for, if any.
@@ -36,13 +54,16 @@ tokio::task_local! {
 /// # }
 /// ```
 pub fn current() -> Option<CorrelationId> {
-    CURRENT.try_with(Clone::clone).ok().flatten()
+    CURRENT
+        .try_with(|current| current.id.clone())
+        .ok()
+        .flatten()
 }
 
 /// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
 pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     let mut f = Some(f);
-    let result = CURRENT.try_with(|id| f.take().map(|f| f(id.as_ref())));
+    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.id.as_ref())));
     match (result, f) {
         (Ok(Some(value)), _) => value,
         (_, Some(f)) => f(None),
@@ -51,12 +72,25 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     }
 }
 
-/// Runs `future` with `id` as the current correlation ID.
+/// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
+pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.job.as_ref())));
+    match (result, f) {
+        (Ok(Some(value)), _) => value,
+        (_, Some(f)) => f(None),
+        // `f` was taken only when `try_with` ran it, which returned `Some` above.
+        (_, None) => unreachable!("the closure ran but returned nothing"),
+    }
+}
+
+/// Runs `future` with `id` as the current correlation ID (and no job IDs: a scope is a
+/// new unit of work, not a job).
 pub fn scope<F: Future>(id: CorrelationId, future: F) -> WithCorrelation<F> {
     CorrelationContext::new(id).wrap(future)
 }
 
-/// Runs the closure `f` with `id` as the current correlation ID.
+/// Runs the closure `f` with `id` as the current correlation ID (and no job IDs).
 ///
 /// ```
 /// use correlation_core::{CorrelationId, current, sync_scope};
@@ -65,7 +99,7 @@ pub fn scope<F: Future>(id: CorrelationId, future: F) -> WithCorrelation<F> {
 /// assert_eq!(seen.unwrap(), "job-7");
 /// ```
 pub fn sync_scope<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(Some(id), f)
+    CURRENT.sync_scope(Current::request(id), f)
 }
 
 /// Spawns `future` on the tokio runtime, carrying the current correlation context (the
@@ -156,14 +190,16 @@ where
     move || context.run(f)
 }
 
-/// Everything a request's work runs inside: its correlation ID and, with the `tracing`
-/// feature, its span, and with the `sentry` feature, its own Sentry hub.
+/// Everything a request's (or a job's) work runs inside: its correlation ID, the job IDs
+/// when it is a background job, and, with the `tracing` feature, its span, and with the
+/// `sentry` feature, its own Sentry hub.
 ///
 /// Adapters make one per request with
 /// [`CorrelationConfig::request_context`](crate::CorrelationConfig::request_context), run
 /// the inner service's `call` with [`run`](Self::run), its future with
 /// [`wrap`](Self::wrap), and every poll of the response body with `run` again.
 /// [`capture`](Self::capture) takes the caller's context, to carry it elsewhere.
+/// A job's context comes from its [`JobCarrier`](crate::JobCarrier).
 ///
 /// ```
 /// use correlation_core::{CorrelationContext, CorrelationId, current};
@@ -178,7 +214,7 @@ where
 /// ```
 #[derive(Clone, Default)]
 pub struct CorrelationContext {
-    id: Option<CorrelationId>,
+    current: Current,
     ambient: Ambient,
 }
 
@@ -186,15 +222,16 @@ impl CorrelationContext {
     /// A context holding only `id`.
     pub fn new(id: CorrelationId) -> Self {
         Self {
-            id: Some(id),
+            current: Current::request(id),
             ambient: Ambient::default(),
         }
     }
 
-    /// The caller's current context: its ID (if any), span and Sentry hub.
+    /// The caller's current context: its ID (if any), its job IDs (inside a job), span
+    /// and Sentry hub.
     pub fn capture() -> Self {
         Self {
-            id: current(),
+            current: CURRENT.try_with(Clone::clone).unwrap_or_default(),
             ambient: Ambient::capture(),
         }
     }
@@ -216,7 +253,42 @@ impl CorrelationContext {
             Some(hub)
         };
         Self {
-            id: Some(id),
+            current: Current::request(id),
+            ambient: Ambient {
+                #[cfg(feature = "tracing")]
+                span,
+                #[cfg(feature = "sentry")]
+                hub,
+            },
+        }
+    }
+
+    /// A job's context: a `job` span recording the three IDs and a new Sentry hub tagged
+    /// with the correlation ID, where those features are enabled.
+    pub(crate) fn for_job(id: CorrelationId, job: JobIds, _sentry_tag: &str) -> Self {
+        #[cfg(feature = "tracing")]
+        let span = Some(tracing::info_span!(
+            target: crate::LOG_TARGET,
+            "job",
+            correlation_id = %id,
+            job_id = %job.current,
+            parent_job_id = job.parent.as_ref().map(tracing::field::display),
+        ));
+        #[cfg(feature = "sentry")]
+        let hub = {
+            let hub =
+                std::sync::Arc::new(sentry_core::Hub::new_from_top(sentry_core::Hub::current()));
+            hub.configure_scope(|scope| {
+                scope.set_tag(_sentry_tag, &id);
+                scope.set_tag("job_id", &job.current);
+            });
+            Some(hub)
+        };
+        Self {
+            current: Current {
+                id: Some(id),
+                job: Some(job),
+            },
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
                 span,
@@ -228,18 +300,33 @@ impl CorrelationContext {
 
     /// The context's correlation ID.
     pub fn id(&self) -> Option<&CorrelationId> {
-        self.id.as_ref()
+        self.current.id.as_ref()
+    }
+
+    /// The ID of the job this context runs, if it is a job's context (see
+    /// [`JobCarrier::into_context`](crate::JobCarrier::into_context)).
+    pub fn job_id(&self) -> Option<&JobId> {
+        self.current.job.as_ref().map(|job| &job.current)
+    }
+
+    /// The ID of the job that enqueued this context's job, if a job enqueued it.
+    pub fn parent_job_id(&self) -> Option<&JobId> {
+        self.current
+            .job
+            .as_ref()
+            .and_then(|job| job.parent.as_ref())
     }
 
     /// Runs the closure `f` inside this context.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.ambient.run(|| CURRENT.sync_scope(self.id.clone(), f))
+        self.ambient
+            .run(|| CURRENT.sync_scope(self.current.clone(), f))
     }
 
     /// Runs `future` inside this context.
     pub fn wrap<F: Future>(self, future: F) -> WithCorrelation<F> {
         WithCorrelation {
-            inner: CURRENT.scope(self.id, future),
+            inner: CURRENT.scope(self.current, future),
             ambient: self.ambient,
         }
     }
@@ -248,7 +335,9 @@ impl CorrelationContext {
 impl fmt::Debug for CorrelationContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationContext")
-            .field("id", &self.id)
+            .field("id", &self.current.id)
+            .field("job_id", &self.job_id())
+            .field("parent_job_id", &self.parent_job_id())
             .finish_non_exhaustive()
     }
 }
@@ -273,6 +362,11 @@ impl Ambient {
         }
     }
 
+    // Without `tracing` and `sentry` there is nothing ambient to enter.
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "sentry")),
+        allow(clippy::unused_self)
+    )]
     fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
         let _entered = self.span.as_ref().map(tracing::Span::enter);
@@ -320,7 +414,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCorrelation<F> {
         #[pin]
-        inner: TaskLocalFuture<Option<CorrelationId>, F>,
+        inner: TaskLocalFuture<Current, F>,
         ambient: Ambient,
     }
 }

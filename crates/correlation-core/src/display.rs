@@ -1,8 +1,8 @@
-//! Display helpers that print the current correlation ID in log lines.
+//! Display helpers that print the current correlation ID (and job IDs) in log lines.
 
 use std::fmt;
 
-use crate::context::with_current;
+use crate::context::{with_current, with_current_job};
 
 /// The text shown when no correlation ID is set, as in `INFO  [-] app: started`.
 pub const DEFAULT_MISSING: &str = "-";
@@ -67,35 +67,152 @@ impl<'a> CurrentId<'a> {
 
 impl fmt::Display for CurrentId<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        with_current(|id| match id {
-            None => f.write_str(self.missing),
-            Some(id) => {
-                let shown = match self.length {
-                    // IDs are ASCII, so any byte index is a character boundary.
-                    Some(length) if length < id.len() => &id.as_str()[..length],
-                    _ => id.as_str(),
-                };
-                f.write_str(shown)
-            }
+        with_current(|id| write_shown(f, id.map(|id| id.as_str()), self.length, self.missing))
+    }
+}
+
+/// Displays the current job's parent and own IDs as `<parent>-<current>`, with a default
+/// (`-`) for each one that is absent, for log formats that trace chains of jobs
+/// (asgi-correlation-id's `[%(celery_parent_id)s-%(celery_current_id)s]`).
+///
+/// Outside a job, including after a job ends, it shows `---`; in a job a request
+/// enqueued, `--<current>`. The IDs are read when the value is formatted.
+///
+/// ```
+/// use correlation_core::{CurrentJobIds, JobCarrier, JobId};
+///
+/// assert_eq!(format!("[{}]", CurrentJobIds::new()), "[---]");
+/// let parent = JobId::new("3f2a").unwrap();
+/// let context = JobCarrier::new(None, Some(parent)).into_context();
+/// let line = context.run(|| format!("[{}]", CurrentJobIds::new().length(4)));
+/// let current = &context.job_id().unwrap().as_str()[..4];
+/// assert_eq!(line, format!("[3f2a-{current}]"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentJobIds<'a> {
+    length: Option<usize>,
+    missing: &'a str,
+}
+
+impl Default for CurrentJobIds<'static> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CurrentJobIds<'static> {
+    /// Shows whole IDs, and `-` for each absent one.
+    pub const fn new() -> Self {
+        Self {
+            length: None,
+            missing: DEFAULT_MISSING,
+        }
+    }
+}
+
+impl<'a> CurrentJobIds<'a> {
+    /// Shows only the first `length` characters of each ID (display only).
+    #[must_use]
+    pub const fn length(mut self, length: usize) -> Self {
+        self.length = Some(length);
+        self
+    }
+
+    /// Shows `missing` for each absent ID.
+    #[must_use]
+    pub fn missing<'b>(self, missing: &'b str) -> CurrentJobIds<'b> {
+        CurrentJobIds {
+            length: self.length,
+            missing,
+        }
+    }
+
+    #[cfg(any(feature = "env-logger", feature = "test-util"))]
+    pub(crate) fn with_length(length: Option<usize>, missing: &'a str) -> Self {
+        Self { length, missing }
+    }
+}
+
+impl fmt::Display for CurrentJobIds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        with_current_job(|job| {
+            let parent = job.and_then(|job| job.parent.as_ref());
+            let current = job.map(|job| &job.current);
+            write_shown(f, parent.map(|id| id.as_str()), self.length, self.missing)?;
+            f.write_str("-")?;
+            write_shown(f, current.map(|id| id.as_str()), self.length, self.missing)
         })
     }
 }
 
+/// Writes `id` cut to `length` characters, or `missing` when there is none.
+fn write_shown(
+    f: &mut fmt::Formatter<'_>,
+    id: Option<&str>,
+    length: Option<usize>,
+    missing: &str,
+) -> fmt::Result {
+    match id {
+        None => f.write_str(missing),
+        // IDs are ASCII, so any byte index is a character boundary.
+        Some(id) => match length {
+            Some(length) if length < id.len() => f.write_str(&id[..length]),
+            _ => f.write_str(id),
+        },
+    }
+}
+
+/// How [`write_record`] lays out a line.
 #[cfg(any(feature = "env-logger", feature = "test-util"))]
-/// Writes `record` as `LEVEL [<id>] target: message` plus a newline: the one layout the
-/// env_logger format and the test capture share.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout<'a> {
+    /// Characters of the correlation ID shown (all when `None`).
+    pub(crate) id_length: Option<usize>,
+    /// Whether `[<parent>-<current>]` follows the correlation ID.
+    pub(crate) job_ids: bool,
+    /// Characters of each job ID shown (all when `None`).
+    pub(crate) job_id_length: Option<usize>,
+    /// Shown for each absent ID.
+    pub(crate) missing: &'a str,
+}
+
+#[cfg(any(feature = "env-logger", feature = "test-util"))]
+impl Layout<'static> {
+    /// `LEVEL [<id>] target: message`, whole ID, `-` when absent.
+    pub(crate) const DEFAULT: Self = Self {
+        id_length: None,
+        job_ids: false,
+        job_id_length: None,
+        missing: DEFAULT_MISSING,
+    };
+}
+
+#[cfg(any(feature = "env-logger", feature = "test-util"))]
+/// Writes `record` as `LEVEL [<id>] target: message` (or, with job IDs,
+/// `LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline: the one layout
+/// the env_logger format and the test capture share.
 pub(crate) fn write_record(
     out: &mut impl std::io::Write,
     record: &log::Record<'_>,
-    id_length: Option<usize>,
-    missing: &str,
+    layout: Layout<'_>,
 ) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:<5} [{}] {}: {}",
-        record.level(),
-        CurrentId::with_length(id_length, missing),
-        record.target(),
-        record.args()
-    )
+    let id = CurrentId::with_length(layout.id_length, layout.missing);
+    if layout.job_ids {
+        writeln!(
+            out,
+            "{:<5} [{id}] [{}] {}: {}",
+            record.level(),
+            CurrentJobIds::with_length(layout.job_id_length, layout.missing),
+            record.target(),
+            record.args()
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<5} [{id}] {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        )
+    }
 }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::display::{DEFAULT_MISSING, write_record};
+use crate::display::{DEFAULT_MISSING, Layout, write_record};
 
 /// Formats a record as `INFO  [<id>] target: message`, with `[-]` outside a request.
 ///
@@ -18,10 +18,36 @@ use crate::display::{DEFAULT_MISSING, write_record};
 /// log::info!("started"); // INFO  [-] rust_out: started
 /// ```
 pub fn format(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) -> io::Result<()> {
-    write_record(buf, record, None, DEFAULT_MISSING)
+    write_record(buf, record, Layout::DEFAULT)
 }
 
-/// The format of [`format`] with options: a truncated ID and another default text.
+/// Formats a record as `INFO  [<id>] [<parent>-<current>] target: message`: [`format`](fn@format)
+/// plus the job IDs (see [`CurrentJobIds`](crate::CurrentJobIds)), for services that run
+/// background jobs. Outside a job the second bracket shows `[---]`.
+///
+/// ```
+/// env_logger::Builder::new()
+///     .format(correlation_core::format_with_job_ids)
+///     .try_init()
+///     .ok();
+/// log::info!("started"); // INFO  [-] [---] rust_out: started
+/// ```
+pub fn format_with_job_ids(
+    buf: &mut env_logger::fmt::Formatter,
+    record: &log::Record<'_>,
+) -> io::Result<()> {
+    write_record(
+        buf,
+        record,
+        Layout {
+            job_ids: true,
+            ..Layout::DEFAULT
+        },
+    )
+}
+
+/// The format of [`format`](fn@format) with options: a truncated ID, another default text, and the
+/// job IDs.
 ///
 /// ```
 /// use correlation_core::LogFormat;
@@ -35,6 +61,8 @@ pub fn format(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) ->
 #[derive(Debug, Clone)]
 pub struct LogFormat {
     id_length: Option<usize>,
+    job_ids: bool,
+    job_id_length: Option<usize>,
     missing: Cow<'static, str>,
 }
 
@@ -49,6 +77,8 @@ impl LogFormat {
     pub fn new() -> Self {
         Self {
             id_length: None,
+            job_ids: false,
+            job_id_length: None,
             missing: Cow::Borrowed(DEFAULT_MISSING),
         }
     }
@@ -61,10 +91,49 @@ impl LogFormat {
         self
     }
 
-    /// Shows `missing` instead of `-` when there is no ID.
+    /// Shows `missing` instead of `-` for every absent ID (correlation, parent or
+    /// current job).
     #[must_use]
     pub fn missing(mut self, missing: impl Into<Cow<'static, str>>) -> Self {
         self.missing = missing.into();
+        self
+    }
+
+    /// Adds the job IDs after the correlation ID: `[<id>] [<parent>-<current>]`, with
+    /// the default shown for each absent one (`[---]` outside a job).
+    ///
+    /// ```
+    /// use correlation_core::{JobCarrier, LogFormat};
+    ///
+    /// let record = log::Record::builder()
+    ///     .level(log::Level::Info)
+    ///     .target("worker")
+    ///     .args(format_args!("sent"))
+    ///     .build();
+    /// let format = LogFormat::new().with_job_ids().id_length(6).job_id_length(4);
+    /// let mut line = Vec::new();
+    /// format.write(&mut line, &record)?;
+    /// assert_eq!(line, b"INFO  [-] [---] worker: sent\n");
+    ///
+    /// let context = JobCarrier::default().into_context();
+    /// let mut line = Vec::new();
+    /// context.run(|| format.write(&mut line, &record))?;
+    /// let id = &context.id().unwrap().as_str()[..6];
+    /// let job = &context.job_id().unwrap().as_str()[..4];
+    /// assert_eq!(String::from_utf8(line)?, format!("INFO  [{id}] [--{job}] worker: sent\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_job_ids(mut self) -> Self {
+        self.job_ids = true;
+        self
+    }
+
+    /// Shows only the first `length` characters of each job ID (display only). Used
+    /// with [`with_job_ids`](Self::with_job_ids).
+    #[must_use]
+    pub fn job_id_length(mut self, length: usize) -> Self {
+        self.job_id_length = Some(length);
         self
     }
 
@@ -74,19 +143,28 @@ impl LogFormat {
         buf: &mut env_logger::fmt::Formatter,
         record: &log::Record<'_>,
     ) -> io::Result<()> {
-        write_record(buf, record, self.id_length, &self.missing)
+        write_record(buf, record, self.layout())
     }
 
     /// Formats one record into any writer, with the same layout as [`format`](Self::format).
     pub fn write(&self, out: &mut impl Write, record: &log::Record<'_>) -> io::Result<()> {
-        write_record(out, record, self.id_length, &self.missing)
+        write_record(out, record, self.layout())
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout {
+            id_length: self.id_length,
+            job_ids: self.job_ids,
+            job_id_length: self.job_id_length,
+            missing: &self.missing,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CorrelationId, sync_scope};
+    use crate::{CorrelationId, JobCarrier, sync_scope};
 
     fn render(format: &LogFormat, message: &str) -> String {
         let mut out = Vec::new();
@@ -125,5 +203,47 @@ mod tests {
         );
         let short = sync_scope(id, || render(&LogFormat::new().id_length(9), "message"));
         assert_eq!(short, "INFO  [773fa6885] my_app::views: message\n");
+    }
+
+    #[test]
+    fn prints_the_job_chain_with_the_default_wherever_an_id_is_absent() {
+        let format = LogFormat::new().with_job_ids();
+        assert_eq!(
+            render(&format, "boot"),
+            "INFO  [-] [---] my_app::views: boot\n"
+        );
+        let id = CorrelationId::from_static("773fa6885e0a4e6c9a8ce3a6e09b8c8d");
+        // A request: its ID, no job IDs.
+        let in_request = sync_scope(id.clone(), || render(&format, "view"));
+        assert_eq!(
+            in_request,
+            "INFO  [773fa6885e0a4e6c9a8ce3a6e09b8c8d] [---] my_app::views: view\n"
+        );
+        // A job the request enqueued: no parent.
+        let job_1 = JobCarrier::new(Some(id.clone()), None).into_context();
+        let current_1 = job_1.job_id().unwrap().clone();
+        assert_eq!(
+            job_1.run(|| render(&format, "job 1")),
+            format!(
+                "INFO  [773fa6885e0a4e6c9a8ce3a6e09b8c8d] [--{current_1}] my_app::views: job 1\n"
+            )
+        );
+        // A job that job 1 enqueued, shortened and with another default.
+        let job_2 = job_1.run(JobCarrier::capture).into_context();
+        let current_2 = job_2.job_id().unwrap().clone();
+        let short = format.clone().id_length(5).job_id_length(6).missing("none");
+        assert_eq!(
+            job_2.run(|| render(&short, "job 2")),
+            format!(
+                "INFO  [773fa] [{}-{}] my_app::views: job 2\n",
+                &current_1.as_str()[..6],
+                &current_2.as_str()[..6]
+            )
+        );
+        // After a job ends, nothing is left.
+        assert_eq!(
+            render(&short, "done"),
+            "INFO  [none] [none-none] my_app::views: done\n"
+        );
     }
 }

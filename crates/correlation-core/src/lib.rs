@@ -48,10 +48,17 @@
 //!   context on a tokio task-local, and the ways to carry it into other work.
 //! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
 //!   `tracing` span and the Sentry hub where those features are on.
-//! - [`format`] and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
+//! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
 //!   ID over outgoing calls and queues.
+//! - [`JobCarrier`], [`run_job`], [`current_job_id`], [`parent_job_id`] and
+//!   [`CurrentJobIds`]: background jobs get a [`JobId`] of their own and know the job
+//!   that enqueued them, while the correlation ID flows from the request through every
+//!   job it causes (asgi-correlation-id's Celery model).
+//! - `propagation` (features `reqwest`, `tower`, `apalis`): a `reqwest-middleware`
+//!   middleware and a tower layer that put the current ID on outgoing requests, and an
+//!   apalis worker layer that runs every job in the context it was enqueued with.
 //!
 //! # Caveats
 //!
@@ -65,14 +72,19 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `env-logger` | [`format`] and [`LogFormat`] for `env_logger::Builder::format` |
+//! | `env-logger` | [`format`](fn@format), [`format_with_job_ids`] and [`LogFormat`] for `env_logger::Builder::format` |
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
-//! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`] (validated) |
+//! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
 //! | `tracing` | a `request` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
+//! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) clients |
+//! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
+//! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
 //!
-//! No feature is on by default.
+//! No feature is on by default. The `apalis` feature depends only on `apalis-core` 1,
+//! which states no minimum Rust version; the storages may need a newer Rust than this
+//! crate (`apalis-sqlite` 1 uses sqlx 0.9, which needs Rust 1.94).
 //!
 //! ## Supported Rust Versions
 //!
@@ -87,8 +99,15 @@ mod display;
 #[cfg(feature = "env-logger")]
 mod fmt;
 mod id;
+mod job;
 #[cfg(feature = "kv")]
 mod kv;
+#[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "apalis", feature = "reqwest", feature = "tower")))
+)]
+pub mod propagation;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -101,11 +120,12 @@ pub use context::{
     CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
     spawn_blocking, spawn_local, sync_scope, with_current,
 };
-pub use display::{CurrentId, DEFAULT_MISSING};
+pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
-pub use fmt::{LogFormat, format};
+pub use fmt::{LogFormat, format, format_with_job_ids};
 pub use id::{CorrelationId, InvalidCorrelationId};
+pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};

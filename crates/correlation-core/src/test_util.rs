@@ -1,5 +1,5 @@
 //! Test helpers for adapters and applications: capture every `log` record together with
-//! the correlation ID that was current when it was logged.
+//! the correlation ID (and job IDs) that were current when it was logged.
 //!
 //! ```
 //! use correlation_core::{CorrelationId, sync_scope, test_util::LogCapture};
@@ -17,8 +17,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use log::{Level, Log, Metadata, Record};
 
-use crate::context::with_current;
-use crate::display::{DEFAULT_MISSING, write_record};
+use crate::context::{with_current, with_current_job};
+use crate::display::{Layout, write_record};
 
 /// One captured log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,12 @@ pub struct CapturedRecord {
     pub message: String,
     /// The correlation ID current when the record was logged.
     pub correlation_id: Option<String>,
+    /// The ID of the job the record was logged in, if any (see
+    /// [`current_job_id`](crate::current_job_id)).
+    pub job_id: Option<String>,
+    /// The ID of the job that enqueued that job, if a job enqueued it (see
+    /// [`parent_job_id`](crate::parent_job_id)).
+    pub parent_job_id: Option<String>,
     /// The line as the crate's log format prints it: `INFO  [<id>] target: message`.
     pub rendered: String,
 }
@@ -71,6 +77,11 @@ impl LogCapture {
         self.lock().clone()
     }
 
+    /// The records logged inside the job run whose ID is `job_id`.
+    pub fn records_for_job(&self, job_id: &str) -> Vec<CapturedRecord> {
+        self.filtered(|record| record.job_id.as_deref() == Some(job_id))
+    }
+
     /// The records logged under `id`.
     pub fn records_for(&self, id: &str) -> Vec<CapturedRecord> {
         self.filtered(|record| record.correlation_id.as_deref() == Some(id))
@@ -99,9 +110,16 @@ impl Log for LogCapture {
     fn log(&self, record: &Record<'_>) {
         let message = record.args().to_string();
         let correlation_id = with_current(|id| id.map(|id| id.as_str().to_owned()));
+        let (job_id, parent_job_id) = with_current_job(|job| match job {
+            Some(job) => (
+                Some(job.current.as_str().to_owned()),
+                job.parent.as_ref().map(|parent| parent.as_str().to_owned()),
+            ),
+            None => (None, None),
+        });
         let mut rendered = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = write_record(&mut rendered, record, None, DEFAULT_MISSING);
+        let _ = write_record(&mut rendered, record, Layout::DEFAULT);
         let mut rendered = String::from_utf8_lossy(&rendered).into_owned();
         rendered.truncate(rendered.trim_end_matches('\n').len());
         self.lock().push(CapturedRecord {
@@ -109,6 +127,8 @@ impl Log for LogCapture {
             target: record.target().to_owned(),
             message,
             correlation_id,
+            job_id,
+            parent_job_id,
             rendered,
         });
     }

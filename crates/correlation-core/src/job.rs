@@ -1,0 +1,363 @@
+//! Background jobs: a job ID of its own beside the correlation ID, the ID of the job that
+//! enqueued it, and the [`JobCarrier`] that takes both across a queue.
+//!
+//! The model is asgi-correlation-id's Celery integration. Every job run gets a fresh
+//! *current* job ID. Its *parent* job ID is the current job ID of whoever enqueued it, or
+//! none when a request (or anything outside a job) enqueued it. The correlation ID flows
+//! unchanged from the request to every job it causes, however deep the chain; a job
+//! enqueued with none (a scheduled job) gets a generated one that its own children
+//! inherit.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use crate::config::CorrelationConfig;
+use crate::context::{CorrelationContext, WithCorrelation, with_current_job};
+use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::strategy::UuidV4;
+
+/// The ID of one job run: a random UUID v4 as 32 lowercase hex characters.
+///
+/// It obeys the same safety rules as a [`CorrelationId`] (1 to 128 bytes of visible
+/// ASCII), so a value read back from a queue is always safe to log. Cloning is cheap (a
+/// reference count); [`generate`](Self::generate) allocates once.
+///
+/// ```
+/// use correlation_core::JobId;
+///
+/// let id = JobId::generate();
+/// assert_eq!(id.len(), 32);
+/// assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+/// assert_ne!(id, JobId::generate());
+/// assert!("not a job id".parse::<JobId>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct JobId(CorrelationId);
+
+impl JobId {
+    /// A new random job ID (UUID v4, 32 lowercase hex characters).
+    pub fn generate() -> Self {
+        Self(UuidV4::new_id())
+    }
+
+    /// Copies `value` into a job ID after checking the safety rules.
+    pub fn new(value: &str) -> Result<Self, InvalidCorrelationId> {
+        CorrelationId::new(value).map(Self)
+    }
+
+    /// The ID as a string slice.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// Length of the ID in bytes (always at least 1).
+    #[allow(clippy::len_without_is_empty)] // an ID is never empty
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JobId").field(&self.as_str()).finish()
+    }
+}
+
+impl AsRef<str> for JobId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for JobId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for JobId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl FromStr for JobId {
+    type Err = InvalidCorrelationId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// The job IDs of a running job: its own and its parent's.
+#[derive(Clone, Debug)]
+pub(crate) struct JobIds {
+    pub(crate) current: JobId,
+    pub(crate) parent: Option<JobId>,
+}
+
+/// The ID of the job the caller runs in, if any.
+///
+/// ```
+/// use correlation_core::{JobCarrier, current_job_id};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(current_job_id(), None);
+/// let context = JobCarrier::capture().into_context();
+/// let expected = context.job_id().cloned();
+/// assert_eq!(context.wrap(async { current_job_id() }).await, expected);
+/// # }
+/// ```
+pub fn current_job_id() -> Option<JobId> {
+    with_current_job(|job| job.map(|job| job.current.clone()))
+}
+
+/// The ID of the job that enqueued the job the caller runs in, if a job enqueued it.
+pub fn parent_job_id() -> Option<JobId> {
+    with_current_job(|job| job.and_then(|job| job.parent.clone()))
+}
+
+/// What a job takes across a queue: the correlation ID of whoever enqueued it and, when
+/// a job enqueued it, that job's ID (the new job's parent).
+///
+/// [`capture`](Self::capture) it when enqueueing, store it in the job's metadata (it is
+/// `Serialize` / `Deserialize` with the `serde` feature; the `apalis` feature stores it
+/// as apalis task metadata), and run the job inside
+/// [`into_context`](Self::into_context) or with [`run_job`].
+///
+/// ```
+/// use correlation_core::{
+///     CorrelationId, JobCarrier, current, current_job_id, parent_job_id, run_job, scope,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A request enqueues job 1: the carrier holds the request's ID and no parent.
+/// let request = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+/// let carrier = scope(request.clone(), async { JobCarrier::capture() }).await;
+/// assert_eq!(carrier.correlation_id(), Some(&request));
+/// assert_eq!(carrier.parent_job_id(), None);
+///
+/// // Job 1 runs under the request's ID with a fresh job ID, and enqueues job 2.
+/// let (job_1, carrier) = run_job(carrier, async {
+///     assert_eq!(parent_job_id(), None);
+///     (current_job_id().unwrap(), JobCarrier::capture())
+/// })
+/// .await;
+///
+/// // Job 2 has the same correlation ID, a new job ID, and job 1 as its parent.
+/// let (id, job_2, parent) =
+///     run_job(carrier, async { (current(), current_job_id(), parent_job_id()) }).await;
+/// assert_eq!(id, Some(request));
+/// assert_ne!(job_2, Some(job_1.clone()));
+/// assert_eq!(parent, Some(job_1));
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct JobCarrier {
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    correlation_id: Option<CorrelationId>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    parent_job_id: Option<JobId>,
+}
+
+impl JobCarrier {
+    /// The caller's correlation ID and current job ID, to enqueue a job with: in a
+    /// request, the request's ID and no parent; in a job, the job's correlation ID and
+    /// its job ID as the parent; elsewhere, nothing (the job generates its own ID).
+    pub fn capture() -> Self {
+        Self {
+            correlation_id: crate::current(),
+            parent_job_id: current_job_id(),
+        }
+    }
+
+    /// A carrier holding exactly these IDs, e.g. rebuilt from a queue's own metadata.
+    pub fn new(correlation_id: Option<CorrelationId>, parent_job_id: Option<JobId>) -> Self {
+        Self {
+            correlation_id,
+            parent_job_id,
+        }
+    }
+
+    /// The correlation ID the job will run under (`None`: it will generate one).
+    pub fn correlation_id(&self) -> Option<&CorrelationId> {
+        self.correlation_id.as_ref()
+    }
+
+    /// The ID of the job that enqueued this one (`None` when a request, or nothing in
+    /// particular, enqueued it).
+    pub fn parent_job_id(&self) -> Option<&JobId> {
+        self.parent_job_id.as_ref()
+    }
+
+    /// The context to run the job in: the carried correlation ID (or a new UUID v4, 32
+    /// hex characters, when none was carried), a fresh job ID, and the carried parent.
+    ///
+    /// Call it once per run: every call makes a new job ID, so a retried job gets a new
+    /// one for each attempt, like a Celery retry.
+    pub fn into_context(self) -> CorrelationContext {
+        let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
+        Self::context(id, self.parent_job_id)
+    }
+
+    /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
+    /// from `config`'s generator (and transformer), as for a request without one.
+    pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
+        let id = match self.correlation_id {
+            Some(id) => id,
+            None => config.decide_value(None).id,
+        };
+        Self::context(id, self.parent_job_id)
+    }
+
+    fn context(id: CorrelationId, parent: Option<JobId>) -> CorrelationContext {
+        let job = JobIds {
+            current: JobId::generate(),
+            parent,
+        };
+        CorrelationContext::for_job(id, job, crate::DEFAULT_SENTRY_TAG)
+    }
+}
+
+/// Runs `future` as a job enqueued with `carrier`: `carrier.into_context().wrap(future)`.
+///
+/// See [`JobCarrier`] for an example.
+pub fn run_job<F: Future>(carrier: JobCarrier, future: F) -> WithCorrelation<F> {
+    carrier.into_context().wrap(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CorrelationFutureExt, current, scope, spawn, spawn_blocking, sync_scope};
+
+    fn request_id() -> CorrelationId {
+        CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3")
+    }
+
+    #[test]
+    fn capture_outside_anything_is_empty() {
+        assert_eq!(JobCarrier::capture(), JobCarrier::default());
+        assert_eq!(current_job_id(), None);
+        assert_eq!(parent_job_id(), None);
+    }
+
+    #[test]
+    fn a_request_enqueues_with_its_id_and_no_parent() {
+        let carrier = sync_scope(request_id(), JobCarrier::capture);
+        assert_eq!(carrier, JobCarrier::new(Some(request_id()), None));
+    }
+
+    #[test]
+    fn a_job_without_an_id_generates_one_that_its_children_inherit() {
+        let context = JobCarrier::default().into_context();
+        let generated = context.id().cloned().unwrap();
+        assert_eq!(generated.len(), 32);
+        let child = context.run(JobCarrier::capture);
+        assert_eq!(child.correlation_id(), Some(&generated));
+        assert_eq!(child.parent_job_id(), context.job_id());
+        let grandchild = child.into_context();
+        assert_eq!(grandchild.id(), Some(&generated));
+        assert_eq!(grandchild.parent_job_id(), context.job_id());
+        assert_ne!(grandchild.job_id(), context.job_id());
+    }
+
+    #[test]
+    fn every_run_gets_a_fresh_job_id() {
+        let carrier = JobCarrier::new(Some(request_id()), None);
+        let first = carrier.clone().into_context();
+        let second = carrier.into_context();
+        assert_ne!(first.job_id(), second.job_id());
+        assert_eq!(first.id(), second.id());
+    }
+
+    #[test]
+    fn into_context_with_uses_the_configured_generator() {
+        let config = CorrelationConfig::builder()
+            .generator(|| "scheduled-1")
+            .build()
+            .unwrap();
+        let context = JobCarrier::default().into_context_with(&config);
+        assert_eq!(context.id().unwrap(), "scheduled-1");
+        let carried = JobCarrier::new(Some(request_id()), None).into_context_with(&config);
+        assert_eq!(carried.id(), Some(&request_id()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawn_helpers_carry_the_job_ids_and_a_scope_clears_them() {
+        let context = JobCarrier::new(Some(request_id()), Some(JobId::generate())).into_context();
+        let expected = (context.job_id().cloned(), context.parent_job_id().cloned());
+        let (spawned, blocking, scoped) = context
+            .wrap(async {
+                let spawned = spawn(async { (current_job_id(), parent_job_id()) });
+                let blocking = spawn_blocking(|| (current_job_id(), parent_job_id()));
+                let scoped = scope(request_id(), async { (current(), current_job_id()) });
+                (
+                    spawned.await.unwrap(),
+                    blocking.await.unwrap(),
+                    scoped.await,
+                )
+            })
+            .await;
+        assert_eq!(spawned, expected);
+        assert_eq!(blocking, expected);
+        assert_eq!(scoped, (Some(request_id()), None));
+    }
+
+    #[tokio::test]
+    async fn nothing_leaks_after_a_job_ends() {
+        run_job(JobCarrier::default(), async {
+            assert!(current_job_id().is_some());
+        })
+        .await;
+        assert_eq!(current_job_id(), None);
+        assert_eq!(current(), None);
+        let seen = async { current_job_id() }.in_current_correlation().await;
+        assert_eq!(seen, None);
+    }
+
+    #[test]
+    fn job_ids_obey_the_safety_rules() {
+        assert!(JobId::new("").is_err());
+        assert!(JobId::new("has space").is_err());
+        assert_eq!(JobId::new("job-1").unwrap(), "job-1");
+        assert_eq!(format!("{:>7}", JobId::new("ab").unwrap()), "     ab");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn the_carrier_round_trips_through_json_and_validates() {
+        let parent = JobId::new("0d5b7c1e0f8a4a8f9d3e2b1c4a5f6e7d").unwrap();
+        let carrier = JobCarrier::new(Some(request_id()), Some(parent));
+        let json = serde_json::to_string(&carrier).unwrap();
+        assert_eq!(
+            json,
+            r#"{"correlation_id":"5bd6e2a7fa4a4c32bd84a5ec5a43c1d3","parent_job_id":"0d5b7c1e0f8a4a8f9d3e2b1c4a5f6e7d"}"#
+        );
+        assert_eq!(serde_json::from_str::<JobCarrier>(&json).unwrap(), carrier);
+        assert_eq!(serde_json::to_string(&JobCarrier::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::from_str::<JobCarrier>("{}").unwrap(),
+            JobCarrier::default()
+        );
+        assert!(serde_json::from_str::<JobCarrier>(r#"{"correlation_id":"a b"}"#).is_err());
+    }
+}

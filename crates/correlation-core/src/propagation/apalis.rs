@@ -1,0 +1,305 @@
+//! The apalis integration: the carrier as task metadata, and a worker layer that runs
+//! every task in the context it carries.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::task::{Context, Poll};
+
+use apalis_core::task::Task;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::metadata::{Metadata, MetadataStore};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{CorrelationConfig, LOG_TARGET};
+use crate::context::{CorrelationContext, WithCorrelation};
+use crate::id::CorrelationId;
+use crate::job::{JobCarrier, JobId};
+
+/// The task-metadata key holding the correlation ID a job runs under.
+pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
+
+/// The task-metadata key holding the ID of the job that enqueued a job.
+pub const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
+
+/// Stored as two string entries ([`METADATA_CORRELATION_ID`], [`METADATA_PARENT_JOB_ID`]),
+/// so every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
+/// carries it. Injecting replaces earlier entries; extracting ignores values that break
+/// the safety rules (use [`JobContextLayer`] to have them reported).
+impl Metadata for JobCarrier {
+    type Error = Infallible;
+
+    fn extract(store: &MetadataStore) -> Result<Self, Self::Error> {
+        Ok(read_carrier(store).0)
+    }
+
+    fn inject(&self, store: &mut MetadataStore) -> Result<(), Self::Error> {
+        for (key, value) in [
+            (
+                METADATA_CORRELATION_ID,
+                self.correlation_id().map(|id| id.as_str()),
+            ),
+            (
+                METADATA_PARENT_JOB_ID,
+                self.parent_job_id().map(JobId::as_str),
+            ),
+        ] {
+            match value {
+                Some(value) => {
+                    store.replace(key, value);
+                }
+                None => {
+                    store.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the carrier, and whether some stored value was unusable.
+fn read_carrier(store: &MetadataStore) -> (JobCarrier, bool) {
+    let mut unusable = false;
+    let correlation_id = store
+        .get(METADATA_CORRELATION_ID)
+        .and_then(|value| CorrelationId::new(value).map_err(|_| unusable = true).ok());
+    let parent_job_id = store
+        .get(METADATA_PARENT_JOB_ID)
+        .and_then(|value| JobId::new(value).map_err(|_| unusable = true).ok());
+    (JobCarrier::new(correlation_id, parent_job_id), unusable)
+}
+
+/// A task for `args` carrying the caller's context ([`JobCarrier::capture`]): push it
+/// with apalis's `TaskSink::push_task`. Within a request the job will run under the
+/// request's ID; within a job, under that job's ID with that job as its parent.
+///
+/// To set other task options too, add the carrier to your own builder:
+/// `TaskBuilder::new(args).metadata(&JobCarrier::capture())`.
+pub fn correlated_task<Args>(args: Args) -> Task<Args> {
+    TaskBuilder::new(args)
+        .metadata(&JobCarrier::capture())
+        .build()
+}
+
+/// An apalis worker layer that runs every task inside the context its metadata carries
+/// (see [`correlated_task`]): the carried correlation ID (a generated one if none), a
+/// fresh job ID, and the carried parent job ID. Log lines of the handler, and of
+/// anything it spawns with this crate's helpers, carry all three.
+///
+/// apalis workers are tower services, so this is a tower [`Layer`] for
+/// `WorkerBuilder::layer`. Each attempt of a retried task is a new run with a new job
+/// ID; put this layer outside apalis's retry layer to keep one job ID for all attempts.
+///
+/// ```
+/// use apalis_core::backend::TaskSink;
+/// use apalis_core::backend::memory::MemoryStorage;
+/// use apalis_core::task::data::Data;
+/// use apalis_core::worker::builder::WorkerBuilder;
+/// use apalis_core::worker::context::WorkerContext;
+/// use correlation_core::propagation::{JobContextLayer, correlated_task};
+/// use correlation_core::{CorrelationId, JobId, current, current_job_id, parent_job_id, scope};
+/// use std::sync::{Arc, Mutex};
+///
+/// type Seen = Arc<Mutex<Option<(Option<CorrelationId>, Option<JobId>, Option<JobId>)>>>;
+///
+/// async fn send_email(_to: String, seen: Data<Seen>, worker: WorkerContext) {
+///     *seen.lock().unwrap() = Some((current(), current_job_id(), parent_job_id()));
+///     worker.stop().unwrap();
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut storage = MemoryStorage::new();
+/// // In a request handler (here, inside the request's scope):
+/// let request = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+/// scope(request.clone(), async {
+///     // The task is made inside the scope, so it captures the request's ID.
+///     storage.push_task(correlated_task("ada@example.com".to_owned())).await
+/// })
+/// .await?;
+///
+/// // In the worker process:
+/// let seen = Seen::default();
+/// WorkerBuilder::new("mailer")
+///     .backend(storage)
+///     .data(seen.clone())
+///     .layer(JobContextLayer::new())
+///     .build(send_email)
+///     .run()
+///     .await?;
+///
+/// let (id, job_id, parent) = seen.lock().unwrap().take().unwrap();
+/// assert_eq!(id, Some(request));
+/// assert_eq!(job_id.unwrap().len(), 32);
+/// assert_eq!(parent, None);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct JobContextLayer {
+    config: Option<CorrelationConfig>,
+}
+
+impl JobContextLayer {
+    /// Jobs enqueued without a correlation ID get a UUID v4 (32 hex characters).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Jobs enqueued without a correlation ID get one from `config`'s generator.
+    pub fn with_config(config: CorrelationConfig) -> Self {
+        Self {
+            config: Some(config),
+        }
+    }
+}
+
+impl From<CorrelationConfig> for JobContextLayer {
+    fn from(config: CorrelationConfig) -> Self {
+        Self::with_config(config)
+    }
+}
+
+impl<S> Layer<S> for JobContextLayer {
+    type Service = JobContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JobContextService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`JobContextLayer`].
+#[derive(Clone)]
+pub struct JobContextService<S> {
+    inner: S,
+    config: Option<CorrelationConfig>,
+}
+
+impl<S> JobContextService<S> {
+    /// Wraps `inner`; a missing correlation ID is generated as [`JobContextLayer::new`] does.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            config: None,
+        }
+    }
+
+    /// A [`JobContextLayer`] with the default configuration.
+    pub fn layer() -> JobContextLayer {
+        JobContextLayer::new()
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn context(&self, store: &MetadataStore) -> CorrelationContext {
+        let (carrier, unusable) = read_carrier(store);
+        let context = match &self.config {
+            Some(config) => carrier.into_context_with(config),
+            None => carrier.into_context(),
+        };
+        if unusable {
+            context.run(|| {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "Job metadata held an unusable correlation or parent job ID; it was ignored"
+                );
+            });
+        }
+        context
+    }
+}
+
+impl<S> fmt::Debug for JobContextService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContextService")
+            .field("inner", &std::any::type_name::<S>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, Args> Service<Task<Args>> for JobContextService<S>
+where
+    S: Service<Task<Args>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = WithCorrelation<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, task: Task<Args>) -> Self::Future {
+        let context = self.context(task.ctx().metadata());
+        let future = context.run(|| self.inner.call(task));
+        context.wrap(future)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync_scope;
+
+    #[test]
+    fn the_carrier_round_trips_through_metadata_and_replaces_old_entries() {
+        let id = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+        let parent = JobId::generate();
+        let mut store = MetadataStore::new();
+        JobCarrier::new(Some(id.clone()), Some(parent.clone()))
+            .inject(&mut store)
+            .unwrap();
+        assert_eq!(store.get(METADATA_CORRELATION_ID), Some(id.as_str()));
+        assert_eq!(
+            JobCarrier::extract(&store).unwrap(),
+            JobCarrier::new(Some(id), Some(parent))
+        );
+        JobCarrier::default().inject(&mut store).unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn unusable_values_are_ignored_and_reported() {
+        let store: MetadataStore = [
+            (METADATA_CORRELATION_ID, "has space"),
+            (METADATA_PARENT_JOB_ID, "ok-parent"),
+        ]
+        .into_iter()
+        .collect();
+        let (carrier, unusable) = read_carrier(&store);
+        assert!(unusable);
+        assert_eq!(carrier.correlation_id(), None);
+        assert_eq!(carrier.parent_job_id().unwrap(), "ok-parent");
+        assert!(!read_carrier(&MetadataStore::new()).1);
+    }
+
+    #[test]
+    fn correlated_task_captures_the_callers_context() {
+        let id = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+        let task = sync_scope(id.clone(), || correlated_task(7_u32));
+        assert_eq!(
+            task.ctx().metadata().get(METADATA_CORRELATION_ID),
+            Some(id.as_str())
+        );
+        assert_eq!(task.ctx().metadata().get(METADATA_PARENT_JOB_ID), None);
+        let outside = correlated_task(8_u32);
+        assert!(outside.ctx().metadata().is_empty());
+    }
+}

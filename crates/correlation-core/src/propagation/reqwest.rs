@@ -1,0 +1,86 @@
+//! The `reqwest-middleware` middleware.
+
+use http::Extensions;
+use reqwest_middleware::reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next, Result};
+
+use crate::config::CorrelationConfig;
+
+/// A [`reqwest-middleware`](reqwest_middleware) middleware that puts the current
+/// correlation ID on every outgoing request, under the configuration's response header
+/// name (default `x-request-id`), replacing any value there. Outside a request or job it
+/// leaves the request alone.
+///
+/// ```
+/// use correlation_core::propagation::CorrelationMiddleware;
+/// use correlation_core::{CorrelationId, scope};
+/// use reqwest_middleware::ClientBuilder;
+/// # use reqwest_middleware::{Middleware, Next, reqwest::{Request, Response}};
+/// # /// Answers every request itself with the correlation header it received.
+/// # struct Echo;
+/// # #[async_trait::async_trait]
+/// # impl Middleware for Echo {
+/// #     async fn handle(
+/// #         &self,
+/// #         req: Request,
+/// #         _: &mut http::Extensions,
+/// #         _: Next<'_>,
+/// #     ) -> reqwest_middleware::Result<Response> {
+/// #         let seen = req.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+/// #         Ok(http::Response::new(seen.unwrap_or_else(|| "none".to_owned())).into())
+/// #     }
+/// # }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+///     .with(CorrelationMiddleware::new())
+/// #   .with(Echo)
+///     .build();
+///
+/// let id = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+/// let response = scope(id, client.get("http://inventory.internal/stock").send()).await?;
+/// assert_eq!(response.text().await?, "5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+///
+/// // Outside a request nothing is added.
+/// let response = client.get("http://inventory.internal/stock").send().await?;
+/// assert_eq!(response.text().await?, "none");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CorrelationMiddleware {
+    config: CorrelationConfig,
+}
+
+impl CorrelationMiddleware {
+    /// Writes the ID under `x-request-id`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the ID under `config`'s response header name.
+    pub fn with_config(config: CorrelationConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl From<CorrelationConfig> for CorrelationMiddleware {
+    fn from(config: CorrelationConfig) -> Self {
+        Self::with_config(config)
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for CorrelationMiddleware {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response> {
+        // Runs in the caller's task, so the caller's context is current here.
+        self.config.inject_current(req.headers_mut());
+        next.run(req, extensions).await
+    }
+}
