@@ -1,0 +1,183 @@
+//! The poem demo app of the demo contract, shared by `cargo run --example poem` and the
+//! conformance suite.
+//!
+//! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
+//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed
+//! and exposed.
+
+use std::fmt;
+use std::time::Duration;
+
+use correlation_poem::core::{CorrelationFutureExt, current};
+use correlation_poem::{Correlation, CorrelationConfig, CorrelationId};
+use futures_util::{SinkExt, StreamExt};
+use poem::error::ResponseError;
+use poem::http::{HeaderName, Method, StatusCode};
+use poem::middleware::{CatchPanic, Cors, Tracing};
+use poem::web::websocket::{Message, WebSocket, WebSocketStream};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+
+/// The demo app with `config`. In poem the last `.with` is the outermost middleware:
+/// ours, then CORS, then poem's access log (`Tracing`, whose lines carry the ID because it
+/// runs inside ours), then `CatchPanic` innermost, so panics become 500s that still leave
+/// with the correlation header. Errors become responses before `Tracing`, so its line
+/// shows their status (`404`) rather than only the error's text.
+pub fn app(config: CorrelationConfig) -> impl Endpoint<Output = Response> {
+    let request_header = config.request_header_name().clone();
+    let cors = Cors::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_header(request_header.clone())
+        .expose_header(config.response_header_name().clone());
+    Route::new()
+        .at("/", get(index))
+        .at(
+            "/header",
+            get(poem::endpoint::make_sync(move |request: Request| {
+                request_header_value(&request, &request_header)
+            })),
+        )
+        .at("/id", get(show_id))
+        .at("/spawn", get(spawned))
+        .at("/blocking", get(blocking))
+        .at("/error", get(error))
+        .at("/panic", get(panics))
+        .at("/ws", get(websocket))
+        .at("/stream", get(stream))
+        .at("/cookies", get(cookies))
+        .with(CatchPanic::new())
+        .catch_all_error(|err| async move { err.into_response() })
+        .with(Tracing)
+        .with(cors)
+        .with(Correlation::with_config(config))
+}
+
+#[handler]
+fn index() -> &'static str {
+    log::info!("handling the index");
+    nested_work();
+    "hello from the poem demo\n"
+}
+
+/// A plain function that is not given the ID: its log line carries it anyway.
+fn nested_work() {
+    log::info!("nested function doing some work");
+}
+
+#[handler]
+fn show_id(id: CorrelationId) -> String {
+    id.to_string()
+}
+
+fn request_header_value(request: &Request, name: &HeaderName) -> String {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[handler]
+async fn spawned() -> poem::Result<String> {
+    log::info!("starting a task");
+    let task = correlation_poem::core::spawn(async {
+        log::info!("inside the spawned task");
+        current()
+    });
+    id_or_500(task.await)
+}
+
+#[handler]
+async fn blocking() -> poem::Result<String> {
+    log::info!("starting blocking work");
+    let work = correlation_poem::core::spawn_blocking(|| {
+        log::info!("inside the blocking closure");
+        current()
+    });
+    id_or_500(work.await)
+}
+
+fn id_or_500<E>(
+    joined: Result<Option<correlation_poem::core::CorrelationId>, E>,
+) -> poem::Result<String> {
+    match joined {
+        Ok(Some(id)) => Ok(id.to_string()),
+        _ => Err(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR)),
+    }
+}
+
+/// The idiomatic poem error path: an error type with a status, returned as `Err`.
+#[derive(Debug)]
+struct DemoError;
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("something went wrong\n")
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+impl ResponseError for DemoError {
+    fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+#[handler]
+fn error() -> Result<&'static str, DemoError> {
+    log::error!("the demo error route failed on purpose");
+    Err(DemoError)
+}
+
+#[handler]
+fn panics() -> &'static str {
+    panic!("the demo panic route panicked on purpose")
+}
+
+#[handler]
+fn websocket(upgrade: WebSocket, id: CorrelationId) -> impl IntoResponse {
+    log::info!("upgrading to a WebSocket");
+    // poem runs the upgrade callback in a task of its own: attach the request's ID to it.
+    upgrade.on_upgrade(move |socket| echo(socket).with_correlation_id(id.into_inner()))
+}
+
+async fn echo(mut socket: WebSocketStream) {
+    while let Some(Ok(message)) = socket.next().await {
+        match message {
+            Message::Text(text) => {
+                log::info!("websocket received: {text}");
+                if socket.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    log::info!("websocket closed");
+}
+
+/// Headers of its own, repeated ones included, and a correlation header the middleware
+/// replaces.
+#[handler]
+fn cookies() -> Response {
+    Response::builder()
+        .header("set-cookie", "a=1")
+        .header("set-cookie", "b=2")
+        .header("x-demo", "kept")
+        .header("x-request-id", "from-handler")
+        .body("cookies")
+}
+
+/// Three chunks, each logged while it is produced: after the handler has returned,
+/// while poem writes the body.
+#[handler]
+fn stream() -> Body {
+    let chunks = futures_util::stream::iter(0..3).then(|n| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        log::info!("streaming chunk {n}");
+        Ok::<_, std::io::Error>(format!("chunk {n}\n"))
+    });
+    Body::from_bytes_stream(chunks)
+}

@@ -1,0 +1,40 @@
+//! Run with
+//!
+//! ```sh
+//! cargo run --example poem
+//! ```
+//!
+//! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
+//! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
+
+use correlation_poem::CorrelationConfig;
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::Builder::new()
+        .format(correlation_core::format)
+        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
+        .init();
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
+    let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
+        .into_acceptor()
+        .await?;
+    if let Some(addr) = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr())
+    {
+        log::info!("poem demo listening on http://{addr}");
+    }
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            example_poem::app(CorrelationConfig::default()),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            None,
+        )
+        .await
+}
