@@ -1,0 +1,25 @@
+//! Starts the poem demo app.
+
+use correlation_core::CorrelationConfig;
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+use crate::TestServer;
+
+/// Serves `example_poem::app(config)` on `127.0.0.1:0` on the test's tokio runtime.
+pub async fn start(config: CorrelationConfig) -> TestServer {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("a TCP listener has a socket address");
+    let server = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run(example_poem::app(config))
+            .await
+            .unwrap();
+    });
+    TestServer::new(addr, move || server.abort())
+}

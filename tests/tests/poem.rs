@@ -1,0 +1,3 @@
+//! The conformance table against the poem adapter.
+
+correlation_conformance::conformance_suite!(correlation_conformance::servers::poem::start);
