@@ -1,1 +1,225 @@
-fn main() {}
+//! Time per request through an axum `Router`, in one run: bare, with our
+//! `CorrelationLayer` (defaults), and with tower-http's `SetRequestIdLayer` +
+//! `PropagateRequestIdLayer` (what axum users use today); each with and without an
+//! incoming `x-request-id`.
+//!
+//! Run with `cargo bench -p correlation-axum --bench axum`; results are recorded in
+//! `BENCHMARKS.md` at the repository root.
+//!
+//! Requests are driven in-process with `ServiceExt::oneshot` on a clone of the router
+//! (no sockets) on a current-thread tokio runtime, after `with_state(())` as
+//! `axum::serve` does. Each iteration builds the request (with a `Host` header, and the
+//! ID as reference-counted bytes as hyper parses it), gets the response and reads the
+//! body as hyper's server does, since our layer also works while the body is polled.
+//! Every stack uses the same handler, and each middleware is added with a single
+//! `Router::layer` call, so each pays axum's per-layer boxing once; a no-op layer shows
+//! that floor.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bytes::Bytes;
+use correlation_axum::CorrelationLayer;
+use criterion::{BenchmarkId, Criterion};
+use http::header::HOST;
+use http::{HeaderValue, Request};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tower::layer::util::Identity;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// A valid UUID v4, accepted by both middlewares.
+const INCOMING_ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
+
+async fn handler() -> &'static str {
+    "hello"
+}
+
+fn routes() -> Router {
+    Router::new().route("/", get(handler))
+}
+
+/// `with_state(())` turns every handler into a route once, as `axum::serve` does;
+/// without it `oneshot` would convert the handler again on every request.
+fn bare() -> Router {
+    routes().with_state(())
+}
+
+/// A layer that does nothing: what any `Router::layer` costs in axum (the layered
+/// route is boxed and cloned per request), the floor under both middlewares.
+fn noop_layer() -> Router {
+    routes().layer(Identity::new()).with_state(())
+}
+
+fn ours() -> Router {
+    routes().layer(CorrelationLayer::new()).with_state(())
+}
+
+fn tower_http() -> Router {
+    // `ServiceBuilder` runs top-down: `SetRequestId` sees the request first, as in
+    // tower-http's own documentation.
+    routes()
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(())
+}
+
+/// A header value over reference-counted bytes, as hyper slices it out of its read
+/// buffer: cloning it into a request is a reference-count increment.
+fn shared_header_value(value: &str) -> HeaderValue {
+    let bytes = Bytes::from(value.as_bytes().to_vec());
+    drop(bytes.clone()); // promote the `Vec` to a shared buffer once
+    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
+}
+
+/// A request as a client sends it: a `Host` header, and the ID if there is one.
+fn request(incoming: Option<&HeaderValue>) -> Request<Body> {
+    let mut builder = Request::get("/").header(HOST, HeaderValue::from_static("localhost"));
+    if let Some(value) = incoming {
+        builder = builder.header("x-request-id", value.clone());
+    }
+    builder.body(Body::empty()).expect("a valid request")
+}
+
+/// One request: build it, answer it, and read the body the way hyper's server does
+/// (frames until `is_end_stream`). Returns the response head and the body length.
+async fn serve(app: Router, incoming: Option<&HeaderValue>) -> (http::response::Parts, usize) {
+    let response = app.oneshot(request(incoming)).await.expect("infallible");
+    let (parts, mut body) = response.into_parts();
+    let mut len = 0;
+    while !body.is_end_stream() {
+        match body.frame().await {
+            Some(Ok(frame)) => len += frame.data_ref().map_or(0, Bytes::len),
+            _ => break,
+        }
+    }
+    (parts, len)
+}
+
+fn requests(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+
+    // `cargo xtask bench` reads the group `axum` and expects exactly these three stacks;
+    // the no-op layer, a reference for axum's own per-layer cost, has a group of its own.
+    let groups = [
+        (
+            "axum",
+            vec![
+                ("bare", bare()),
+                ("correlation", ours()),
+                ("tower-http", tower_http()),
+            ],
+        ),
+        ("axum-floor", vec![("noop-layer", noop_layer())]),
+    ];
+    for (group_name, stacks) in groups {
+        let mut group = c.benchmark_group(group_name);
+        for (stack, app) in stacks {
+            for (case, header) in [("no-id", None), ("with-id", Some(&incoming))] {
+                group.bench_function(BenchmarkId::new(stack, case), |b| {
+                    b.to_async(&runtime).iter(|| {
+                        let app = app.clone();
+                        async move { black_box(serve(app, header).await) }
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+/// Both middlewares answer with the same status and body as bare axum, and carry the
+/// ID; a benchmark of something that does not work would mean nothing.
+fn check_stacks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+    runtime.block_on(async {
+        for app in [ours(), tower_http()] {
+            for header in [None, Some(&incoming)] {
+                let response = app.clone().oneshot(request(header)).await.unwrap();
+                assert!(response.status().is_success());
+                let id = response.headers().get("x-request-id").expect("echoed id");
+                if let Some(incoming) = header {
+                    assert_eq!(id, incoming);
+                }
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(body, "hello");
+            }
+        }
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    check_stacks();
+    requests(c);
+}
+
+/// Sends `count` requests through one stack, for a profiler rather than criterion:
+/// `CORRELATION_PROFILE=correlation/with-id valgrind --tool=callgrind
+/// --toggle-collect=axum::drive <bench binary>` counts the instructions of exactly
+/// those requests (see `BENCHMARKS.md`).
+#[inline(never)]
+fn drive(
+    runtime: &tokio::runtime::Runtime,
+    app: &Router,
+    header: Option<&HeaderValue>,
+    count: u64,
+) {
+    runtime.block_on(async {
+        for _ in 0..count {
+            black_box(serve(app.clone(), header).await);
+        }
+    });
+}
+
+fn profile(target: &str) {
+    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+    let app = match stack {
+        "bare" => bare(),
+        "noop-layer" => noop_layer(),
+        "correlation" => ours(),
+        "tower-http" => tower_http(),
+        other => panic!("unknown stack {other:?}: bare, noop-layer, correlation or tower-http"),
+    };
+    let incoming = shared_header_value(INCOMING_ID);
+    let header = (case == "with-id").then_some(&incoming);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    // Warm up outside `drive`: lazy initialisation is not a per-request cost.
+    runtime.block_on(async {
+        for _ in 0..100 {
+            black_box(serve(app.clone(), header).await);
+        }
+    });
+    drive(&runtime, &app, header, count);
+}
+
+fn main() {
+    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
+        profile(&target);
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}
