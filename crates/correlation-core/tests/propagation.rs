@@ -1,0 +1,141 @@
+//! Outgoing calls over real sockets: the `reqwest-middleware` middleware and the tower
+//! layer (around hyper-util's client) put the current ID on every request, under the
+//! configured name, and nothing outside a request.
+
+use std::net::SocketAddr;
+
+use correlation_core::propagation::{
+    CorrelationMiddleware, PropagateCorrelation, PropagateCorrelationLayer,
+};
+use correlation_core::{CorrelationConfig, CorrelationId, scope};
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tower::{Layer, ServiceExt};
+
+const ID: &str = "2f8e6d4c0b9a4e1f8d7c6b5a4f3e2d1c";
+
+/// A tiny HTTP/1.1 server that answers every request with the values of `header` it
+/// received, joined by `,` (`none` when there is none), one request per connection.
+async fn echo_server(header: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&request);
+                let values: Vec<&str> = request
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(header))
+                    .map(|(_, value)| value.trim())
+                    .collect();
+                let body = if values.is_empty() {
+                    "none".to_owned()
+                } else {
+                    values.join(",")
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn id() -> CorrelationId {
+    CorrelationId::from_static(ID)
+}
+
+/// `GET url` through `client`; the body.
+async fn get_text(client: ClientWithMiddleware, url: String) -> String {
+    let response = client.get(url).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+type HyperClient = Client<HttpConnector, Empty<bytes::Bytes>>;
+
+/// `GET http://addr/` through the tower layer around hyper-util's client; the body.
+async fn tower_get(client: PropagateCorrelation<HyperClient>, addr: SocketAddr) -> String {
+    let request = Request::get(format!("http://{addr}/"))
+        .body(Empty::new())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn reqwest_middleware_sends_the_current_id_and_nothing_outside() {
+    let addr = echo_server("x-request-id").await;
+    let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+        .with(CorrelationMiddleware::new())
+        .build();
+    let url = format!("http://{addr}/");
+
+    let inside = scope(id(), get_text(client.clone(), url.clone())).await;
+    assert_eq!(inside, ID);
+
+    let outside = get_text(client.clone(), url.clone()).await;
+    assert_eq!(outside, "none");
+
+    // A header the caller set is replaced: exactly one value leaves.
+    let replaced = scope(id(), async {
+        let request = client.get(&url).header("x-request-id", "stale-value");
+        request.send().await.unwrap().text().await.unwrap()
+    })
+    .await;
+    assert_eq!(replaced, ID);
+
+    // Work spawned with the crate's helper carries the ID to its calls too.
+    let task = get_text(client.clone(), url.clone());
+    let handle = correlation_core::sync_scope(id(), || correlation_core::spawn(task));
+    let spawned = handle.await.unwrap();
+    assert_eq!(spawned, ID);
+}
+
+#[tokio::test]
+async fn reqwest_middleware_uses_the_configured_header_name() {
+    let addr = echo_server("x-correlation-id").await;
+    let config = CorrelationConfig::builder()
+        .incoming_header_names(["X-Request-ID"])
+        .response_header_name("X-Correlation-ID")
+        .build()
+        .unwrap();
+    let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+        .with(CorrelationMiddleware::with_config(config))
+        .build();
+    let seen = scope(id(), get_text(client, format!("http://{addr}/"))).await;
+    assert_eq!(seen, ID);
+}
+
+#[tokio::test]
+async fn tower_layer_around_hyper_util_sends_the_current_id_and_nothing_outside() {
+    let addr = echo_server("x-request-id").await;
+    let hyper: HyperClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = PropagateCorrelationLayer::new().layer(hyper);
+
+    let inside = scope(id(), tower_get(client.clone(), addr)).await;
+    assert_eq!(inside, ID);
+    let outside = tower_get(client, addr).await;
+    assert_eq!(outside, "none");
+}
