@@ -19,6 +19,10 @@ pin_project! {
     /// The inner body is also dropped inside the scope: actix-web's `Logger` writes its
     /// access-log line when the body is dropped, so a `Logger` placed inside
     /// [`Correlation`](crate::Correlation) logs under the request's ID.
+    ///
+    /// A body that is already complete in memory (one that hands its bytes over through
+    /// [`MessageBody::try_into_bytes`], like a handler's `String`) is taken as bytes up
+    /// front: producing it cannot log, so it costs no scope per chunk.
     pub struct CorrelationBody<B> {
         #[pin]
         kind: BodyKind<B>,
@@ -35,7 +39,9 @@ pin_project! {
             }
             if let Some(id) = this.id.take() {
                 let mut kind = this.kind;
-                sync_scope(id, || kind.set(BodyKind::Done));
+                if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
+                    sync_scope(id, || kind.set(BodyKind::Done));
+                }
             }
         }
     }
@@ -48,15 +54,42 @@ pin_project! {
             #[pin]
             body: B,
         },
+        // Bytes already in memory: nothing can log while they are sent.
         Message {
             message: Option<Bytes>,
         },
+        // No body at all (`BodySize::None`).
+        Empty,
         Done,
     }
 }
 
-impl<B> CorrelationBody<B> {
+impl<B: MessageBody> CorrelationBody<B> {
+    /// Wraps `body` to be produced and dropped with `id` current; a body that is already
+    /// complete in memory is taken as bytes instead, which costs no scope per chunk.
     pub(crate) fn scoped(body: B, id: CorrelationId) -> Self {
+        let size = body.size();
+        if size == BodySize::Stream {
+            return Self::in_scope(body, id);
+        }
+        match body.try_into_bytes() {
+            Ok(bytes) if size == BodySize::None && bytes.is_empty() => Self {
+                kind: BodyKind::Empty,
+                id: None,
+            },
+            Ok(bytes) => Self {
+                kind: BodyKind::Message {
+                    message: Some(bytes),
+                },
+                id: None,
+            },
+            Err(body) => Self::in_scope(body, id),
+        }
+    }
+}
+
+impl<B> CorrelationBody<B> {
+    fn in_scope(body: B, id: CorrelationId) -> Self {
         Self {
             kind: BodyKind::Body { body },
             id: Some(id),
@@ -98,6 +131,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
             BodyKind::Message { message } => {
                 BodySize::Sized(message.as_ref().map_or(0, |m| m.len() as u64))
             }
+            BodyKind::Empty => BodySize::None,
             BodyKind::Done => BodySize::Sized(0),
         }
     }
@@ -113,7 +147,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
                 None => body.poll_next(cx),
             },
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),
-            BodyKindProj::Done => Poll::Ready(None),
+            BodyKindProj::Empty | BodyKindProj::Done => Poll::Ready(None),
         }
     }
 
@@ -125,7 +159,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
                 self
             }),
             BodyKind::Message { message } => Ok(message.unwrap_or_default()),
-            BodyKind::Done => Ok(Bytes::new()),
+            BodyKind::Empty | BodyKind::Done => Ok(Bytes::new()),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -13,7 +14,6 @@ use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
 use correlation_core::{
     CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation, scope,
-    sync_scope,
 };
 use pin_project_lite::pin_project;
 
@@ -56,6 +56,7 @@ impl From<CorrelationConfig> for Correlation {
 impl<S, B> Transform<S, ServiceRequest> for Correlation
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
 {
     type Response = ServiceResponse<CorrelationBody<B>>;
     type Error = Error;
@@ -138,10 +139,11 @@ impl<S> fmt::Debug for CorrelationMiddleware<S> {
 impl<S, B> Service<ServiceRequest> for CorrelationMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
 {
     type Response = ServiceResponse<CorrelationBody<B>>;
     type Error = Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, S::Future>;
 
     forward_ready!(service);
 
@@ -156,17 +158,28 @@ where
             };
         }
 
-        let incoming = state
-            .incoming
-            .iter()
-            .find_map(|name| request.headers().get(name))
-            .map(|value| SharedValue::new(value.as_bytes()));
-        let decision = config.decide_value(incoming.as_ref().map(|shared| &shared.http));
+        // The first incoming name present decides, and of its values the first one.
+        let incoming = state.incoming.iter().enumerate().find_map(|(index, name)| {
+            let mut values = request.headers().get_all(name);
+            let first = values.next()?;
+            Some(Incoming {
+                value: first.clone(),
+                in_place: index == 0 && values.len() == 0,
+            })
+        });
+        let decision = config.decide_value(
+            incoming
+                .as_ref()
+                .map(|incoming| http_value(incoming.value.as_bytes()))
+                .as_ref(),
+        );
         let id = decision.id;
-        let value = match incoming {
-            // The accepted bytes are shared by the context, the request and the response.
-            Some(shared) if shared.bytes == id.as_bytes() => shared.into_actix(),
-            _ => actix_value(&id),
+        let (value, in_place) = match incoming {
+            // Accepted as is: the incoming value serves the request and the response.
+            Some(incoming) if incoming.value.as_bytes() == id.as_bytes() => {
+                (incoming.value, incoming.in_place)
+            }
+            _ => (actix_value(&id), false),
         };
 
         if decision.outcome == Outcome::Rejected {
@@ -179,22 +192,31 @@ where
             };
         }
 
-        if config.update_request_header() {
+        // Core's `update_request_headers` on actix's own header map: exactly one header
+        // with the final ID, under the first incoming name.
+        let others = &state.incoming[1..];
+        if config.update_request_header() && !(in_place && others.is_empty()) {
             let headers = request.headers_mut();
-            if let Some((first, others)) = state.incoming.split_first() {
-                for name in others {
-                    headers.remove(name);
-                }
-                headers.insert(first.clone(), value.clone());
+            for name in others {
+                headers.remove(name);
+            }
+            if !in_place {
+                headers.insert(state.incoming[0].clone(), value.clone());
             }
         }
 
-        // actix extracts handler arguments in `call` itself (and middleware may do work
-        // there), before the future is first polled: both run with the ID.
-        let future = sync_scope(id.clone(), || self.service.call(request));
+        // The inner service is called on the first poll, inside the scope: its `call`
+        // (where middleware may already log) and its future both run with the ID, at the
+        // cost of one scope entry per poll.
         ResponseFuture {
             kind: Kind::Scoped {
-                future: scope(id.clone(), future),
+                future: scope(
+                    id.clone(),
+                    Call {
+                        pending: Some((Rc::clone(&self.service), request)),
+                        future: None,
+                    },
+                ),
                 id: Some(id),
                 value: config.echo_response_header().then_some(value),
                 state: Rc::clone(&self.state),
@@ -203,53 +225,51 @@ where
     }
 }
 
-/// An incoming header value, copied once into bytes that core's ID and actix's header
-/// value can both share.
-struct SharedValue {
-    bytes: Bytes,
-    http: correlation_core::http::HeaderValue,
+/// The first value of the first incoming header present.
+struct Incoming {
+    value: HeaderValue,
+    /// Found under the first incoming name, alone: the request already holds exactly
+    /// the header an accepted ID needs.
+    in_place: bool,
 }
 
-impl SharedValue {
-    fn new(incoming: &[u8]) -> Self {
-        let bytes = if incoming.len() <= CorrelationId::MAX_LEN {
-            Bytes::from_owner(IdBuf::new(incoming))
-        } else {
-            // Too long to be accepted anyway: core replaces it.
-            Bytes::copy_from_slice(incoming)
-        };
-        // actix parsed it as a header value, and both `http` versions accept the same
-        // bytes; the fallback (a space, which core rejects) keeps this total.
-        let http = correlation_core::http::HeaderValue::from_maybe_shared(bytes.clone())
-            .unwrap_or(correlation_core::http::HeaderValue::from_static(" "));
-        Self { bytes, http }
-    }
-
-    fn into_actix(self) -> HeaderValue {
-        HeaderValue::from_maybe_shared(self.bytes).expect("the bytes came from a header value")
-    }
+/// The incoming value as core's `http` 1 header value: its bytes are copied once into a
+/// buffer that the ID then shares (actix-web 4's `http` 0.2 values cannot lend theirs).
+fn http_value(incoming: &[u8]) -> correlation_core::http::HeaderValue {
+    let bytes = if incoming.len() <= 64 {
+        Bytes::from_owner(IdBuf::<64>::new(incoming))
+    } else if incoming.len() <= CorrelationId::MAX_LEN {
+        Bytes::from_owner(IdBuf::<{ CorrelationId::MAX_LEN }>::new(incoming))
+    } else {
+        // Too long to be accepted anyway: core replaces it.
+        Bytes::copy_from_slice(incoming)
+    };
+    // actix parsed it as a header value, and both `http` versions accept the same
+    // bytes; the fallback (a space, which core rejects) keeps this total.
+    correlation_core::http::HeaderValue::from_maybe_shared(bytes)
+        .unwrap_or(correlation_core::http::HeaderValue::from_static(" "))
 }
 
-/// Up to [`CorrelationId::MAX_LEN`] bytes held inline, so sharing them costs one allocation.
-struct IdBuf {
-    len: u8,
-    buf: [u8; CorrelationId::MAX_LEN],
+/// Up to `N` bytes held inline, so sharing them costs one allocation.
+struct IdBuf<const N: usize> {
+    len: usize,
+    buf: [u8; N],
 }
 
-impl IdBuf {
+impl<const N: usize> IdBuf<N> {
     fn new(bytes: &[u8]) -> Self {
-        let mut buf = [0; CorrelationId::MAX_LEN];
+        let mut buf = [0; N];
         buf[..bytes.len()].copy_from_slice(bytes);
         Self {
-            len: bytes.len() as u8,
+            len: bytes.len(),
             buf,
         }
     }
 }
 
-impl AsRef<[u8]> for IdBuf {
+impl<const N: usize> AsRef<[u8]> for IdBuf<N> {
     fn as_ref(&self) -> &[u8] {
-        &self.buf[..usize::from(self.len)]
+        &self.buf[..self.len]
     }
 }
 
@@ -260,19 +280,46 @@ fn actix_value(id: &CorrelationId) -> HeaderValue {
 }
 
 pin_project! {
-    /// The response future of [`CorrelationMiddleware`].
-    pub struct ResponseFuture<F> {
+    /// Calls the inner service when first polled, then drives the future it returns.
+    struct Call<S, F> {
+        pending: Option<(Rc<S>, ServiceRequest)>,
         #[pin]
-        kind: Kind<F>,
+        future: Option<F>,
+    }
+}
+
+impl<S> Future for Call<S, S::Future>
+where
+    S: Service<ServiceRequest>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some((service, request)) = this.pending.take() {
+            this.future.set(Some(service.call(request)));
+        }
+        this.future
+            .as_pin_mut()
+            .expect("ResponseFuture polled after completion")
+            .poll(cx)
+    }
+}
+
+pin_project! {
+    /// The response future of [`CorrelationMiddleware`]; `F` is the inner service's future.
+    pub struct ResponseFuture<S, F> {
+        #[pin]
+        kind: Kind<S, F>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<S, F> {
         Scoped {
             #[pin]
-            future: WithCorrelation<F>,
+            future: WithCorrelation<Call<S, F>>,
             id: Option<CorrelationId>,
             value: Option<HeaderValue>,
             state: Rc<State>,
@@ -289,17 +336,19 @@ pin_project! {
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<S, F> fmt::Debug for ResponseFuture<S, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
+            .field("service", &std::any::type_name::<S>())
             .field("future", &std::any::type_name::<F>())
             .finish_non_exhaustive()
     }
 }
 
-impl<F, B> Future for ResponseFuture<F>
+impl<S, B> Future for ResponseFuture<S, S::Future>
 where
-    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
 {
     type Output = Result<ServiceResponse<CorrelationBody<B>>, Error>;
 

@@ -429,6 +429,40 @@ async fn logs_written_while_a_streaming_body_is_produced_carry_the_id() {
 }
 
 #[actix_web::test]
+async fn body_sizes_are_kept_no_body_sized_and_streamed() {
+    use actix_web::body::BodySize;
+    let app = test::init_service(
+        App::new()
+            .route(
+                "/none",
+                web::get()
+                    .to(|| async { HttpResponse::NoContent().body(actix_web::body::None::new()) }),
+            )
+            .route("/sized", web::get().to(|| async { "five!" }))
+            .route(
+                "/stream",
+                web::get().to(|| async {
+                    HttpResponse::Ok().streaming(futures_util::stream::once(async {
+                        Ok::<_, Error>(web::Bytes::from_static(b"streamed"))
+                    }))
+                }),
+            )
+            .wrap(Correlation::default()),
+    )
+    .await;
+    for (path, size, body) in [
+        ("/none", BodySize::None, ""),
+        ("/sized", BodySize::Sized(5), "five!"),
+        ("/stream", BodySize::Stream, "streamed"),
+    ] {
+        let response = test::call_service(&app, get(path).to_request()).await;
+        assert_eq!(response.response().body().size(), size, "{path}");
+        assert!(is_hex32(&only_header(&response)));
+        assert_eq!(test::read_body(response).await, body, "{path}");
+    }
+}
+
+#[actix_web::test]
 async fn actix_logger_inside_logs_its_line_under_the_id() {
     let logs = LogCapture::install();
     let id = "0123456789ab4def8123456789abcdef";
