@@ -44,6 +44,8 @@ macro_rules! conformance_suite {
             skipped_paths_are_left_alone,
             access_log_lines_carry_the_id,
             hostile_header_table,
+            stress_ten_thousand_requests_without_cross_talk,
+            disconnecting_clients_break_nothing,
         );
     };
     (@tests $start:path; $($name:ident),* $(,)?) => {
@@ -840,4 +842,99 @@ pub async fn hostile_header_table(start: &Starter) {
     assert!(hostile_output.is_err());
     checked += 2;
     assert!(checked >= 25, "the table has {checked} cases");
+}
+
+/// 10,000 requests with distinct IDs, up to 1,000 in flight at once (the limit of open
+/// sockets on a CI machine), against a multi-worker server: every response header, every
+/// ID the handler and its spawned task saw, and every log line belongs to its own request.
+pub async fn stress_ten_thousand_requests_without_cross_talk(start: &Starter) {
+    const REQUESTS: usize = 10_000;
+    let server = start(CorrelationConfig::default()).await;
+    let ids: Vec<String> = (0..REQUESTS).map(|_| fresh_hex()).collect();
+    let url = server.url("/spawn");
+    let requests = ids.iter().map(|id| {
+        let request = client().get(&url).header("x-request-id", id);
+        async move {
+            let response = request.send().await.unwrap();
+            let echoed = values(response.headers(), "x-request-id");
+            (echoed, response.text().await.unwrap())
+        }
+    });
+    let replies: Vec<_> = futures_util::stream::iter(requests)
+        .buffered(1_000)
+        .collect()
+        .await;
+    for (id, (echoed, body)) in ids.iter().zip(&replies) {
+        assert_eq!(echoed, std::slice::from_ref(id));
+        assert_eq!(body, id);
+    }
+    // Every request logs the same lines, so every ID must own the same number of them.
+    let expected = records_eventually(&ids[0], 2).await.len();
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..100 {
+        counts.clear();
+        for record in logs().records() {
+            if let Some(id) = record.correlation_id {
+                *counts.entry(id).or_insert(0usize) += 1;
+            }
+        }
+        if ids.iter().all(|id| counts.get(id) == Some(&expected)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wrong: Vec<_> = ids
+        .iter()
+        .filter(|id| counts.get(*id) != Some(&expected))
+        .take(5)
+        .map(|id| (id, counts.get(id)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "expected {expected} lines per request: {wrong:?}"
+    );
+}
+
+/// Clients that hang up mid-request — before the response, or halfway through a streamed
+/// body — cause no panic, and the requests after them are served as usual.
+pub async fn disconnecting_clients_break_nothing(start: &Starter) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(CorrelationConfig::default()).await;
+    let mut dropped = Vec::new();
+    for n in 0..100 {
+        let id = fresh_hex();
+        let path = ["/stream", "/spawn", "/blocking", "/ws"][n % 4];
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nx-request-id: {id}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        if n % 2 == 0 {
+            // Hang up halfway: after the first bytes of the response.
+            let mut first = [0u8; 16];
+            let _ = stream.read(&mut first).await;
+        }
+        drop(stream);
+        dropped.push(id);
+    }
+    for _ in 0..10 {
+        let reply = get(&server, "/id", None).await;
+        assert_eq!(reply.status, 200);
+        assert!(is_generated(reply.id()));
+        assert!(
+            !dropped.iter().any(|id| id == reply.id()),
+            "a dropped request's ID stuck"
+        );
+        assert_eq!(reply.body, reply.id());
+    }
+    let reply = get(&server, "/stream", None).await;
+    assert_eq!(reply.status, 200);
+    let errors: Vec<_> = dropped
+        .iter()
+        .flat_map(|id| logs().records_for(id))
+        .filter(|r| r.level == Level::Error)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "errors logged for dropped requests: {errors:?}"
+    );
 }
