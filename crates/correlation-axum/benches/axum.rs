@@ -14,6 +14,11 @@
 //! Every stack uses the same handler, and each middleware is added with a single
 //! `Router::layer` call, so each pays axum's per-layer boxing once; a no-op layer shows
 //! that floor.
+//!
+//! Two more modes, chosen by environment variables, serve `BENCHMARKS.md`:
+//! `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds (steadier
+//! on a shared machine), and `CORRELATION_PROFILE=<stack>/<case>` drives one stack for
+//! callgrind.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -211,9 +216,60 @@ fn profile(target: &str) {
     drive(&runtime, &app, header, count);
 }
 
+/// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
+/// stacks in turn) and prints the fastest and the median round per stack, in ns per
+/// request. On a machine shared with other work, the fastest of many short interleaved
+/// rounds is far steadier than one long criterion run per stack, since interference
+/// hits every stack alike and rarely spares none of a stack's rounds.
+fn interleaved(rounds: usize, batch: u32) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+    let stacks = [
+        ("bare", bare()),
+        ("noop-layer", noop_layer()),
+        ("correlation", ours()),
+        ("tower-http", tower_http()),
+    ];
+    let mut samples = vec![Vec::with_capacity(rounds); stacks.len() * 2];
+    for round in 0..=rounds {
+        for (index, (_, app)) in stacks.iter().enumerate() {
+            for (case, header) in [None, Some(&incoming)].into_iter().enumerate() {
+                let start = std::time::Instant::now();
+                runtime.block_on(async {
+                    for _ in 0..batch {
+                        black_box(serve(app.clone(), header).await);
+                    }
+                });
+                let per_request = start.elapsed().as_nanos() as f64 / f64::from(batch);
+                if round > 0 {
+                    samples[index * 2 + case].push(per_request); // round 0 warms up
+                }
+            }
+        }
+    }
+    println!("stack/case: fastest round, median round (ns per request)");
+    for (index, (stack, _)) in stacks.iter().enumerate() {
+        for (case, name) in ["no-id", "with-id"].into_iter().enumerate() {
+            let times = &mut samples[index * 2 + case];
+            times.sort_by(f64::total_cmp);
+            println!(
+                "{stack}/{name}: {:.0}, {:.0}",
+                times[0],
+                times[times.len() / 2]
+            );
+        }
+    }
+}
+
 fn main() {
     if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
         profile(&target);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
+        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
         return;
     }
     let mut criterion = Criterion::default()
