@@ -5,32 +5,33 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use correlation_core::{CorrelationId, sync_scope};
+use correlation_core::CorrelationContext;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use poem::Body;
 
-/// Makes `body` produce its frames with `id` as the current correlation ID.
+/// Makes `body` produce its frames inside `context` (the request's ID, and its span and
+/// Sentry hub with those features).
 ///
 /// Only bodies that may run code while polled are wrapped: a body whose exact size is
 /// known (strings, bytes, JSON, empty bodies, which poem keeps in memory) is returned
 /// as is, without the one allocation the wrapper costs.
-pub(crate) fn scoped(body: Body, id: &CorrelationId) -> Body {
+pub(crate) fn scoped(body: Body, context: &CorrelationContext) -> Body {
     let inner: BoxBody<Bytes, io::Error> = body.into();
     if inner.size_hint().exact().is_some() {
         return inner.into();
     }
     BoxBody::new(ScopedBody {
         inner,
-        id: id.clone(),
+        context: context.clone(),
     })
     .into()
 }
 
-/// A streaming body polled inside `sync_scope(id, ..)`.
+/// A streaming body polled inside its request's context.
 struct ScopedBody {
     inner: BoxBody<Bytes, io::Error>,
-    id: CorrelationId,
+    context: CorrelationContext,
 }
 
 impl HttpBody for ScopedBody {
@@ -42,7 +43,8 @@ impl HttpBody for ScopedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        sync_scope(this.id.clone(), || Pin::new(&mut this.inner).poll_frame(cx))
+        this.context
+            .run(|| Pin::new(&mut this.inner).poll_frame(cx))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -57,21 +59,21 @@ impl HttpBody for ScopedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use correlation_core::current;
+    use correlation_core::{CorrelationId, current};
     use futures_util::StreamExt;
 
     #[tokio::test]
     async fn in_memory_bodies_are_not_wrapped_and_streams_are() {
-        let id = CorrelationId::from_static("body-test");
+        let context = CorrelationContext::new(CorrelationId::from_static("body-test"));
         // In-memory bodies keep their exact size: nothing to scope.
-        let body = scoped(Body::from("hello"), &id);
+        let body = scoped(Body::from("hello"), &context);
         assert_eq!(BoxBody::from(body).size_hint().exact(), Some(5));
 
         let stream = futures_util::stream::iter([1, 2]).map(|n| {
             let seen = current().map(|id| id.to_string()).unwrap_or_default();
             Ok::<_, io::Error>(format!("{n}:{seen};"))
         });
-        let body = scoped(Body::from_bytes_stream(stream), &id);
+        let body = scoped(Body::from_bytes_stream(stream), &context);
         assert_eq!(current(), None);
         assert_eq!(
             body.into_string().await.unwrap(),

@@ -236,8 +236,13 @@
 //!
 //! ## Feature Flags
 //!
-//! This crate has no cargo features; [`correlation_core`]'s features (`env-logger`, `kv`,
-//! `serde`, `test-util`) are enabled on that crate.
+//! | feature | enables |
+//! |---|---|
+//! | `tracing` | each request runs in a `tracing` span `request` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
+//! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` (see `sentry_tag`) with the ID |
+//!
+//! No feature is on by default. [`correlation_core`]'s other features (`env-logger`,
+//! `kv`, `serde`, `test-util`) are enabled on that crate.
 //!
 //! ## Supported Rust Versions
 //!

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use correlation_core::{CorrelationConfig, CorrelationId, Decision, Outcome, sync_scope};
+use correlation_core::{CorrelationConfig, CorrelationContext, Decision, Outcome};
 use pin_project_lite::pin_project;
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -126,7 +126,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                 state: State::Skipped {
                     future: make(request),
                 },
-                id: None,
+                context: None,
                 config,
             };
         }
@@ -139,29 +139,31 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
             config.echo_response_headers(response.headers_mut(), &id);
             return ResponseFuture {
                 state: State::Rejected { response },
-                id: None,
+                context: None,
                 config,
             };
         }
         config.update_request_headers(request.headers_mut(), &id);
+        let context = config.request_context(id);
         // The inner endpoint is called in the first poll, inside the scope: work it does
         // in `call`, before returning its future, sees the ID. Its future (which holds
         // the whole `Request` until polled) shares its space with the pending request.
         ResponseFuture {
             state: State::Start { make, request },
-            id: Some(id),
+            context: Some(context),
             config,
         }
     }
 }
 
 pin_project! {
-    /// The future of [`CorrelationEndpoint::call`]. `id` is `None` for skipped and
-    /// rejected requests.
+    /// The future of [`CorrelationEndpoint::call`]. `context` (the request's ID, and
+    /// its span and Sentry hub with those features) is `None` for skipped and rejected
+    /// requests.
     struct ResponseFuture<'a, C, F> {
         #[pin]
         state: State<C, F>,
-        id: Option<CorrelationId>,
+        context: Option<CorrelationContext>,
         config: &'a CorrelationConfig,
     }
 
@@ -171,8 +173,10 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let mut state = this.state;
-            if let (Some(id), StateProj::Running { .. }) = (this.id, state.as_mut().project()) {
-                sync_scope(id.clone(), || state.set(State::Done));
+            if let (Some(context), StateProj::Running { .. }) =
+                (this.context, state.as_mut().project())
+            {
+                context.run(|| state.set(State::Done));
             }
         }
     }
@@ -202,7 +206,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut state = this.state;
-        let Some(id) = this.id.as_ref() else {
+        let Some(context) = this.context.as_ref() else {
             if let StateProj::Skipped { future } = state.as_mut().project() {
                 return future
                     .poll(cx)
@@ -215,7 +219,7 @@ where
         };
         // Calling the inner endpoint, polling its future, turning its output or error
         // into a response (which may run user code) and dropping it: all with the ID.
-        let mut response = ready!(sync_scope(id.clone(), || {
+        let mut response = ready!(context.run(|| {
             if let StateProj::Start { .. } = state.as_mut().project() {
                 if let StateReplace::Start { make, request } =
                     state.as_mut().project_replace(State::Done)
@@ -235,9 +239,11 @@ where
                 Err(err) => err.into_response(),
             })
         }));
-        this.config
-            .echo_response_headers(response.headers_mut(), id);
-        let streamed = body::scoped(response.take_body(), id);
+        if let Some(id) = context.id() {
+            this.config
+                .echo_response_headers(response.headers_mut(), id);
+        }
+        let streamed = body::scoped(response.take_body(), context);
         response.set_body(streamed);
         Poll::Ready(Ok(response))
     }
