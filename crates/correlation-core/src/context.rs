@@ -9,6 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -27,7 +28,9 @@ tokio::task_local! {
 #[derive(Clone, Default)]
 struct Current {
     id: Option<CorrelationId>,
-    job: Option<JobIds>,
+    // Boxed behind an `Arc` so the value swapped in and out on every poll stays small:
+    // requests, the hot path, never have job IDs.
+    job: Option<Arc<JobIds>>,
 }
 
 impl Current {
@@ -75,7 +78,7 @@ pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
 pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
     let mut f = Some(f);
-    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.job.as_ref())));
+    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.job.as_deref())));
     match (result, f) {
         (Ok(Some(value)), _) => value,
         (_, Some(f)) => f(None),
@@ -246,12 +249,7 @@ impl CorrelationContext {
             correlation_id = %id
         ));
         #[cfg(feature = "sentry")]
-        let hub = {
-            let hub =
-                std::sync::Arc::new(sentry_core::Hub::new_from_top(sentry_core::Hub::current()));
-            hub.configure_scope(|scope| scope.set_tag(_sentry_tag, &id));
-            Some(hub)
-        };
+        let hub = request_hub(|scope| scope.set_tag(_sentry_tag, &id));
         Self {
             current: Current::request(id),
             ambient: Ambient {
@@ -275,19 +273,14 @@ impl CorrelationContext {
             parent_job_id = job.parent.as_ref().map(tracing::field::display),
         ));
         #[cfg(feature = "sentry")]
-        let hub = {
-            let hub =
-                std::sync::Arc::new(sentry_core::Hub::new_from_top(sentry_core::Hub::current()));
-            hub.configure_scope(|scope| {
-                scope.set_tag(_sentry_tag, &id);
-                scope.set_tag("job_id", &job.current);
-            });
-            Some(hub)
-        };
+        let hub = request_hub(|scope| {
+            scope.set_tag(_sentry_tag, &id);
+            scope.set_tag("job_id", &job.current);
+        });
         Self {
             current: Current {
                 id: Some(id),
-                job: Some(job),
+                job: Some(Arc::new(job)),
             },
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
@@ -306,7 +299,7 @@ impl CorrelationContext {
     /// The ID of the job this context runs, if it is a job's context (see
     /// [`JobCarrier::into_context`](crate::JobCarrier::into_context)).
     pub fn job_id(&self) -> Option<&JobId> {
-        self.current.job.as_ref().map(|job| &job.current)
+        self.current.job.as_deref().map(|job| &job.current)
     }
 
     /// The ID of the job that enqueued this context's job, if a job enqueued it.
@@ -340,6 +333,18 @@ impl fmt::Debug for CorrelationContext {
             .field("parent_job_id", &self.parent_job_id())
             .finish_non_exhaustive()
     }
+}
+
+/// A Sentry hub of the unit of work's own, forked from the current one and configured by
+/// `configure`; none when no Sentry client is bound, so services without Sentry set up pay
+/// nothing for the feature.
+#[cfg(feature = "sentry")]
+fn request_hub(configure: impl FnOnce(&mut sentry_core::Scope)) -> Option<Arc<sentry_core::Hub>> {
+    let current = sentry_core::Hub::current();
+    current.client()?;
+    let hub = Arc::new(sentry_core::Hub::new_from_top(current));
+    hub.configure_scope(configure);
+    Some(hub)
 }
 
 /// What other crates keep in their own thread-locals and a context carries along: the
