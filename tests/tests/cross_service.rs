@@ -4,6 +4,8 @@
 //!
 //! - an axum service calls the poem demo;
 //! - an actix-web service calls the axum demo.
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::sync::mpsc;

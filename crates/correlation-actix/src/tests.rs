@@ -1,3 +1,6 @@
+// Tests start tasks outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
+
 //! Unit tests with actix-web's own harness (`test::init_service`).
 
 use std::time::Duration;

@@ -1,3 +1,6 @@
+// Tests start tasks outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
+
 use std::convert::Infallible;
 
 use axum::Router;

@@ -443,6 +443,7 @@ impl<F> fmt::Debug for WithCorrelation<F> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start tasks outside any request on purpose
 mod tests {
     use super::*;
     use std::time::Duration;

@@ -6,6 +6,8 @@
 //! which an allocator needs, and a `forbid` cannot be lifted for one test file. Its
 //! counters are per thread, so the test harness and other tests never pollute a count.
 //! `count_total` counts every `alloc`, `alloc_zeroed` and `realloc`.
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::future::Future;
 use std::hint::black_box;

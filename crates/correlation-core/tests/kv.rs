@@ -2,6 +2,8 @@
 //! a request, end to end with real backends: a JSON backend (structured-logger) installed
 //! as the global logger, and env_logger's key-value output.
 #![cfg(feature = "kv")]
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,8 @@
 //! Outgoing calls over real sockets: the `reqwest-middleware` middleware and the tower
 //! layer (around hyper-util's client) put the current ID on every request, under the
 //! configured name, and nothing outside a request.
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 

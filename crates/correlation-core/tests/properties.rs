@@ -1,6 +1,8 @@
 //! Property tests for the safety rules: whatever bytes a client sends and whatever a
 //! generator or transformer returns, the decision never panics and the request's ID is
 //! always 1 to `max_length` bytes of visible ASCII (`0x21` to `0x7E`).
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

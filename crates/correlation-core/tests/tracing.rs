@@ -2,6 +2,8 @@
 //! bridged by `tracing-log` — carries `correlation_id` from the request span, in nested
 //! calls, spawned tasks and blocking closures alike.
 #![cfg(feature = "tracing")]
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

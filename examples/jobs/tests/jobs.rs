@@ -7,6 +7,8 @@
 //! - worker, then worker, then worker outside any request: all share the ID the first
 //!   job generated;
 //! - nothing of one job leaks into the next job run on the same worker.
+// Tests start tasks and threads outside any request on purpose.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

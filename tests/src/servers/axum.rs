@@ -8,6 +8,8 @@ use crate::TestServer;
 pub async fn start(config: CorrelationConfig) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // The server task itself runs outside any request.
+    #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
         axum::serve(listener, example_axum::app(config))
             .await
