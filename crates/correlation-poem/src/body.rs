@@ -16,16 +16,12 @@ use poem::Body;
 /// Only bodies that may run code while polled are wrapped: a body whose exact size is
 /// known (strings, bytes, JSON, empty bodies, which poem keeps in memory) is returned
 /// as is, without the one allocation the wrapper costs.
-pub(crate) fn scoped(body: Body, context: &CorrelationContext) -> Body {
+pub(crate) fn scoped(body: Body, context: CorrelationContext) -> Body {
     let inner: BoxBody<Bytes, io::Error> = body.into();
     if inner.size_hint().exact().is_some() {
         return inner.into();
     }
-    BoxBody::new(ScopedBody {
-        inner,
-        context: context.clone(),
-    })
-    .into()
+    BoxBody::new(ScopedBody { inner, context }).into()
 }
 
 /// A streaming body polled inside its request's context.
@@ -66,14 +62,14 @@ mod tests {
     async fn in_memory_bodies_are_not_wrapped_and_streams_are() {
         let context = CorrelationContext::new(CorrelationId::from_static("body-test"));
         // In-memory bodies keep their exact size: nothing to scope.
-        let body = scoped(Body::from("hello"), &context);
+        let body = scoped(Body::from("hello"), context.clone());
         assert_eq!(BoxBody::from(body).size_hint().exact(), Some(5));
 
         let stream = futures_util::stream::iter([1, 2]).map(|n| {
             let seen = current().map(|id| id.to_string()).unwrap_or_default();
             Ok::<_, io::Error>(format!("{n}:{seen};"))
         });
-        let body = scoped(Body::from_bytes_stream(stream), &context);
+        let body = scoped(Body::from_bytes_stream(stream), context);
         assert_eq!(current(), None);
         assert_eq!(
             body.into_string().await.unwrap(),

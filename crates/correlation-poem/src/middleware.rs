@@ -3,9 +3,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use correlation_core::{CorrelationConfig, CorrelationContext, Decision, Outcome};
+use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Decision, Outcome};
 use pin_project_lite::pin_project;
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -118,48 +118,26 @@ impl<E> fmt::Debug for CorrelationEndpoint<E> {
 impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
     type Output = Response;
 
-    fn call(&self, mut request: Request) -> impl Future<Output = Result<Response>> + Send {
-        let config = &self.config;
-        let make = |request| self.inner.call(request);
-        if config.is_skipped(request.uri().path()) {
-            return ResponseFuture {
-                state: State::Skipped {
-                    future: make(request),
-                },
-                context: None,
-                config,
-            };
-        }
-        let Decision { id, outcome } = config.decide(request.headers());
-        if outcome == Outcome::Rejected {
-            let mut response = Response::builder()
-                .status(StatusCode::BAD_REQUEST)
-                .content_type("text/plain; charset=utf-8")
-                .body(REJECTION_MESSAGE);
-            config.echo_response_headers(response.headers_mut(), &id);
-            return ResponseFuture {
-                state: State::Rejected { response },
-                context: None,
-                config,
-            };
-        }
-        config.update_request_headers(request.headers_mut(), &id);
-        let context = config.request_context(id);
-        // The inner endpoint is called in the first poll, inside the scope: work it does
-        // in `call`, before returning its future, sees the ID. Its future (which holds
-        // the whole `Request` until polled) shares its space with the pending request.
+    fn call(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
+        // Everything happens in the first poll: this future is then built in place by
+        // whoever awaits it, and the inner endpoint's future (which holds the whole
+        // `Request` until polled) is written once, into the space the pending request
+        // leaves, instead of being moved through several frames.
         ResponseFuture {
-            state: State::Start { make, request },
-            context: Some(context),
-            config,
+            state: State::Start {
+                make: Some(|request| self.inner.call(request)),
+                request: Some(request),
+            },
+            context: None,
+            config: &self.config,
         }
     }
 }
 
 pin_project! {
     /// The future of [`CorrelationEndpoint::call`]. `context` (the request's ID, and
-    /// its span and Sentry hub with those features) is `None` for skipped and rejected
-    /// requests.
+    /// its span and Sentry hub with those features) is set in the first poll, unless
+    /// the path is skipped.
     struct ResponseFuture<'a, C, F> {
         #[pin]
         state: State<C, F>,
@@ -184,13 +162,12 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    #[project_replace = StateReplace]
     enum State<C, F> {
-        // Not called yet: `make` calls the inner endpoint.
-        Start { make: C, request: Request },
+        // Not polled yet: `make` calls the inner endpoint. Both are taken in the first
+        // poll, which leaves the variant's space to the inner future.
+        Start { make: Option<C>, request: Option<Request> },
         Running { #[pin] future: F },
         Skipped { #[pin] future: F },
-        Rejected { response: Response },
         Done,
     }
 }
@@ -206,45 +183,75 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut state = this.state;
-        let Some(context) = this.context.as_ref() else {
-            if let StateProj::Skipped { future } = state.as_mut().project() {
+        let config = *this.config;
+        if let StateProj::Start { make, request } = state.as_mut().project() {
+            let (Some(make), Some(mut request)) = (make.take(), request.take()) else {
+                panic!("`CorrelationEndpoint` future polled after completion");
+            };
+            if config.is_skipped(request.uri().path()) {
+                state.set(State::Skipped {
+                    future: make(request),
+                });
+            } else {
+                let Decision { id, outcome } = config.decide(request.headers());
+                if outcome == Outcome::Rejected {
+                    state.set(State::Done);
+                    return Poll::Ready(Ok(rejection(config, &id)));
+                }
+                config.update_request_headers(request.headers_mut(), &id);
+                let context = config.request_context(id);
+                // The inner endpoint's `call` runs inside the scope: work it does before
+                // returning its future sees the ID.
+                context.run(|| {
+                    state.set(State::Running {
+                        future: make(request),
+                    });
+                });
+                *this.context = Some(context);
+            }
+        }
+        let context = match (this.context.as_ref(), state.as_mut().project()) {
+            (None, StateProj::Skipped { future }) => {
                 return future
                     .poll(cx)
                     .map(|result| result.map(IntoResponse::into_response));
             }
-            return match state.project_replace(State::Done) {
-                StateReplace::Rejected { response } => Poll::Ready(Ok(response)),
-                _ => panic!("`CorrelationEndpoint` future polled after completion"),
-            };
+            (Some(context), StateProj::Running { .. }) => context,
+            _ => panic!("`CorrelationEndpoint` future polled after completion"),
         };
-        // Calling the inner endpoint, polling its future, turning its output or error
-        // into a response (which may run user code) and dropping it: all with the ID.
-        let mut response = ready!(context.run(|| {
-            if let StateProj::Start { .. } = state.as_mut().project() {
-                if let StateReplace::Start { make, request } =
-                    state.as_mut().project_replace(State::Done)
-                {
-                    state.set(State::Running {
-                        future: make(request),
-                    });
-                }
-            }
+        // Polling the inner future and turning its output or error into a response
+        // (which may run user code): all with the ID.
+        let response = context.run(|| {
             let StateProj::Running { future } = state.as_mut().project() else {
-                panic!("`CorrelationEndpoint` future polled after completion");
+                unreachable!("checked above");
             };
-            let output = ready!(future.poll(cx));
-            state.set(State::Done);
-            Poll::Ready(match output {
+            future.poll(cx).map(|output| match output {
                 Ok(output) => output.into_response(),
                 Err(err) => err.into_response(),
             })
-        }));
-        if let Some(id) = context.id() {
-            this.config
-                .echo_response_headers(response.headers_mut(), id);
+        });
+        let Poll::Ready(mut response) = response else {
+            return Poll::Pending;
+        };
+        // The inner future has finished (its locals were dropped inside the scope): the
+        // context moves on to the body, and dropping this future needs no scope.
+        if let Some(context) = this.context.take() {
+            if let Some(id) = context.id() {
+                config.echo_response_headers(response.headers_mut(), id);
+            }
+            let streamed = body::scoped(response.take_body(), context);
+            response.set_body(streamed);
         }
-        let streamed = body::scoped(response.take_body(), context);
-        response.set_body(streamed);
         Poll::Ready(Ok(response))
     }
+}
+
+/// The `400 Bad Request` of a rejected ID, carrying the new one.
+fn rejection(config: &CorrelationConfig, id: &CorrelationId) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .content_type("text/plain; charset=utf-8")
+        .body(REJECTION_MESSAGE);
+    config.echo_response_headers(response.headers_mut(), id);
+    response
 }
