@@ -1,18 +1,35 @@
-//! poem bare, with our middleware, and with poem's own `RequestId` (reuse on), each with
-//! and without an incoming ID, driven in-process through `Endpoint::get_response` so
-//! the difference is the middleware's alone.
+//! Time per request through a poem `Route`, in one run: bare, with our `Correlation`
+//! (defaults), and with poem's own `RequestId` with `ReuseId::Use` (what poem users use
+//! today); each with and without an incoming `x-request-id`.
 //!
-//! Run with `cargo bench -p correlation-poem --bench poem -- --warm-up-time 1 --measurement-time 2`.
+//! Run with `cargo bench -p correlation-poem --bench poem`; results are recorded in
+//! `BENCHMARKS.md` at the repository root.
+//!
+//! Requests are driven in-process with `Endpoint::get_response` on the app boxed as
+//! poem's server boxes it (no sockets), on a current-thread tokio runtime. Each iteration builds the
+//! request (with a `Host` header, and the ID as reference-counted bytes as hyper parses
+//! it), gets the response and reads the body. Every stack uses the same handler, and each
+//! middleware is added with a single `.with` call. A last group compares a streamed
+//! body (the one case where ours wraps the body, one allocation) bare and with ours.
+//!
+//! Two more modes, chosen by environment variables, serve `BENCHMARKS.md`:
+//! `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds (steadier
+//! on a shared machine), and `CORRELATION_PROFILE=<stack>/<case>` drives one stack for
+//! callgrind.
 
 use std::hint::black_box;
+use std::time::Duration;
 
+use bytes::Bytes;
 use correlation_poem::Correlation;
-use criterion::{BenchmarkId, Criterion, criterion_main};
-use poem::http::{HeaderValue, Uri};
+use criterion::{BenchmarkId, Criterion};
+use poem::http::HeaderValue;
+use poem::http::header::HOST;
 use poem::middleware::{RequestId, ReuseId};
-use poem::{Body, Endpoint, EndpointExt, Request, Route, get, handler};
+use poem::{Body, Endpoint, EndpointExt, Request, Response, Route, get, handler};
 
-const ID: &str = "9e6454c421d54e4aa66ab28f15576414";
+/// A valid UUID v4, accepted by both middlewares.
+const INCOMING_ID: &str = "9e6454c4-21d5-4e4a-a66a-b28f15576414";
 
 #[handler]
 fn hello() -> &'static str {
@@ -20,77 +37,226 @@ fn hello() -> &'static str {
 }
 
 #[handler]
-fn streamed() -> Body {
-    Body::from_bytes_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(
-        "hello",
-    )]))
+fn streamed() -> Response {
+    Response::builder()
+        .content_type("text/plain")
+        .body(Body::from_bytes_stream(futures_util::stream::iter([Ok::<
+            _,
+            std::io::Error,
+        >(
+            "hello",
+        )])))
 }
 
-fn request(with_id: bool) -> Request {
-    let builder = Request::builder().uri(Uri::from_static("/"));
-    if with_id {
-        builder
-            .header("x-request-id", HeaderValue::from_static(ID))
-            .finish()
-    } else {
-        builder.finish()
-    }
+/// The stacks, type-erased as poem's server does (`Arc<dyn DynEndpoint>`, which boxes
+/// each request's future), so every stack pays the same boxing as in production.
+type App = poem::endpoint::BoxEndpoint<'static, Response>;
+
+fn bare() -> App {
+    Route::new().at("/", get(hello)).boxed()
 }
 
-fn bench_app<E: Endpoint>(
-    c: &mut Criterion,
-    group: &str,
-    runtime: &tokio::runtime::Runtime,
-    name: &str,
-    app: E,
-) {
-    let mut group = c.benchmark_group(group);
-    for with_id in [false, true] {
-        let label = if with_id { "incoming id" } else { "no id" };
-        group.bench_function(BenchmarkId::new(name, label), |b| {
-            b.to_async(runtime)
-                .iter(|| async { black_box(app.get_response(request(with_id)).await) });
-        });
+fn ours() -> App {
+    Route::new()
+        .at("/", get(hello))
+        .with(Correlation::default())
+        .boxed()
+}
+
+fn peer() -> App {
+    Route::new()
+        .at("/", get(hello))
+        .with(RequestId::default().reuse_id(ReuseId::Use))
+        .boxed()
+}
+
+fn streamed_bare() -> App {
+    Route::new().at("/", get(streamed)).boxed()
+}
+
+fn streamed_ours() -> App {
+    Route::new()
+        .at("/", get(streamed))
+        .with(Correlation::default())
+        .boxed()
+}
+
+/// A header value over reference-counted bytes, as hyper slices it out of its read buffer.
+fn shared_header_value(value: &str) -> HeaderValue {
+    let bytes = Bytes::from(value.as_bytes().to_vec());
+    drop(bytes.clone());
+    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
+}
+
+fn request(incoming: Option<&HeaderValue>) -> Request {
+    let mut builder = Request::builder()
+        .uri_str("/")
+        .header(HOST, HeaderValue::from_static("localhost"));
+    if let Some(value) = incoming {
+        builder = builder.header("x-request-id", value.clone());
     }
-    group.finish();
+    builder.finish()
+}
+
+/// One request as poem's server makes it: answer, then read the body.
+async fn serve(app: &App, incoming: Option<&HeaderValue>) -> Bytes {
+    let response = app.get_response(request(incoming)).await;
+    response.into_body().into_bytes().await.expect("a body")
+}
+
+/// Fails the bench early if a stack does not do what its row claims.
+fn check_stacks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+    runtime.block_on(async {
+        for (name, app) in [("correlation", ours()), ("peer", peer())] {
+            for header in [None, Some(&incoming)] {
+                let response = app.get_response(request(header)).await;
+                let id = response
+                    .header("x-request-id")
+                    .unwrap_or_else(|| panic!("{name} echoes an ID"))
+                    .to_owned();
+                if header.is_some() {
+                    assert_eq!(id, INCOMING_ID, "{name} keeps the incoming ID");
+                }
+                assert_eq!(response.into_body().into_bytes().await.unwrap(), "hello");
+            }
+        }
+    });
+}
+
+fn requests(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+    let groups = [
+        (
+            "poem",
+            vec![
+                ("bare", bare()),
+                ("correlation", ours()),
+                ("poem RequestId (ReuseId::Use)", peer()),
+            ],
+        ),
+        (
+            "poem streamed body",
+            vec![("bare", streamed_bare()), ("correlation", streamed_ours())],
+        ),
+    ];
+    for (group_name, stacks) in &groups {
+        let mut group = c.benchmark_group(*group_name);
+        for (stack, app) in stacks {
+            for (case, header) in [("no id", None), ("incoming id", Some(&incoming))] {
+                group.bench_function(BenchmarkId::new(*stack, case), |b| {
+                    b.to_async(&runtime)
+                        .iter(|| async { black_box(serve(app, header).await) });
+                });
+            }
+        }
+        group.finish();
+    }
 }
 
 fn benches(c: &mut Criterion) {
+    check_stacks();
+    requests(c);
+}
+
+/// Sends `count` requests through one stack, for a profiler rather than criterion:
+/// `CORRELATION_PROFILE=correlation/with-id valgrind --tool=callgrind
+/// --toggle-collect=poem::drive <bench binary>` counts the instructions of exactly
+/// those requests.
+#[inline(never)]
+fn drive(runtime: &tokio::runtime::Runtime, app: &App, header: Option<&HeaderValue>, count: u64) {
+    runtime.block_on(async {
+        for _ in 0..count {
+            black_box(serve(app, header).await);
+        }
+    });
+}
+
+fn profile(target: &str) {
+    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+    let app = match stack {
+        "bare" => bare(),
+        "correlation" => ours(),
+        "peer" => peer(),
+        other => panic!("unknown stack {other:?}: bare, correlation or peer"),
+    };
+    let incoming = shared_header_value(INCOMING_ID);
+    let header = (case == "with-id").then_some(&incoming);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
-        .unwrap();
-    let route = || Route::new().at("/", get(hello));
-
-    bench_app(c, "poem", &runtime, "bare", route());
-    bench_app(
-        c,
-        "poem",
-        &runtime,
-        "correlation",
-        route().with(Correlation::default()),
-    );
-    bench_app(
-        c,
-        "poem",
-        &runtime,
-        "poem RequestId (reuse)",
-        route().with(RequestId::default().reuse_id(ReuseId::Use)),
-    );
-
-    // A streaming body is the one case ours allocates for (the scoped body wrapper).
-    let streaming = || Route::new().at("/", get(streamed));
-    bench_app(c, "poem streaming body", &runtime, "bare", streaming());
-    bench_app(
-        c,
-        "poem streaming body",
-        &runtime,
-        "correlation",
-        streaming().with(Correlation::default()),
-    );
+        .expect("a tokio runtime");
+    // Warm up outside `drive`: lazy initialisation is not a per-request cost.
+    runtime.block_on(async {
+        for _ in 0..100 {
+            black_box(serve(&app, header).await);
+        }
+    });
+    drive(&runtime, &app, header, count);
 }
 
-#[allow(missing_docs, unreachable_pub)] // criterion's macro makes an undocumented `pub fn`
-mod group {
-    criterion::criterion_group!(poem_benches, super::benches);
+/// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
+/// stacks in turn) and prints the fastest and the median round per stack, in ns per
+/// request: on a shared machine, interference hits every stack alike.
+fn interleaved(rounds: usize, batch: u32) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let incoming = shared_header_value(INCOMING_ID);
+    let stacks = [("bare", bare()), ("correlation", ours()), ("peer", peer())];
+    let mut samples = vec![Vec::with_capacity(rounds); stacks.len() * 2];
+    for round in 0..=rounds {
+        for (index, (_, app)) in stacks.iter().enumerate() {
+            for (case, header) in [None, Some(&incoming)].into_iter().enumerate() {
+                let start = std::time::Instant::now();
+                runtime.block_on(async {
+                    for _ in 0..batch {
+                        black_box(serve(app, header).await);
+                    }
+                });
+                let per_request = start.elapsed().as_nanos() as f64 / f64::from(batch);
+                if round > 0 {
+                    samples[index * 2 + case].push(per_request); // round 0 warms up
+                }
+            }
+        }
+    }
+    println!("stack/case: fastest round, median round (ns per request)");
+    for (index, (stack, _)) in stacks.iter().enumerate() {
+        for (case, name) in ["no-id", "with-id"].into_iter().enumerate() {
+            let times = &mut samples[index * 2 + case];
+            times.sort_by(f64::total_cmp);
+            println!(
+                "{stack}/{name}: {:.0}, {:.0}",
+                times[0],
+                times[times.len() / 2]
+            );
+        }
+    }
 }
-criterion_main!(group::poem_benches);
+
+fn main() {
+    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
+        profile(&target);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
+        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}

@@ -184,6 +184,7 @@ where
         let this = self.project();
         let mut state = this.state;
         let config = *this.config;
+        let mut start = None;
         if let StateProj::Start { make, request } = state.as_mut().project() {
             let (Some(make), Some(mut request)) = (make.take(), request.take()) else {
                 panic!("`CorrelationEndpoint` future polled after completion");
@@ -199,31 +200,29 @@ where
                     return Poll::Ready(Ok(rejection(config, &id)));
                 }
                 config.update_request_headers(request.headers_mut(), &id);
-                let context = config.request_context(id);
-                // The inner endpoint's `call` runs inside the scope: work it does before
-                // returning its future sees the ID.
-                context.run(|| {
-                    state.set(State::Running {
-                        future: make(request),
-                    });
-                });
-                *this.context = Some(context);
+                *this.context = Some(config.request_context(id));
+                start = Some((make, request));
             }
         }
-        let context = match (this.context.as_ref(), state.as_mut().project()) {
-            (None, StateProj::Skipped { future }) => {
-                return future
-                    .poll(cx)
-                    .map(|result| result.map(IntoResponse::into_response));
-            }
-            (Some(context), StateProj::Running { .. }) => context,
-            _ => panic!("`CorrelationEndpoint` future polled after completion"),
+        let Some(context) = this.context.as_ref() else {
+            let StateProj::Skipped { future } = state.as_mut().project() else {
+                panic!("`CorrelationEndpoint` future polled after completion");
+            };
+            return future
+                .poll(cx)
+                .map(|result| result.map(IntoResponse::into_response));
         };
-        // Polling the inner future and turning its output or error into a response
-        // (which may run user code): all with the ID.
+        // Calling the inner endpoint (work it does before returning its future sees the
+        // ID), polling its future and turning its output or error into a response
+        // (which may run user code): all with the ID, in one scope per poll.
         let response = context.run(|| {
+            if let Some((make, request)) = start {
+                state.set(State::Running {
+                    future: make(request),
+                });
+            }
             let StateProj::Running { future } = state.as_mut().project() else {
-                unreachable!("checked above");
+                panic!("`CorrelationEndpoint` future polled after completion");
             };
             future.poll(cx).map(|output| match output {
                 Ok(output) => output.into_response(),
