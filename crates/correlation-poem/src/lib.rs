@@ -161,7 +161,8 @@
 //! incoming ID (`ReuseId::Ignore`) and generates a hyphenated UUID v4; with
 //! `ReuseId::Use` it reuses any incoming value without validating it, so a client
 //! chooses what your logs and responses carry. It exposes the ID through its `ReqId`
-//! extractor and a `tracing` span around the endpoint. `Correlation` reuses a valid
+//! extractor and a `tracing` span around the endpoint, and echoes it only on successful
+//! responses: an `Err` (such as a `Route`'s 404) leaves without it. `Correlation` reuses a valid
 //! incoming ID, replaces an invalid one (with one `WARN`), rewrites the request header,
 //! keeps the ID in a task-local that [`core::current`], log formatters, spawned tasks
 //! and streaming bodies see, and echoes it on every response, errors included.
