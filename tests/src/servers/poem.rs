@@ -15,6 +15,8 @@ pub async fn start(config: CorrelationConfig) -> TestServer {
         .as_socket_addr()
         .copied()
         .expect("a TCP listener has a socket address");
+    // The server task itself runs outside any request.
+    #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
             .run(example_poem::app(config))
