@@ -27,6 +27,13 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 /// (`TraceLayer`, whose lines carry the ID because it runs inside our layer), then panic
 /// catching.
 pub fn app(config: CorrelationConfig) -> Router {
+    bare_app(&config).layer(CorrelationLayer::with_config(config))
+}
+
+/// The same router without our layer: the baseline of `cargo xtask load`
+/// (`CORRELATION_DEMO_BARE=1 cargo run --example axum`). `/id` and `/ws` answer 500
+/// there, since their extractor needs the layer.
+pub fn bare_app(config: &CorrelationConfig) -> Router {
     let request_header = config.request_header_name().clone();
     let exposed = config.response_header_name().clone();
     let cors = CorsLayer::new()
@@ -56,7 +63,6 @@ pub fn app(config: CorrelationConfig) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(access_log())
         .layer(cors)
-        .layer(CorrelationLayer::with_config(config))
 }
 
 /// tower-http's request log: an INFO line with method and URI when a request arrives, and

@@ -6,6 +6,8 @@
 //!
 //! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
 //! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
+//! `CORRELATION_DEMO_BARE=1` serves the same routes without the correlation layer: the
+//! baseline of `cargo xtask load`.
 
 use correlation_axum::CorrelationConfig;
 
@@ -17,8 +19,15 @@ async fn main() -> std::io::Result<()> {
         .init();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let config = CorrelationConfig::default();
+    let app = if std::env::var_os("CORRELATION_DEMO_BARE").is_some_and(|bare| bare == "1") {
+        log::info!("bare: serving without the correlation layer");
+        example_axum::bare_app(&config)
+    } else {
+        example_axum::app(config)
+    };
     log::info!("axum demo listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, example_axum::app(CorrelationConfig::default()))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
