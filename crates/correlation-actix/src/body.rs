@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
-use correlation_core::{CorrelationId, sync_scope};
+use correlation_core::CorrelationContext;
 use pin_project_lite::pin_project;
 
 /// The body of a rejected request (`OnInvalid::Reject`).
@@ -26,7 +26,7 @@ pin_project! {
     pub struct CorrelationBody<B> {
         #[pin]
         kind: BodyKind<B>,
-        id: Option<CorrelationId>,
+        context: Option<CorrelationContext>,
     }
 
     impl<B> PinnedDrop for CorrelationBody<B> {
@@ -37,10 +37,10 @@ pin_project! {
             if !std::mem::needs_drop::<B>() || std::thread::panicking() {
                 return;
             }
-            if let Some(id) = this.id.take() {
+            if let Some(context) = this.context.take() {
                 let mut kind = this.kind;
                 if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
-                    sync_scope(id, || kind.set(BodyKind::Done));
+                    context.run(|| kind.set(BodyKind::Done));
                 }
             }
         }
@@ -65,41 +65,41 @@ pin_project! {
 }
 
 impl<B: MessageBody> CorrelationBody<B> {
-    /// Wraps `body` to be produced and dropped with `id` current; a body that is already
+    /// Wraps `body` to be produced and dropped inside `context`; a body that is already
     /// complete in memory is taken as bytes instead, which costs no scope per chunk.
-    pub(crate) fn scoped(body: B, id: CorrelationId) -> Self {
+    pub(crate) fn scoped(body: B, context: CorrelationContext) -> Self {
         let size = body.size();
         if size == BodySize::Stream {
-            return Self::in_scope(body, id);
+            return Self::in_scope(body, context);
         }
         match body.try_into_bytes() {
             Ok(bytes) if size == BodySize::None && bytes.is_empty() => Self {
                 kind: BodyKind::Empty,
-                id: None,
+                context: None,
             },
             Ok(bytes) => Self {
                 kind: BodyKind::Message {
                     message: Some(bytes),
                 },
-                id: None,
+                context: None,
             },
-            Err(body) => Self::in_scope(body, id),
+            Err(body) => Self::in_scope(body, context),
         }
     }
 }
 
 impl<B> CorrelationBody<B> {
-    fn in_scope(body: B, id: CorrelationId) -> Self {
+    fn in_scope(body: B, context: CorrelationContext) -> Self {
         Self {
             kind: BodyKind::Body { body },
-            id: Some(id),
+            context: Some(context),
         }
     }
 
     pub(crate) fn plain(body: B) -> Self {
         Self {
             kind: BodyKind::Body { body },
-            id: None,
+            context: None,
         }
     }
 
@@ -108,7 +108,7 @@ impl<B> CorrelationBody<B> {
             kind: BodyKind::Message {
                 message: Some(Bytes::from_static(REJECTION_MESSAGE)),
             },
-            id: None,
+            context: None,
         }
     }
 }
@@ -117,7 +117,7 @@ impl<B> fmt::Debug for CorrelationBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationBody")
             .field("body", &std::any::type_name::<B>())
-            .field("id", &self.id)
+            .field("context", &self.context)
             .finish()
     }
 }
@@ -142,8 +142,8 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
         match this.kind.project() {
-            BodyKindProj::Body { body } => match this.id {
-                Some(id) => sync_scope(id.clone(), || body.poll_next(cx)),
+            BodyKindProj::Body { body } => match this.context {
+                Some(context) => context.run(|| body.poll_next(cx)),
                 None => body.poll_next(cx),
             },
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),

@@ -189,7 +189,12 @@
 //!
 //! ## Feature Flags
 //!
-//! This crate has no cargo features; [`correlation_core`]'s features (`env-logger`, `kv`,
+//! | feature | enables |
+//! |---|---|
+//! | `tracing` | each request runs in a `tracing` span recording `correlation_id`, entered in the handler, spawned work and while the body streams and drops (so `Logger`'s line is inside it) |
+//! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` with the ID (when a Sentry client is bound) |
+//!
+//! No feature is on by default. [`correlation_core`]'s own features (`env-logger`, `kv`,
 //! `serde`, `test-util`) are enabled on that crate.
 //!
 //! ## Supported Rust Versions

@@ -13,7 +13,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
 use correlation_core::{
-    CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation, scope,
+    CorrelationConfig, CorrelationContext, CorrelationId, DEFAULT_HEADER_NAME, Outcome,
+    WithCorrelation,
 };
 use pin_project_lite::pin_project;
 
@@ -208,16 +209,14 @@ where
         // The inner service is called on the first poll, inside the scope: its `call`
         // (where middleware may already log) and its future both run with the ID, at the
         // cost of one scope entry per poll.
+        let context = config.request_context(id);
         ResponseFuture {
             kind: Kind::Scoped {
-                future: scope(
-                    id.clone(),
-                    Call {
-                        pending: Some((Rc::clone(&self.service), request)),
-                        future: None,
-                    },
-                ),
-                id: Some(id),
+                future: context.clone().wrap(Call {
+                    pending: Some((Rc::clone(&self.service), request)),
+                    future: None,
+                }),
+                context: Some(context),
                 value: config.echo_response_header().then_some(value),
                 state: Rc::clone(&self.state),
             },
@@ -320,7 +319,7 @@ pin_project! {
         Scoped {
             #[pin]
             future: WithCorrelation<Call<S, F>>,
-            id: Option<CorrelationId>,
+            context: Option<CorrelationContext>,
             value: Option<HeaderValue>,
             state: Rc<State>,
         },
@@ -356,30 +355,32 @@ where
         match self.project().kind.project() {
             KindProj::Scoped {
                 future,
-                id,
+                context,
                 value,
                 state,
             } => {
                 let result = ready!(future.poll(cx));
-                let id = id.take().expect("ResponseFuture polled after completion");
+                let context = context
+                    .take()
+                    .expect("ResponseFuture polled after completion");
                 Poll::Ready(match result {
                     Ok(response) => {
                         let mut response =
-                            response.map_body(|_, body| CorrelationBody::scoped(body, id));
+                            response.map_body(|_, body| CorrelationBody::scoped(body, context));
                         if let Some(value) = value.take() {
                             response.headers_mut().insert(state.response.clone(), value);
                         }
                         Ok(response)
                     }
-                    Err(error) => Err(match value.take() {
-                        Some(value) => CorrelatedError {
+                    Err(error) => Err(match (value.take(), context.id()) {
+                        (Some(value), Some(id)) => CorrelatedError {
                             error,
-                            id,
+                            id: id.clone(),
                             name: state.response.clone(),
                             value,
                         }
                         .into(),
-                        None => error,
+                        _ => error,
                     }),
                 })
             }

@@ -5,75 +5,18 @@
 #![cfg(feature = "tracing")]
 
 use std::convert::Infallible;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
+use correlation_axum::core::test_util::TracingCapture;
 use correlation_axum::{CorrelationId, CorrelationLayer};
 use futures_util::StreamExt;
 use http::Request;
 use http_body_util::BodyExt;
-use serde_json::Value;
 use tower::ServiceExt;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        tracing_log::LogTracer::init().unwrap();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_span_list(true)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(captured.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
-}
-
-/// The JSON events, with the `correlation_id` of the span that recorded one, if any.
-fn events() -> Vec<(Value, Option<String>)> {
-    let bytes = captured().0.lock().unwrap().clone();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let event: Value = serde_json::from_str(line).unwrap();
-            let id = event["spans"].as_array().and_then(|spans| {
-                spans
-                    .iter()
-                    .find_map(|span| span["correlation_id"].as_str().map(str::to_owned))
-            });
-            (event, id)
-        })
-        .collect()
-}
 
 fn nested() {
     tracing::info!("nested call");
@@ -124,20 +67,15 @@ async fn call(path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_a_request_carries_the_correlation_id() {
-    captured();
+    let capture = TracingCapture::install();
     let (first, second) = tokio::join!(call("/"), call("/"));
     let stream = call("/stream").await;
-    let events = events();
+    let events = capture.events();
     for id in [&first, &second] {
         let mine: Vec<_> = events
             .iter()
-            .filter(|(_, event_id)| event_id.as_deref() == Some(id.as_str()))
-            .map(|(event, _)| {
-                event["fields"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .filter(|event| event.correlation_id.as_deref() == Some(id.as_str()))
+            .map(|event| event.message.as_str())
             .collect();
         for expected in [
             "handler event",
@@ -147,24 +85,17 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
             "finished processing request",
         ] {
             assert_eq!(
-                mine.iter().filter(|m| m.as_str() == expected).count(),
+                mine.iter().filter(|m| **m == expected).count(),
                 1,
                 "{expected:?} under {id}: {mine:?}"
             );
         }
     }
-    let streamed: Vec<_> = events
-        .iter()
-        .filter(|(event, _)| {
-            event["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("streamed chunk"))
-        })
-        .collect();
+    let streamed = capture.events_starting_with("streamed chunk");
     assert_eq!(streamed.len(), 2);
     assert!(
         streamed
             .iter()
-            .all(|(_, id)| id.as_deref() == Some(stream.as_str()))
+            .all(|event| event.correlation_id.as_deref() == Some(stream.as_str()))
     );
 }

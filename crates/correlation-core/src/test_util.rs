@@ -135,3 +135,118 @@ impl Log for LogCapture {
 
     fn flush(&self) {}
 }
+
+#[cfg(feature = "test-util-tracing")]
+pub use tracing_capture::{TracingCapture, TracingEvent};
+
+#[cfg(feature = "test-util-tracing")]
+mod tracing_capture {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+    use serde_json::Value;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    /// One event of `tracing-subscriber`'s JSON output.
+    #[derive(Debug, Clone)]
+    pub struct TracingEvent {
+        /// The event's message.
+        pub message: String,
+        /// The event's target.
+        pub target: String,
+        /// The `correlation_id` recorded by the innermost span that has one.
+        pub correlation_id: Option<String>,
+        /// The whole JSON line.
+        pub json: Value,
+    }
+
+    /// Installs `tracing-subscriber`'s JSON formatter (span list on, INFO and above) as the
+    /// global subscriber, writing into memory, and bridges `log` records with `tracing-log`,
+    /// so tests can assert on the `correlation_id` every event carries.
+    ///
+    /// One per process: it takes both the global `tracing` subscriber and the global `log`
+    /// logger, so it cannot share a test binary with [`LogCapture`](super::LogCapture).
+    #[derive(Debug, Clone, Default)]
+    pub struct TracingCapture {
+        buffer: Arc<Mutex<Vec<u8>>>,
+    }
+
+    static CAPTURE: OnceLock<TracingCapture> = OnceLock::new();
+
+    impl TracingCapture {
+        /// Installs the capture (once per process; later calls return the same one).
+        ///
+        /// # Panics
+        ///
+        /// Panics if another global subscriber or logger was installed first.
+        pub fn install() -> &'static TracingCapture {
+            CAPTURE.get_or_init(|| {
+                let capture = TracingCapture::default();
+                tracing_log::LogTracer::init().expect("another global logger is installed");
+                let subscriber = tracing_subscriber::fmt()
+                    .json()
+                    .with_span_list(true)
+                    .with_max_level(tracing::Level::INFO)
+                    .with_writer(capture.clone())
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("another global subscriber is installed");
+                capture
+            })
+        }
+
+        /// Every event so far, parsed.
+        pub fn events(&self) -> Vec<TracingEvent> {
+            let bytes = self.lock().clone();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .map(|json| TracingEvent {
+                    message: json["fields"]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    target: json["target"].as_str().unwrap_or_default().to_owned(),
+                    correlation_id: json["spans"].as_array().and_then(|spans| {
+                        spans
+                            .iter()
+                            .rev()
+                            .find_map(|span| span["correlation_id"].as_str().map(str::to_owned))
+                    }),
+                    json,
+                })
+                .collect()
+        }
+
+        /// The events whose message starts with `prefix`.
+        pub fn events_starting_with(&self, prefix: &str) -> Vec<TracingEvent> {
+            self.events()
+                .into_iter()
+                .filter(|event| event.message.starts_with(prefix))
+                .collect()
+        }
+
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+            self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Write for TracingCapture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for TracingCapture {
+        type Writer = TracingCapture;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+}

@@ -5,70 +5,11 @@
 //! `tracing-log` too.
 #![cfg(feature = "tracing")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
+use correlation_poem::core::test_util::TracingCapture;
 use correlation_poem::{Correlation, CorrelationId};
 use futures_util::StreamExt;
 use poem::middleware::Tracing;
 use poem::{Body, Endpoint, EndpointExt, Request, Route, get, handler};
-use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        tracing_log::LogTracer::init().unwrap();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_span_list(true)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(captured.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
-}
-
-/// The JSON events' messages, with the `correlation_id` of the span that recorded one.
-fn events() -> Vec<(String, Option<String>)> {
-    let bytes = captured().0.lock().unwrap().clone();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let event: Value = serde_json::from_str(line).unwrap();
-            let id = event["spans"].as_array().and_then(|spans| {
-                spans
-                    .iter()
-                    .find_map(|span| span["correlation_id"].as_str().map(str::to_owned))
-            });
-            let message = event["fields"]["message"].as_str().unwrap_or_default();
-            (message.to_owned(), id)
-        })
-        .collect()
-}
 
 fn nested() {
     tracing::info!("nested call");
@@ -112,15 +53,15 @@ async fn call(path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_a_request_carries_the_correlation_id() {
-    captured();
+    let capture = TracingCapture::install();
     let (first, second) = tokio::join!(call("/"), call("/"));
     let stream = call("/stream").await;
-    let events = events();
+    let events = capture.events();
     for id in [&first, &second] {
         let mine: Vec<_> = events
             .iter()
-            .filter(|(_, event_id)| event_id.as_deref() == Some(id.as_str()))
-            .map(|(message, _)| message.as_str())
+            .filter(|event| event.correlation_id.as_deref() == Some(id.as_str()))
+            .map(|event| event.message.as_str())
             .collect();
         for expected in [
             "handler event",
@@ -137,14 +78,11 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
             );
         }
     }
-    let streamed: Vec<_> = events
-        .iter()
-        .filter(|(message, _)| message.starts_with("streamed chunk"))
-        .collect();
+    let streamed = capture.events_starting_with("streamed chunk");
     assert_eq!(streamed.len(), 2);
     assert!(
         streamed
             .iter()
-            .all(|(_, id)| id.as_deref() == Some(stream.as_str()))
+            .all(|event| event.correlation_id.as_deref() == Some(stream.as_str()))
     );
 }
