@@ -232,6 +232,11 @@ impl CorrelationConfig {
         self.inner.on_invalid
     }
 
+    /// The Sentry tag that carries the ID (default `transaction_id`).
+    pub fn sentry_tag(&self) -> &str {
+        &self.inner.sentry_tag
+    }
+
     /// The maximum ID length in bytes.
     pub fn max_length(&self) -> usize {
         self.inner.max_length

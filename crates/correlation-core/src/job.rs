@@ -215,25 +215,26 @@ impl JobCarrier {
     /// one for each attempt, like a Celery retry.
     pub fn into_context(self) -> CorrelationContext {
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
-        Self::context(id, self.parent_job_id)
+        Self::context(id, self.parent_job_id, crate::DEFAULT_SENTRY_TAG)
     }
 
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
-    /// from `config`'s generator (and transformer), as for a request without one.
+    /// from `config`'s generator (and transformer), as for a request without one, and
+    /// the Sentry tag is `config`'s.
     pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
         let id = match self.correlation_id {
             Some(id) => id,
             None => config.decide_value(None).id,
         };
-        Self::context(id, self.parent_job_id)
+        Self::context(id, self.parent_job_id, config.sentry_tag())
     }
 
-    fn context(id: CorrelationId, parent: Option<JobId>) -> CorrelationContext {
+    fn context(id: CorrelationId, parent: Option<JobId>, sentry_tag: &str) -> CorrelationContext {
         let job = JobIds {
             current: JobId::generate(),
             parent,
         };
-        CorrelationContext::for_job(id, job, crate::DEFAULT_SENTRY_TAG)
+        CorrelationContext::for_job(id, job, sentry_tag)
     }
 }
 

@@ -3,7 +3,9 @@
 //! a tag, and each request has its own hub so concurrent requests never share tags.
 #![cfg(feature = "sentry")]
 
-use correlation_core::{CorrelationConfig, CorrelationId, spawn, spawn_blocking};
+use correlation_core::{
+    CorrelationConfig, CorrelationId, JobCarrier, run_job, spawn, spawn_blocking,
+};
 use sentry_core::protocol::Event;
 use sentry_core::test::with_captured_events;
 
@@ -96,4 +98,52 @@ async fn futures_join<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
         }
     })
     .await;
+}
+
+#[test]
+fn events_of_a_background_job_carry_its_correlation_id() {
+    let events = with_captured_events(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let config = CorrelationConfig::default();
+            // Enqueued by a request: the job carries the request's ID.
+            let carrier = config
+                .request_context(CorrelationId::from_static("req-job"))
+                .run(JobCarrier::capture);
+            run_job(carrier, async {
+                sentry_core::capture_message("in the job", sentry_core::Level::Error);
+                spawn(async {
+                    sentry_core::capture_message("spawned by the job", sentry_core::Level::Error);
+                })
+                .await
+                .unwrap();
+            })
+            .await;
+            // Scheduled with no ID: the configured tag carries the generated one.
+            let tagged = CorrelationConfig::builder()
+                .sentry_tag("correlation_id")
+                .build()
+                .unwrap();
+            JobCarrier::new(None, None)
+                .into_context_with(&tagged)
+                .run(|| sentry_core::capture_message("scheduled", sentry_core::Level::Error));
+        });
+    });
+    assert_eq!(events.len(), 3);
+    for event in &events[..2] {
+        assert_eq!(
+            tag(event, "transaction_id"),
+            Some("req-job"),
+            "{}",
+            message(event)
+        );
+        assert!(tag(event, "job_id").is_some_and(|id| id.len() == 32));
+    }
+    let scheduled = &events[2];
+    assert_eq!(message(scheduled), "scheduled");
+    assert!(tag(scheduled, "correlation_id").is_some_and(|id| id.len() == 32));
+    assert_eq!(tag(scheduled, "transaction_id"), None);
 }
