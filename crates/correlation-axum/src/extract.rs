@@ -1,69 +1,29 @@
 //! The handler extractor and its rejection.
 
 use std::fmt;
-use std::ops::Deref;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-/// The request's correlation ID, as a handler argument.
-///
-/// Reads the ID [`CorrelationLayer`](crate::CorrelationLayer) made current; fails with
-/// [`MissingCorrelationLayer`] (500) when the layer is not installed or skipped the path.
-/// Use `Option<CorrelationId>` where a missing layer is fine.
-///
-/// ```
-/// use correlation_axum::{CorrelationId, CorrelationLayer};
-/// use axum::{Router, routing::get};
-///
-/// async fn handler(id: CorrelationId) -> String {
-///     id.to_string()
-/// }
-///
-/// let app: Router = Router::new().route("/", get(handler)).layer(CorrelationLayer::new());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CorrelationId(pub correlation_core::CorrelationId);
-
-impl CorrelationId {
-    /// The core ID, to store or pass on.
-    pub fn into_inner(self) -> correlation_core::CorrelationId {
-        self.0
-    }
-}
-
-impl Deref for CorrelationId {
-    type Target = correlation_core::CorrelationId;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl fmt::Display for CorrelationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl PartialEq<&str> for CorrelationId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<str> for CorrelationId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl From<CorrelationId> for correlation_core::CorrelationId {
-    fn from(id: CorrelationId) -> Self {
-        id.0
-    }
+correlation_core::__correlation_id_extractor! {
+    /// The request's correlation ID, as a handler argument.
+    ///
+    /// Reads the ID [`CorrelationLayer`](crate::CorrelationLayer) made current; fails with
+    /// [`MissingCorrelationLayer`] (500) when the layer is not installed or skipped the path.
+    /// Use `Option<CorrelationId>` where a missing layer is fine.
+    ///
+    /// ```
+    /// use correlation_axum::{CorrelationId, CorrelationLayer};
+    /// use axum::{Router, routing::get};
+    ///
+    /// async fn handler(id: CorrelationId) -> String {
+    ///     id.to_string()
+    /// }
+    ///
+    /// let app: Router = Router::new().route("/", get(handler)).layer(CorrelationLayer::new());
+    /// ```
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {

@@ -136,3 +136,57 @@ pub use strategy::{
 
 /// Re-exported so adapters and users name the same `http` types.
 pub use http;
+
+/// Defines an adapter's `CorrelationId` handler extractor: a newtype around
+/// [`CorrelationId`] (each framework's extractor trait can only be implemented on a type of
+/// the adapter's own), with `into_inner`, `Deref`, `Display` and comparisons with strings.
+/// The attributes given (its docs) go on the struct. For this crate family's adapters.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __correlation_id_extractor {
+    ($(#[$meta:meta])*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct CorrelationId(pub $crate::CorrelationId);
+
+        impl CorrelationId {
+            /// The core ID, to store or pass on (for example to
+            /// [`with_correlation_id`](correlation_core::CorrelationFutureExt::with_correlation_id)).
+            pub fn into_inner(self) -> $crate::CorrelationId {
+                self.0
+            }
+        }
+
+        impl ::std::ops::Deref for CorrelationId {
+            type Target = $crate::CorrelationId;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for CorrelationId {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ::std::cmp::PartialEq<&str> for CorrelationId {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl ::std::cmp::PartialEq<str> for CorrelationId {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl ::std::convert::From<CorrelationId> for $crate::CorrelationId {
+            fn from(id: CorrelationId) -> Self {
+                id.0
+            }
+        }
+    };
+}

@@ -1,79 +1,39 @@
 //! The handler extractor and its error.
 
 use std::fmt;
-use std::ops::Deref;
 
 use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::{FromRequest, Request, RequestBody, Result};
 
-/// The request's correlation ID, as a handler argument.
-///
-/// Reads the ID that [`Correlation`](crate::Correlation) made current (no request
-/// extension is involved). Fails with [`MissingCorrelationMiddleware`] (500) when the
-/// middleware is not installed around the handler or skipped the path; take
-/// `Option<CorrelationId>` where that is fine.
-///
-/// ```
-/// use correlation_poem::{Correlation, CorrelationId};
-/// use poem::{EndpointExt, Route, get, handler, test::TestClient};
-///
-/// #[handler]
-/// fn show(id: CorrelationId) -> String {
-///     id.to_string()
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let app = Route::new().at("/", get(show)).with(Correlation::default());
-/// let response = TestClient::new(app)
-///     .get("/")
-///     .header("x-request-id", "3758c31e11774540ba330109c405579a")
-///     .send()
-///     .await;
-/// response.assert_text("3758c31e11774540ba330109c405579a").await;
-/// # }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CorrelationId(pub correlation_core::CorrelationId);
-
-impl CorrelationId {
-    /// The core ID, to store or pass on.
-    pub fn into_inner(self) -> correlation_core::CorrelationId {
-        self.0
-    }
-}
-
-impl Deref for CorrelationId {
-    type Target = correlation_core::CorrelationId;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl fmt::Display for CorrelationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl PartialEq<&str> for CorrelationId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<str> for CorrelationId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl From<CorrelationId> for correlation_core::CorrelationId {
-    fn from(id: CorrelationId) -> Self {
-        id.0
-    }
+correlation_core::__correlation_id_extractor! {
+    /// The request's correlation ID, as a handler argument.
+    ///
+    /// Reads the ID that [`Correlation`](crate::Correlation) made current (no request
+    /// extension is involved). Fails with [`MissingCorrelationMiddleware`] (500) when the
+    /// middleware is not installed around the handler or skipped the path; take
+    /// `Option<CorrelationId>` where that is fine.
+    ///
+    /// ```
+    /// use correlation_poem::{Correlation, CorrelationId};
+    /// use poem::{EndpointExt, Route, get, handler, test::TestClient};
+    ///
+    /// #[handler]
+    /// fn show(id: CorrelationId) -> String {
+    ///     id.to_string()
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Route::new().at("/", get(show)).with(Correlation::default());
+    /// let response = TestClient::new(app)
+    ///     .get("/")
+    ///     .header("x-request-id", "3758c31e11774540ba330109c405579a")
+    ///     .send()
+    ///     .await;
+    /// response.assert_text("3758c31e11774540ba330109c405579a").await;
+    /// # }
+    /// ```
 }
 
 impl<'a> FromRequest<'a> for CorrelationId {
