@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 /// Runs every check in order and stops at the first failure.
@@ -35,6 +35,19 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         )
         .run()?)
     })?;
+    if crate::browser::chromium_available() {
+        step("browser", || crate::browser::run(sh))?;
+    } else if std::env::var_os("CI").is_some() {
+        bail!(
+            "ci step `browser` failed: `chromium` is not installed \
+             (.ci/run installs it with `apt-get install -y chromium`)"
+        );
+    } else {
+        eprintln!(
+            "xtask: chromium is not installed; skipping the browser step \
+             (CI runs it; locally: apt-get install -y chromium)"
+        );
+    }
     if cmd!(sh, "cargo hack --version")
         .quiet()
         .ignore_stdout()

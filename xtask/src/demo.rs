@@ -2,48 +2,16 @@
 //! handful of concurrent requests (with a valid ID, without one, with a hostile one),
 //! stops it, and prints its log lines grouped by correlation ID.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
-/// The demo servers, one per adapter.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Framework {
-    Axum,
-    Actix,
-    Poem,
-}
-
-impl Framework {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Axum => "axum",
-            Self::Actix => "actix",
-            Self::Poem => "poem",
-        }
-    }
-}
-
-impl FromStr for Framework {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "axum" => Ok(Self::Axum),
-            "actix" => Ok(Self::Actix),
-            "poem" => Ok(Self::Poem),
-            other => bail!("unknown framework {other:?}: expected axum, actix or poem"),
-        }
-    }
-}
+pub(crate) use crate::server::Framework;
+use crate::server::{Output, Profile, Server};
 
 /// The request the demo sends: what it shows, where, and the raw correlation header.
 struct DemoRequest {
@@ -99,76 +67,14 @@ impl Demo {
 
     pub(crate) fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         let name = self.framework.name();
-        cmd!(sh, "cargo build --locked --example {name}").run()?;
-        let binary = target_dir().join("debug/examples").join(name);
-        let port = free_port()?;
-        eprintln!("xtask: starting the {name} demo on 127.0.0.1:{port}");
-        let mut server = Command::new(&binary)
-            .env("PORT", port.to_string())
-            .env("RUST_LOG", "info")
-            .env("RUST_BACKTRACE", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let readers = [
-            collect_lines(
-                server
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
-                &lines,
-            ),
-            collect_lines(
-                server
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
-                &lines,
-            ),
-        ];
-        let outcome = exercise(port);
-        stop(&mut server);
-        for reader in readers.into_iter().flatten() {
-            let _ = reader.join();
-        }
+        crate::server::build(sh, &[self.framework], Profile::Debug)?;
+        let server = Server::start(self.framework, Profile::Debug, &[], Output::Collect)?;
+        eprintln!("xtask: started the {name} demo on {}", server.addr());
+        let outcome = exercise(server.addr());
+        let lines = server.stop();
         let responses = outcome?;
-        let lines = lines.lock().map(|l| l.clone()).unwrap_or_default();
         report(&responses, &lines)
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project_root().join("target"))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-fn collect_lines(
-    output: Option<Box<dyn Read + Send>>,
-    lines: &Arc<Mutex<Vec<String>>>,
-) -> Option<thread::JoinHandle<()>> {
-    let output = output?;
-    let lines = Arc::clone(lines);
-    Some(thread::spawn(move || {
-        for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if let Ok(mut lines) = lines.lock() {
-                lines.push(line);
-            }
-        }
-    }))
-}
-
-fn stop(server: &mut Child) {
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// What one demo request got back.
@@ -178,9 +84,7 @@ struct DemoResponse {
     id: String,
 }
 
-fn exercise(port: u16) -> anyhow::Result<Vec<DemoResponse>> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    wait_until_listening(addr)?;
+fn exercise(addr: SocketAddr) -> anyhow::Result<Vec<DemoResponse>> {
     let senders: Vec<_> = REQUESTS
         .iter()
         .map(|request| thread::spawn(move || send(addr, request)))
@@ -195,17 +99,6 @@ fn exercise(port: u16) -> anyhow::Result<Vec<DemoResponse>> {
     // Let the server flush the lines of work that finishes after its response.
     thread::sleep(Duration::from_millis(300));
     Ok(responses)
-}
-
-fn wait_until_listening(addr: SocketAddr) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    bail!("the demo server did not listen on {addr} within 60 s")
 }
 
 fn send(addr: SocketAddr, request: &'static DemoRequest) -> anyhow::Result<DemoResponse> {

@@ -6,10 +6,28 @@
 //! - `cargo xtask bench [--quick]`: runs the criterion benches and regenerates the
 //!   table in `BENCHMARKS.md`.
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
+//! - `cargo xtask fuzz [--seconds N]`: the cargo-fuzz target over core's decision and log
+//!   formatter, for N seconds (default 60).
+//! - `cargo xtask browser`: headless Chromium reads the correlation header cross-origin
+//!   from each demo (also a `ci` step).
+//! - `cargo xtask load [--rounds N] [--seconds S] [--connections C]`: the axum demo bare
+//!   vs with our layer under keep-alive load on 127.0.0.1, in alternating runs.
+//! - `cargo xtask soak [--requests N]`: N requests (default 1,000,000) through each demo,
+//!   failing if resident memory grows more than 5 MB after warm-up.
+
+// Developer tasks run outside any request: plain threads are what they need, and the
+// workspace's ban on context-losing spawns (`.clippy.toml`) is for library code.
+#![allow(clippy::disallowed_methods)]
 
 mod bench;
+mod browser;
 mod ci;
+mod client;
 mod demo;
+mod fuzz;
+mod load;
+mod server;
+mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +43,11 @@ tasks:
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
   bench [--quick]           run every criterion bench and regenerate BENCHMARKS.md's table
   tidy                      repository hygiene checks
+  fuzz [--seconds N]        fuzz core's decision and log formatter for N seconds (default 60)
+  browser                   headless Chromium reads the header cross-origin from each demo
+  load [--rounds N] [--seconds S] [--connections C]
+                            axum demo bare vs with ours under keep-alive load (127.0.0.1)
+  soak [--requests N]       N requests through each demo; fails if memory grows over 5 MB
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +64,10 @@ enum Task {
     Demo(demo::Demo),
     Bench { quick: bool },
     Tidy,
+    Fuzz { seconds: u64 },
+    Browser,
+    Load(load::Load),
+    Soak { requests: u64 },
 }
 
 impl Task {
@@ -53,6 +80,29 @@ impl Task {
             ["tidy"] => Ok(Self::Tidy),
             ["bench"] => Ok(Self::Bench { quick: false }),
             ["bench", "--quick"] => Ok(Self::Bench { quick: true }),
+            ["fuzz", options @ ..] => {
+                let mut seconds = 60;
+                parse_options(options, &mut [("--seconds", &mut seconds)])?;
+                Ok(Self::Fuzz { seconds })
+            }
+            ["browser"] => Ok(Self::Browser),
+            ["load", options @ ..] => {
+                let mut load = load::Load::default();
+                parse_options(
+                    options,
+                    &mut [
+                        ("--rounds", &mut load.rounds),
+                        ("--seconds", &mut load.seconds),
+                        ("--connections", &mut load.connections),
+                    ],
+                )?;
+                Ok(Self::Load(load))
+            }
+            ["soak", options @ ..] => {
+                let mut requests = 1_000_000;
+                parse_options(options, &mut [("--requests", &mut requests)])?;
+                Ok(Self::Soak { requests })
+            }
             ["help" | "--help" | "-h"] | [] => {
                 print!("{USAGE}");
                 std::process::exit(0)
@@ -67,8 +117,30 @@ impl Task {
             Self::Demo(demo) => demo.run(sh),
             Self::Bench { quick } => bench::run(sh, *quick),
             Self::Tidy => tidy::check(&project_root()).context("tidy checks failed"),
+            Self::Fuzz { seconds } => fuzz::run(sh, *seconds),
+            Self::Browser => browser::run(sh),
+            Self::Load(load) => load.run(sh),
+            Self::Soak { requests } => soak::run(sh, *requests),
         }
     }
+}
+
+/// Reads `--name value` pairs into the numbers of `known`; anything else is an error.
+fn parse_options(options: &[&str], known: &mut [(&str, &mut u64)]) -> anyhow::Result<()> {
+    let mut options = options.iter();
+    while let Some(name) = options.next() {
+        let Some((_, slot)) = known.iter_mut().find(|(known, _)| known == name) else {
+            bail!("unknown option {name:?}\n\n{USAGE}");
+        };
+        let value = options
+            .next()
+            .with_context(|| format!("{name} needs a value"))?;
+        **slot = value
+            .replace('_', "")
+            .parse()
+            .with_context(|| format!("{name} {value:?}: expected a whole number"))?;
+    }
+    Ok(())
 }
 
 /// The workspace root: the parent of this crate's manifest directory.
