@@ -123,8 +123,8 @@ impl Load {
         drop((bare, ours));
         report(&results);
         println!(
-            "Machine load average (1 min) before: {load_before}, after: {}, on {} cores.",
-            load_average(),
+            "Load average (1 min) before the runs: {load_before} on {} cores: other work \
+             competing with client and server (the runs' own threads raise it afterwards).",
             thread::available_parallelism().map_or(0, usize::from)
         );
         Ok(())
