@@ -1,6 +1,7 @@
 //! Developer tasks for the correlation workspace, run as `cargo xtask <task>`.
 //!
-//! - `cargo xtask ci`: everything CI checks (format, clippy, tests, doc tests, docs, tidy).
+//! - `cargo xtask ci`: everything CI checks (format, clippy, tests, doc tests, docs, the
+//!   browser check, tidy).
 //! - `cargo xtask demo [axum|actix|poem]`: starts a demo server, sends it a handful of
 //!   concurrent requests and prints its log lines grouped by correlation ID.
 //! - `cargo xtask bench [--quick]`: runs the criterion benches and regenerates the
@@ -39,7 +40,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                        format, clippy, tests, doc tests, docs and tidy checks
+  ci                        format, clippy, tests, doc tests, docs, browser and tidy checks
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
   bench [--quick]           run every criterion bench and regenerate BENCHMARKS.md's table
   tidy                      repository hygiene checks
