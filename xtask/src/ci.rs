@@ -56,11 +56,7 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         .is_ok()
     {
         step("features", || {
-            Ok(cmd!(
-                sh,
-                "cargo hack check --locked --workspace --each-feature --no-dev-deps"
-            )
-            .run()?)
+            Ok(cmd!(sh, "cargo hack check --locked --workspace --each-feature").run()?)
         })?;
     } else {
         eprintln!("xtask: cargo-hack is not installed; skipping the per-feature check");
