@@ -59,13 +59,8 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let capture = TracingCapture::install();
     let (first, second) = futures_util::join!(call("/"), call("/"));
     let stream = call("/stream").await;
-    let events = capture.events();
     for id in [&first, &second] {
-        let mine: Vec<_> = events
-            .iter()
-            .filter(|event| event.correlation_id.as_deref() == Some(id.as_str()))
-            .map(|event| event.message.as_str())
-            .collect();
+        let mine = capture.messages_for(id);
         for expected in [
             "handler event",
             "bridged log record",
@@ -73,7 +68,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
             "spawned event",
         ] {
             assert_eq!(
-                mine.iter().filter(|m| **m == expected).count(),
+                mine.iter().filter(|m| m.as_str() == expected).count(),
                 1,
                 "{expected:?} under {id}: {mine:?}"
             );

@@ -70,13 +70,8 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let capture = TracingCapture::install();
     let (first, second) = tokio::join!(call("/"), call("/"));
     let stream = call("/stream").await;
-    let events = capture.events();
     for id in [&first, &second] {
-        let mine: Vec<_> = events
-            .iter()
-            .filter(|event| event.correlation_id.as_deref() == Some(id.as_str()))
-            .map(|event| event.message.as_str())
-            .collect();
+        let mine = capture.messages_for(id);
         for expected in [
             "handler event",
             "bridged log record",
@@ -85,7 +80,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
             "finished processing request",
         ] {
             assert_eq!(
-                mine.iter().filter(|m| **m == expected).count(),
+                mine.iter().filter(|m| m.as_str() == expected).count(),
                 1,
                 "{expected:?} under {id}: {mine:?}"
             );

@@ -218,6 +218,15 @@ mod tracing_capture {
                 .collect()
         }
 
+        /// The messages of the events recorded under `id`, in order.
+        pub fn messages_for(&self, id: &str) -> Vec<String> {
+            self.events()
+                .into_iter()
+                .filter(|event| event.correlation_id.as_deref() == Some(id))
+                .map(|event| event.message)
+                .collect()
+        }
+
         /// The events whose message starts with `prefix`.
         pub fn events_starting_with(&self, prefix: &str) -> Vec<TracingEvent> {
             self.events()
