@@ -28,6 +28,7 @@ use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::CorrelationLayer;
+use correlation_core::test_util::interleaved_rounds;
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
 use http::{HeaderValue, Request};
@@ -232,35 +233,17 @@ fn interleaved(rounds: usize, batch: u32) {
         ("correlation", ours()),
         ("tower-http", tower_http()),
     ];
-    let mut samples = vec![Vec::with_capacity(rounds); stacks.len() * 2];
-    for round in 0..=rounds {
-        for (index, (_, app)) in stacks.iter().enumerate() {
-            for (case, header) in [None, Some(&incoming)].into_iter().enumerate() {
-                let start = std::time::Instant::now();
-                runtime.block_on(async {
-                    for _ in 0..batch {
-                        black_box(serve(app.clone(), header).await);
-                    }
-                });
-                let per_request = start.elapsed().as_nanos() as f64 / f64::from(batch);
-                if round > 0 {
-                    samples[index * 2 + case].push(per_request); // round 0 warms up
-                }
+    let names: Vec<_> = stacks.iter().map(|(name, _)| *name).collect();
+    let headers = [None, Some(&incoming)];
+    interleaved_rounds(&names, &["no-id", "with-id"], rounds, |stack, case| {
+        let (app, header) = (&stacks[stack].1, headers[case]);
+        runtime.block_on(async {
+            for _ in 0..batch {
+                black_box(serve(app.clone(), header).await);
             }
-        }
-    }
-    println!("stack/case: fastest round, median round (ns per request)");
-    for (index, (stack, _)) in stacks.iter().enumerate() {
-        for (case, name) in ["no-id", "with-id"].into_iter().enumerate() {
-            let times = &mut samples[index * 2 + case];
-            times.sort_by(f64::total_cmp);
-            println!(
-                "{stack}/{name}: {:.0}, {:.0}",
-                times[0],
-                times[times.len() / 2]
-            );
-        }
-    }
+        });
+        batch
+    });
 }
 
 fn main() {

@@ -259,3 +259,44 @@ mod tracing_capture {
         }
     }
 }
+
+/// Times every `stack` × `case` pair in interleaved rounds and prints, per pair, the
+/// fastest and the median round in nanoseconds per request.
+///
+/// `run_batch(stack, case)` serves one batch of requests through stack number `stack` for
+/// case number `case` and returns how many it served. Round 0 only warms up. On a machine
+/// shared with other work, the fastest of many short interleaved rounds is far steadier
+/// than one long run per stack, since interference hits every stack alike.
+pub fn interleaved_rounds(
+    stacks: &[&str],
+    cases: &[&str],
+    rounds: usize,
+    mut run_batch: impl FnMut(usize, usize) -> u32,
+) {
+    let mut samples = vec![Vec::with_capacity(rounds); stacks.len() * cases.len()];
+    for round in 0..=rounds {
+        for stack in 0..stacks.len() {
+            for case in 0..cases.len() {
+                let start = std::time::Instant::now();
+                let served = run_batch(stack, case).max(1);
+                let per_request = start.elapsed().as_nanos() as f64 / f64::from(served);
+                if round > 0 {
+                    samples[stack * cases.len() + case].push(per_request);
+                }
+            }
+        }
+    }
+    println!("stack/case: fastest round, median round (ns per request)");
+    for (stack, stack_name) in stacks.iter().enumerate() {
+        for (case, case_name) in cases.iter().enumerate() {
+            let times = &mut samples[stack * cases.len() + case];
+            times.sort_by(f64::total_cmp);
+            match (times.first(), times.get(times.len() / 2)) {
+                (Some(fastest), Some(median)) => {
+                    println!("{stack_name}/{case_name}: {fastest:.0}, {median:.0}");
+                }
+                _ => println!("{stack_name}/{case_name}: no rounds"),
+            }
+        }
+    }
+}
