@@ -118,7 +118,7 @@ where
                 },
             };
         }
-        let decision = self.config.decide(request.headers());
+        let decision = self.config.decide_and_update(request.headers_mut());
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
@@ -127,8 +127,6 @@ where
                 },
             };
         }
-        self.config
-            .update_request_headers(request.headers_mut(), &decision.id);
         let context = self.config.request_context(decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID too.
         let future = context.run(|| self.inner.call(request));

@@ -1,5 +1,6 @@
 //! The configuration every adapter shares, and the accept / generate / replace decision.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -145,7 +146,7 @@ struct Inner {
     incoming: Box<[HeaderName]>,
     response: HeaderName,
     generator: Box<dyn IdGenerator>,
-    validator: Box<dyn IdValidator>,
+    validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
     update_request_header: bool,
     echo_response_header: bool,
@@ -180,7 +181,7 @@ impl Default for CorrelationConfig {
                 incoming: Box::new([HeaderName::from_static(DEFAULT_HEADER_NAME)]),
                 response: HeaderName::from_static(DEFAULT_HEADER_NAME),
                 generator: Box::new(UuidV4),
-                validator: Box::new(StrictUuidV4),
+                validator: Validator::StrictUuidV4,
                 transformer: None,
                 update_request_header: true,
                 echo_response_header: true,
@@ -286,6 +287,44 @@ impl CorrelationConfig {
         self.transformed(decision)
     }
 
+    /// What an adapter does with a request's headers: [`decide`](Self::decide), then
+    /// [`update_request_headers`](Self::update_request_headers) unless the request is
+    /// rejected. The write is skipped when the request already holds exactly the final
+    /// ID once under the only incoming name, which is the common case of an accepted ID.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, Outcome};
+    /// use correlation_core::http::{HeaderMap, HeaderValue};
+    ///
+    /// let config = CorrelationConfig::default();
+    /// let mut headers = HeaderMap::new();
+    /// headers.append("x-request-id", HeaderValue::from_static("not a uuid"));
+    /// let decision = config.decide_and_update(&mut headers);
+    /// assert_eq!(decision.outcome, Outcome::Replaced);
+    /// assert_eq!(headers["x-request-id"], decision.id.as_str());
+    /// ```
+    pub fn decide_and_update(&self, headers: &mut HeaderMap) -> Decision {
+        let mut in_place = false;
+        let incoming = self
+            .inner
+            .incoming
+            .iter()
+            .enumerate()
+            .find_map(|(index, name)| {
+                let mut values = headers.get_all(name).iter();
+                let first = values.next()?;
+                in_place = index == 0 && self.inner.incoming.len() == 1 && values.next().is_none();
+                Some(first)
+            });
+        let decision = self.decide_value(incoming);
+        // Accepted without a transformer means the ID is that very value.
+        let unchanged = decision.outcome == Outcome::Accepted && self.inner.transformer.is_none();
+        if decision.outcome != Outcome::Rejected && !(in_place && unchanged) {
+            self.update_request_headers(headers, &decision.id);
+        }
+        decision
+    }
+
     /// Reads an ID from `headers` through the same validation as incoming requests,
     /// without generating one: for consumers of propagated IDs (jobs, messages).
     pub fn extract(&self, headers: &HeaderMap) -> Option<CorrelationId> {
@@ -371,11 +410,20 @@ impl CorrelationConfig {
     }
 
     fn accept(&self, value: &HeaderValue) -> Option<CorrelationId> {
-        let id = CorrelationId::from_header_value_with_limit(value, self.inner.max_length).ok()?;
-        let valid = catch_unwind(AssertUnwindSafe(|| {
-            self.inner.validator.is_valid(id.as_str())
-        }));
-        matches!(valid, Ok(true)).then_some(id)
+        match &self.inner.validator {
+            Validator::StrictUuidV4 => {
+                let bytes = value.as_bytes();
+                // A UUID is visible ASCII, so passing the check also passes the safety rules.
+                (bytes.len() <= self.inner.max_length && StrictUuidV4::accepts(bytes))
+                    .then(|| CorrelationId::from_checked_header_value(value))
+            }
+            Validator::Custom(validator) => {
+                let id = CorrelationId::from_header_value_with_limit(value, self.inner.max_length)
+                    .ok()?;
+                let valid = catch_unwind(AssertUnwindSafe(|| validator.is_valid(id.as_str())));
+                matches!(valid, Ok(true)).then_some(id)
+            }
+        }
     }
 
     fn invalid(&self) -> Decision {
@@ -434,6 +482,23 @@ impl CorrelationConfig {
     }
 }
 
+/// The validator as configured. The default one is recognised so that the per-request
+/// check runs on the header's bytes, without a dynamic call, UTF-8 check or unwind guard.
+enum Validator {
+    StrictUuidV4,
+    Custom(Box<dyn IdValidator>),
+}
+
+impl Validator {
+    fn new<V: IdValidator>(validator: V) -> Self {
+        if (&validator as &dyn Any).is::<StrictUuidV4>() {
+            Self::StrictUuidV4
+        } else {
+            Self::Custom(Box::new(validator))
+        }
+    }
+}
+
 /// The generator of last resort: a UUID v4, shortened to `max` hex digits if needed.
 fn fallback_id(max: usize) -> CorrelationId {
     let id = UuidV4::new_id();
@@ -449,7 +514,7 @@ pub struct CorrelationConfigBuilder {
     incoming: Vec<String>,
     response: Option<String>,
     generator: Box<dyn IdGenerator>,
-    validator: Box<dyn IdValidator>,
+    validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
     update_request_header: bool,
     echo_response_header: bool,
@@ -466,7 +531,7 @@ impl Default for CorrelationConfigBuilder {
             incoming: vec![DEFAULT_HEADER_NAME.to_owned()],
             response: None,
             generator: Box::new(UuidV4),
-            validator: Box::new(StrictUuidV4),
+            validator: Validator::StrictUuidV4,
             transformer: None,
             update_request_header: true,
             echo_response_header: true,
@@ -522,7 +587,7 @@ impl CorrelationConfigBuilder {
 
     /// Sets which incoming IDs are accepted (default [`StrictUuidV4`]).
     pub fn validator(mut self, validator: impl IdValidator) -> Self {
-        self.validator = Box::new(validator);
+        self.validator = Validator::new(validator);
         self
     }
 
@@ -644,7 +709,18 @@ fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
             name: name.to_owned(),
         });
     }
-    Ok(parsed)
+    // A name built from a `'static` string has no reference count: the clone for every
+    // header write is a plain copy.
+    let well_known = [DEFAULT_HEADER_NAME, "x-correlation-id"];
+    Ok(
+        match well_known
+            .into_iter()
+            .find(|known| *known == parsed.as_str())
+        {
+            Some(known) => HeaderName::from_static(known),
+            None => parsed,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -764,6 +840,87 @@ mod tests {
         let mut map = headers(&[("x-request-id", "c")]);
         off.update_request_headers(&mut map, &id);
         assert_eq!(map["x-request-id"], "c");
+    }
+
+    #[test]
+    fn decide_and_update_leaves_each_request_with_exactly_its_final_id() {
+        const OTHER: &str = "9e6454c4-21d5-4e4a-a66a-b28f15576414";
+        let default = CorrelationConfig::default();
+        let two_names = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let transformed = CorrelationConfig::builder()
+            .transformer(|id: &str| id.to_uppercase())
+            .build()
+            .unwrap();
+        let reject = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        type Case<'a> = (
+            &'a CorrelationConfig,
+            &'a [(&'a str, &'a str)],
+            Outcome,
+            &'a str,
+        );
+        let cases: [Case<'_>; 7] = [
+            (
+                &default,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+            (
+                &default,
+                &[("x-request-id", VALID), ("x-request-id", OTHER)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+            (&default, &[], Outcome::Generated, "x-request-id"),
+            (
+                &default,
+                &[("x-request-id", "bad")],
+                Outcome::Replaced,
+                "x-request-id",
+            ),
+            (
+                &two_names,
+                &[("x-correlation-id", VALID), ("x-request-id", OTHER)],
+                Outcome::Accepted,
+                "x-correlation-id",
+            ),
+            (
+                &two_names,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-correlation-id",
+            ),
+            (
+                &transformed,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+        ];
+        for (config, pairs, outcome, name) in cases {
+            let mut map = headers(pairs);
+            let decision = config.decide_and_update(&mut map);
+            assert_eq!(decision.outcome, outcome, "{pairs:?}");
+            let values: Vec<_> = config
+                .incoming_header_names()
+                .iter()
+                .flat_map(|name| map.get_all(name))
+                .collect();
+            assert_eq!(values, [decision.id.as_header_value()], "{pairs:?}");
+            assert_eq!(map[name], decision.id.as_str(), "{pairs:?}");
+        }
+
+        // A rejected request is answered without reaching the handler: left untouched.
+        let mut map = headers(&[("x-request-id", "bad")]);
+        let decision = reject.decide_and_update(&mut map);
+        assert_eq!(decision.outcome, Outcome::Rejected);
+        assert_eq!(map["x-request-id"], "bad");
     }
 
     #[test]

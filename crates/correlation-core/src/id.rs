@@ -114,6 +114,15 @@ impl CorrelationId {
         Ok(Self(value))
     }
 
+    /// Shares the bytes of `value`, which the caller has already found to be visible ASCII
+    /// within the length limit.
+    pub(crate) fn from_checked_header_value(value: &HeaderValue) -> Self {
+        debug_assert!(check_safe(value.as_bytes(), Self::MAX_LEN).is_ok());
+        let mut value = value.clone();
+        value.set_sensitive(false);
+        Self(value)
+    }
+
     /// Makes an ID from a string literal.
     ///
     /// # Panics

@@ -115,10 +115,59 @@ where
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StrictUuidV4;
 
+impl StrictUuidV4 {
+    /// The check on raw header bytes. The two forms clients send (simple and hyphenated)
+    /// are checked in one pass over the bytes, with no UTF-8 or UUID decoding: this runs
+    /// on every request that carries an ID. Anything that passes is visible ASCII.
+    pub(crate) fn accepts(candidate: &[u8]) -> bool {
+        if let Ok(simple) = <&[u8; 32]>::try_from(candidate) {
+            return is_version_4(simple[12]) && is_rfc4122_variant(simple[16]) && all_hex(simple);
+        }
+        if let Ok(hyphenated) = <&[u8; 36]>::try_from(candidate) {
+            let mut digits = [0u8; 32];
+            for (to, from) in [
+                (0, 0..8),
+                (8, 9..13),
+                (12, 14..18),
+                (16, 19..23),
+                (20, 24..36),
+            ] {
+                digits[to..to + from.len()].copy_from_slice(&hyphenated[from]);
+            }
+            return [8, 13, 18, 23].iter().all(|&at| hyphenated[at] == b'-')
+                && is_version_4(digits[12])
+                && is_rfc4122_variant(digits[16])
+                && all_hex(&digits);
+        }
+        // Braced and URN forms: rare enough to leave to the `uuid` parser.
+        Uuid::try_parse_ascii(candidate)
+            .is_ok_and(|uuid| uuid.get_version_num() == 4 && uuid.get_variant() == Variant::RFC4122)
+    }
+}
+
+/// Whether all 32 bytes are hex digits, in either case. Written without early exits so
+/// the compiler checks the whole array with a few vector instructions.
+fn all_hex(digits: &[u8; 32]) -> bool {
+    digits.iter().fold(true, |all, &byte| {
+        let digit = byte.wrapping_sub(b'0') < 10;
+        // Setting bit 5 maps `A`..=`F` onto `a`..=`f` and leaves `a`..=`f` alone.
+        let letter = (byte | 0x20).wrapping_sub(b'a') < 6;
+        all & (digit | letter)
+    })
+}
+
+fn is_version_4(nibble: u8) -> bool {
+    nibble == b'4'
+}
+
+/// The RFC 4122 variant: the two top bits of the nibble are `10`.
+fn is_rfc4122_variant(nibble: u8) -> bool {
+    matches!(nibble, b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
 impl IdValidator for StrictUuidV4 {
     fn is_valid(&self, candidate: &str) -> bool {
-        Uuid::try_parse(candidate)
-            .is_ok_and(|uuid| uuid.get_version_num() == 4 && uuid.get_variant() == Variant::RFC4122)
+        Self::accepts(candidate.as_bytes())
     }
 }
 
@@ -185,6 +234,16 @@ mod tests {
             "c232ab00-9414-11ec-b3c8-9f6bdeced846",
             // Version 4 nibble, but NCS variant.
             "9e6454c4-21d5-4e4a-066a-b28f15576414",
+            "9e6454c421d54e4a066ab28f15576414",
+            // Microsoft and future variants.
+            "9e6454c421d54e4ac66ab28f15576414",
+            "9e6454c4-21d5-4e4a-e66a-b28f15576414",
+            // Hyphens misplaced, or one digit replaced by a non-hex letter.
+            "9e6454c421-d5-4e4a-a66a-b28f1557641",
+            "9e6454c4-21d5-4e4a-a66a-b28f1557641g",
+            "9e6454c421d54e4aa66ab28f1557641g",
+            "9e6454c4_21d5_4e4a_a66a_b28f15576414",
+            "{9e6454c4-21d5-4e4a-066a-b28f15576414}",
             "",
         ];
         for value in valid {
@@ -193,6 +252,44 @@ mod tests {
         for value in invalid {
             assert!(!StrictUuidV4.is_valid(value), "{value} should be invalid");
         }
+    }
+
+    /// Every single-byte change to a valid v4 UUID, in both forms the byte-level check
+    /// handles and both cases, gets the same answer as the `uuid` crate's parser.
+    #[test]
+    fn strict_uuid_v4_byte_check_agrees_with_the_parser_on_every_one_byte_change() {
+        let reference = |candidate: &[u8]| {
+            Uuid::try_parse_ascii(candidate).is_ok_and(|uuid| {
+                uuid.get_version_num() == 4 && uuid.get_variant() == Variant::RFC4122
+            })
+        };
+        let uuid = Uuid::parse_str("9e6454c4-21d5-4e4a-a66a-b28f15576414").unwrap();
+        let forms = [
+            uuid.simple().to_string(),
+            uuid.hyphenated().to_string(),
+            uuid.simple().to_string().to_uppercase(),
+            uuid.hyphenated().to_string().to_uppercase(),
+        ];
+        let mut rejected = 0;
+        for form in forms {
+            assert!(StrictUuidV4::accepts(form.as_bytes()), "{form}");
+            for at in 0..form.len() {
+                for byte in 0..=u8::MAX {
+                    let mut candidate = form.clone().into_bytes();
+                    candidate[at] = byte;
+                    let expected = reference(&candidate);
+                    rejected += usize::from(!expected);
+                    assert_eq!(
+                        StrictUuidV4::accepts(&candidate),
+                        expected,
+                        "{:?}",
+                        String::from_utf8_lossy(&candidate)
+                    );
+                }
+            }
+        }
+        // The table is not trivially all-accepting.
+        assert!(rejected > 10_000, "{rejected}");
     }
 
     #[test]

@@ -83,6 +83,22 @@ fn uuid_text() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// A UUID with one byte overwritten: a near miss for the validators' byte-level checks.
+fn mutated_uuid_text() -> impl Strategy<Value = Vec<u8>> {
+    (uuid_text(), any::<prop::sample::Index>(), header_byte()).prop_map(|(mut text, at, byte)| {
+        let at = at.index(text.len());
+        text[at] = byte;
+        text
+    })
+}
+
+/// The default validator's rule, restated with the `uuid` crate's parser.
+fn is_strict_uuid_v4(candidate: &str) -> bool {
+    Uuid::try_parse(candidate).is_ok_and(|uuid| {
+        uuid.get_version_num() == 4 && uuid.get_variant() == uuid::Variant::RFC4122
+    })
+}
+
 /// Incoming header bytes: short and long, near the 128-byte limit, huge (8 KiB and
 /// more), ANSI escapes, CR/LF, tabs, bytes above `0x7F`, and UUIDs in every form.
 fn incoming() -> impl Strategy<Value = Vec<u8>> {
@@ -99,6 +115,7 @@ fn incoming() -> impl Strategy<Value = Vec<u8>> {
             [a.as_slice(), b"\r\nX-Injected: 1\r\n", b.as_slice()].concat()
         }),
         4 => uuid_text(),
+        3 => mutated_uuid_text(),
     ]
 }
 
@@ -180,7 +197,11 @@ proptest! {
         let Some(value) = header_value(&input) else { return Ok(()) };
         let config = CorrelationConfig::default();
         let decision = config.decide_value(Some(&value));
-        check_untransformed(&input, &decision, 128, |s| StrictUuidV4.is_valid(s))?;
+        check_untransformed(&input, &decision, 128, is_strict_uuid_v4)?;
+        prop_assert_eq!(
+            StrictUuidV4.is_valid(std::str::from_utf8(&input).unwrap_or("\u{0}")),
+            is_strict_uuid_v4(std::str::from_utf8(&input).unwrap_or("\u{0}"))
+        );
     }
 
     #[test]

@@ -194,12 +194,11 @@ where
                     future: make(request),
                 });
             } else {
-                let Decision { id, outcome } = config.decide(request.headers());
+                let Decision { id, outcome } = config.decide_and_update(request.headers_mut());
                 if outcome == Outcome::Rejected {
                     state.set(State::Done);
                     return Poll::Ready(Ok(rejection(config, &id)));
                 }
-                config.update_request_headers(request.headers_mut(), &id);
                 *this.context = Some(config.request_context(id));
                 start = Some((make, request));
             }
