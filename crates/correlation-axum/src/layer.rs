@@ -5,9 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use correlation_core::{
-    CorrelationConfig, CorrelationContext, CorrelationId, Outcome, WithCorrelation,
-};
+use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -127,13 +125,12 @@ where
                 },
             };
         }
-        let context = self.config.request_context(decision.id);
+        let mut context = self.config.request_context(decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID too.
-        let future = context.run(|| self.inner.call(request));
+        let future = context.run_mut(|| self.inner.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
-                future: context.clone().wrap(future),
-                context: Some(context),
+                future: context.wrap(future),
                 config: self.config.clone(),
             },
         }
@@ -154,7 +151,6 @@ pin_project! {
         Scoped {
             #[pin]
             future: WithCorrelation<F>,
-            context: Option<CorrelationContext>,
             config: CorrelationConfig,
         },
         Skipped {
@@ -184,14 +180,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Scoped {
-                future,
-                context,
-                config,
-            } => {
-                let response = ready!(future.poll(cx))?;
+            KindProj::Scoped { mut future, config } => {
+                let response = ready!(future.as_mut().poll(cx))?;
                 let (mut parts, body) = response.into_parts();
-                let body = match context.take() {
+                // The future is done: its context moves on to the body.
+                let body = match future.take_context() {
                     Some(context) => {
                         if let Some(id) = context.id() {
                             config.echo_response_headers(&mut parts.headers, id);

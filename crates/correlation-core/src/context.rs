@@ -2,26 +2,34 @@
 //! inside a background job, the job's own and parent IDs), and the helpers that carry it
 //! into spawned tasks, blocking closures and any future.
 //!
-//! The context lives in a task-local rather than a thread-local, so it follows a request
-//! across `.await` points and worker threads, and it never outlives its scope: outside a
+//! The context is task-local, not merely thread-local: it follows a request across
+//! `.await` points and worker threads, and it never outlives its scope: outside a
 //! scope [`current`] is `None`, never a stale value from an earlier request.
+//!
+//! It works like tokio's `task_local!` (a thread-local slot that a future's context is
+//! swapped into for each poll and out of after it), with one difference that matters on
+//! every request: a context owned mutably is *moved* into the slot and back, where
+//! `LocalKey::sync_scope` needs a clone of it each time, with its reference counts.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
-use tokio::task::futures::TaskLocalFuture;
 
 use crate::id::CorrelationId;
 use crate::job::{JobId, JobIds};
 
-tokio::task_local! {
-    // An empty value inside a scope means "explicitly no ID": it shadows any outer scope.
-    static CURRENT: Current;
+thread_local! {
+    /// The context of the unit of work this thread runs at this moment; empty between
+    /// polls. An empty value inside a scope means "explicitly no ID": it shadows any
+    /// outer scope.
+    static CURRENT: RefCell<Current> = const { RefCell::new(Current::NONE) };
 }
 
 /// What the task-local holds: the correlation ID and, inside a job, the job IDs.
@@ -34,11 +42,74 @@ struct Current {
 }
 
 impl Current {
+    const NONE: Self = Self {
+        id: None,
+        job: None,
+    };
+
     fn request(id: CorrelationId) -> Self {
         Self {
             id: Some(id),
             job: None,
         }
+    }
+
+    /// The context the caller runs in (empty outside any scope).
+    fn get() -> Self {
+        CURRENT
+            .try_with(|slot| slot.try_borrow().map(|current| current.clone()))
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    /// Runs `f` with `self` as the current context, moved into the thread's slot for the
+    /// duration and back afterwards, even if `f` panics.
+    fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        /// Swaps the outer context back in when `f` returns or unwinds.
+        struct Exit<'a>(&'a mut Current);
+
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                swap_with_slot(self.0);
+            }
+        }
+
+        if !swap_with_slot(self) {
+            // The thread is exiting, or a `with_current` callback is entering a scope:
+            // run without the context rather than panic.
+            return f();
+        }
+        let _exit = Exit(self);
+        f()
+    }
+}
+
+/// Exchanges `current` with the thread's slot; `false` if the slot is unavailable.
+fn swap_with_slot(current: &mut Current) -> bool {
+    CURRENT
+        .try_with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => {
+                mem::swap(&mut *slot, current);
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false)
+}
+
+/// Calls `f` with the current context, borrowed; `None` outside any scope.
+fn with_slot<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CURRENT.try_with(|slot| {
+        let current = slot.try_borrow().ok()?;
+        f.take().map(|f| f(Some(&current)))
+    });
+    match (result, f) {
+        (Ok(Some(value)), _) => value,
+        (_, Some(f)) => f(None),
+        // `f` was taken only when it ran, which returned `Some` above.
+        (_, None) => unreachable!("the closure ran but returned nothing"),
     }
 }
 
@@ -57,34 +128,19 @@ impl Current {
 /// # }
 /// ```
 pub fn current() -> Option<CorrelationId> {
-    CURRENT
-        .try_with(|current| current.id.clone())
-        .ok()
-        .flatten()
+    with_current(|id| id.cloned())
 }
 
 /// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
+///
+/// `f` must not enter a scope of its own: one entered inside it runs without its ID.
 pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
-    let mut f = Some(f);
-    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.id.as_ref())));
-    match (result, f) {
-        (Ok(Some(value)), _) => value,
-        (_, Some(f)) => f(None),
-        // `f` was taken only when `try_with` ran it, which returned `Some` above.
-        (_, None) => unreachable!("the closure ran but returned nothing"),
-    }
+    with_slot(|current| f(current.and_then(|current| current.id.as_ref())))
 }
 
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
 pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
-    let mut f = Some(f);
-    let result = CURRENT.try_with(|current| f.take().map(|f| f(current.job.as_deref())));
-    match (result, f) {
-        (Ok(Some(value)), _) => value,
-        (_, Some(f)) => f(None),
-        // `f` was taken only when `try_with` ran it, which returned `Some` above.
-        (_, None) => unreachable!("the closure ran but returned nothing"),
-    }
+    with_slot(|current| f(current.and_then(|current| current.job.as_deref())))
 }
 
 /// Runs `future` with `id` as the current correlation ID (and no job IDs: a scope is a
@@ -102,7 +158,7 @@ pub fn scope<F: Future>(id: CorrelationId, future: F) -> WithCorrelation<F> {
 /// assert_eq!(seen.unwrap(), "job-7");
 /// ```
 pub fn sync_scope<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(Current::request(id), f)
+    Current::request(id).enter(f)
 }
 
 /// Spawns `future` on the tokio runtime, carrying the current correlation context (the
@@ -189,8 +245,8 @@ pub fn bind_current<F, R>(f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
 {
-    let context = CorrelationContext::capture();
-    move || context.run(f)
+    let mut context = CorrelationContext::capture();
+    move || context.run_mut(f)
 }
 
 /// Everything a request's (or a job's) work runs inside: its correlation ID, the job IDs
@@ -234,7 +290,7 @@ impl CorrelationContext {
     /// and Sentry hub.
     pub fn capture() -> Self {
         Self {
-            current: CURRENT.try_with(Clone::clone).unwrap_or_default(),
+            current: Current::get(),
             ambient: Ambient::capture(),
         }
     }
@@ -312,15 +368,23 @@ impl CorrelationContext {
 
     /// Runs the closure `f` inside this context.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.ambient
-            .run(|| CURRENT.sync_scope(self.current.clone(), f))
+        let mut current = self.current.clone();
+        self.ambient.run(|| current.enter(f))
+    }
+
+    /// Like [`run`](Self::run), without cloning: the context is moved in for the
+    /// duration of `f` and back out. For middleware that owns its context (a response
+    /// body polled many times, say).
+    pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let Self { current, ambient } = self;
+        ambient.run(|| current.enter(f))
     }
 
     /// Runs `future` inside this context.
     pub fn wrap<F: Future>(self, future: F) -> WithCorrelation<F> {
         WithCorrelation {
-            inner: CURRENT.scope(self.current, future),
-            ambient: self.ambient,
+            future: Some(future),
+            context: Some(self),
         }
     }
 }
@@ -418,9 +482,26 @@ pin_project! {
     /// and [`scope`].
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCorrelation<F> {
+        // `None` once complete: the future is dropped as soon as it is done, inside the
+        // context, like everything else it does.
         #[pin]
-        inner: TaskLocalFuture<Current, F>,
-        ambient: Ambient,
+        future: Option<F>,
+        context: Option<CorrelationContext>,
+    }
+
+    impl<F> PinnedDrop for WithCorrelation<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.is_none() {
+                return;
+            }
+            // Destructors that log (a dropped request's guards, say) see the ID too.
+            match this.context {
+                Some(context) => context.run_mut(|| future.set(None)),
+                None => future.set(None),
+            }
+        }
     }
 }
 
@@ -429,8 +510,31 @@ impl<F: Future> Future for WithCorrelation<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let inner = this.inner;
-        this.ambient.run(|| inner.poll(cx))
+        let mut future = this.future;
+        let mut poll = || {
+            let Some(inner) = future.as_mut().as_pin_mut() else {
+                panic!("`WithCorrelation` polled after completion");
+            };
+            let poll = inner.poll(cx);
+            if poll.is_ready() {
+                future.set(None);
+            }
+            poll
+        };
+        match this.context {
+            Some(context) => context.run_mut(poll),
+            None => poll(),
+        }
+    }
+}
+
+impl<F> WithCorrelation<F> {
+    /// Takes the context back out, once: middleware that wrapped a request's future
+    /// reuses it for the response body instead of keeping a second copy alongside.
+    /// `None` when already taken. Taken before completion, the rest of the future runs
+    /// without it.
+    pub fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
+        self.project().context.take()
     }
 }
 
