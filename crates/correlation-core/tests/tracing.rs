@@ -1,7 +1,7 @@
 //! With the `tracing` feature, every `tracing` event of a request — and every `log` record
 //! bridged by `tracing-log` — carries `correlation_id` from the request span, in nested
 //! calls, spawned tasks and blocking closures alike.
-#![cfg(feature = "test-util-tracing")]
+#![cfg(all(feature = "test-util-tracing", feature = "tracing"))]
 // Tests start tasks outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 

@@ -40,7 +40,7 @@ impl HttpBody for ScopedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         this.context
-            .run(|| Pin::new(&mut this.inner).poll_frame(cx))
+            .run_mut(|| Pin::new(&mut this.inner).poll_frame(cx))
     }
 
     fn is_end_stream(&self) -> bool {

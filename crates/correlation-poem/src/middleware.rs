@@ -154,7 +154,7 @@ pin_project! {
             if let (Some(context), StateProj::Running { .. }) =
                 (this.context, state.as_mut().project())
             {
-                context.run(|| state.set(State::Done));
+                context.run_mut(|| state.set(State::Done));
             }
         }
     }
@@ -203,7 +203,7 @@ where
                 start = Some((make, request));
             }
         }
-        let Some(context) = this.context.as_ref() else {
+        let Some(context) = this.context.as_mut() else {
             let StateProj::Skipped { future } = state.as_mut().project() else {
                 panic!("`CorrelationEndpoint` future polled after completion");
             };
@@ -214,7 +214,7 @@ where
         // Calling the inner endpoint (work it does before returning its future sees the
         // ID), polling its future and turning its output or error into a response
         // (which may run user code): all with the ID, in one scope per poll.
-        let response = context.run(|| {
+        let response = context.run_mut(|| {
             if let Some((make, request)) = start {
                 state.set(State::Running {
                     future: make(request),
