@@ -10,6 +10,12 @@
 //! builds the request, gets the response and reads its body to the end, since our
 //! middleware also wraps the body. Every stack uses the same handler, and each
 //! middleware is registered with a single `.wrap`.
+//!
+//! Two more modes, for steadier figures than criterion's separate runs on a shared
+//! machine: `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds,
+//! and `CORRELATION_PROFILE=<stack>/<case>` (stacks `bare`, `correlation`, `peer`; cases
+//! `no-id`, `with-id`) drives one stack for a profiler:
+//! `valgrind --tool=callgrind --toggle-collect=actix::drive <bench binary>`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -24,6 +30,7 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use bytes::Bytes;
 use correlation_actix::Correlation;
+use correlation_core::test_util::interleaved_rounds;
 use criterion::{BenchmarkId, Criterion};
 
 /// A valid UUID v4, accepted by both middlewares.
@@ -95,36 +102,123 @@ where
     group.finish();
 }
 
+/// Builds the three stacks and hands each, with its name and whether it echoes an ID, to
+/// `visit`: one definition of the stacks for every mode of this bench.
+macro_rules! with_stacks {
+    ($system:expr, $visit:ident) => {{
+        let bare = $system.block_on(test::init_service(
+            App::new().route("/", web::get().to(handler)),
+        ));
+        $visit!("bare", bare, false);
+        let ours = $system.block_on(test::init_service(
+            App::new()
+                .route("/", web::get().to(handler))
+                .wrap(Correlation::default()),
+        ));
+        $visit!("correlation", ours, true);
+        let peer = $system.block_on(test::init_service(
+            App::new()
+                .route("/", web::get().to(handler))
+                .wrap(RequestIdentifier::with_uuid().use_incoming_id(IdReuse::UseIncoming)),
+        ));
+        $visit!("actix-request-identifier", peer, true);
+    }};
+}
+
 fn benches(c: &mut Criterion) {
     let system = actix_web::rt::System::new();
-    let bare = system.block_on(test::init_service(
-        App::new().route("/", web::get().to(handler)),
-    ));
-    stack(c, &system, "bare", bare, false);
-    let ours = system.block_on(test::init_service(
-        App::new()
-            .route("/", web::get().to(handler))
-            .wrap(Correlation::default()),
-    ));
-    stack(c, &system, "correlation", ours, true);
-    let peer = system.block_on(test::init_service(
-        App::new()
-            .route("/", web::get().to(handler))
-            .wrap(RequestIdentifier::with_uuid().use_incoming_id(IdReuse::UseIncoming)),
-    ));
-    stack(c, &system, "actix-request-identifier", peer, true);
-}
-
-mod harness {
-    use super::*;
-
-    criterion::criterion_group! {
-        name = actix;
-        config = Criterion::default()
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
-        targets = benches
+    macro_rules! bench {
+        ($name:expr, $app:expr, $echoes:expr) => {
+            stack(c, &system, $name, $app, $echoes)
+        };
     }
+    with_stacks!(system, bench);
 }
 
-criterion::criterion_main!(harness::actix);
+/// A batch of requests through one stack, its type erased: `(incoming ID, count)`.
+type Batch<'a> = Box<dyn Fn(Option<&HeaderValue>, u64) + 'a>;
+
+fn batch<'a, S, B>(system: &'a SystemRunner, app: S) -> Batch<'a>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = Error> + 'a,
+    B: MessageBody,
+{
+    Box::new(move |header, count| {
+        black_box(system.block_on(run(&app, header, count)));
+    })
+}
+
+/// Sends `count` requests through one stack, for a profiler rather than criterion:
+/// `--toggle-collect=actix::drive` counts the instructions of exactly those requests.
+#[inline(never)]
+fn drive(batch: &Batch<'_>, header: Option<&HeaderValue>, count: u64) {
+    batch(header, count);
+}
+
+fn profile(target: &str) {
+    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+    let stack = match stack {
+        "peer" => "actix-request-identifier",
+        other => other,
+    };
+    let incoming = shared_header_value(INCOMING_ID);
+    let header = (case == "with-id").then_some(&incoming);
+    let system = actix_web::rt::System::new();
+    let mut found = None;
+    macro_rules! pick {
+        ($name:expr, $app:expr, $echoes:expr) => {
+            if $name == stack {
+                found = Some(batch(&system, $app));
+            }
+        };
+    }
+    with_stacks!(system, pick);
+    let Some(batch) = found else {
+        panic!("unknown stack {stack:?}: bare, correlation or peer");
+    };
+    // Warm up outside `drive`: lazy initialisation is not a per-request cost.
+    batch(header, 100);
+    drive(&batch, header, count);
+}
+
+/// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
+/// stacks in turn) and prints the fastest and the median round per stack, in ns per
+/// request: on a shared machine, interference hits every stack alike.
+fn interleaved(rounds: usize, size: u32) {
+    let system = actix_web::rt::System::new();
+    let incoming = shared_header_value(INCOMING_ID);
+    let mut stacks: Vec<(&str, Batch<'_>)> = Vec::new();
+    macro_rules! collect {
+        ($name:expr, $app:expr, $echoes:expr) => {
+            stacks.push(($name, batch(&system, $app)))
+        };
+    }
+    with_stacks!(system, collect);
+    let names: Vec<_> = stacks.iter().map(|(name, _)| *name).collect();
+    let headers = [None, Some(&incoming)];
+    interleaved_rounds(&names, &["no-id", "with-id"], rounds, |stack, case| {
+        stacks[stack].1(headers[case], u64::from(size));
+        size
+    });
+}
+
+fn main() {
+    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
+        profile(&target);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
+        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}

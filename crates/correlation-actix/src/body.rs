@@ -37,10 +37,10 @@ pin_project! {
             if !std::mem::needs_drop::<B>() || std::thread::panicking() {
                 return;
             }
-            if let Some(context) = this.context.take() {
+            if let Some(mut context) = this.context.take() {
                 let mut kind = this.kind;
                 if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
-                    context.run(|| kind.set(BodyKind::Done));
+                    context.run_mut(|| kind.set(BodyKind::Done));
                 }
             }
         }
@@ -143,7 +143,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
         let this = self.project();
         match this.kind.project() {
             BodyKindProj::Body { body } => match this.context {
-                Some(context) => context.run(|| body.poll_next(cx)),
+                Some(context) => context.run_mut(|| body.poll_next(cx)),
                 None => body.poll_next(cx),
             },
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),

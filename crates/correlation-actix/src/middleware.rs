@@ -13,8 +13,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
 use correlation_core::{
-    CorrelationConfig, CorrelationContext, CorrelationId, DEFAULT_HEADER_NAME, Outcome,
-    WithCorrelation,
+    CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation,
 };
 use pin_project_lite::pin_project;
 
@@ -212,11 +211,10 @@ where
         let context = config.request_context(id);
         ResponseFuture {
             kind: Kind::Scoped {
-                future: context.clone().wrap(Call {
+                future: context.wrap(Call {
                     pending: Some((Rc::clone(&self.service), request)),
                     future: None,
                 }),
-                context: Some(context),
                 value: config.echo_response_header().then_some(value),
                 state: Rc::clone(&self.state),
             },
@@ -319,7 +317,6 @@ pin_project! {
         Scoped {
             #[pin]
             future: WithCorrelation<Call<S, F>>,
-            context: Option<CorrelationContext>,
             value: Option<HeaderValue>,
             state: Rc<State>,
         },
@@ -354,14 +351,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Scoped {
-                future,
-                context,
+                mut future,
                 value,
                 state,
             } => {
-                let result = ready!(future.poll(cx));
-                let context = context
-                    .take()
+                let result = ready!(future.as_mut().poll(cx));
+                // The future is done: its context moves on to the body.
+                let context = future
+                    .take_context()
                     .expect("ResponseFuture polled after completion");
                 Poll::Ready(match result {
                     Ok(response) => {
