@@ -42,12 +42,16 @@
 //! - [`CorrelationConfig`]: header names, [generator](IdGenerator),
 //!   [validator](IdValidator), [transformer](IdTransformer), request-header update,
 //!   response echo, what to do with invalid IDs, paths to skip. Checked when built.
-//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning.
+//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning;
+//!   [`CorrelationConfig::decide_and_update`] also leaves the request holding the final ID.
 //! - [`current`], [`scope`], [`sync_scope`], [`spawn`], [`spawn_local`],
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request
-//!   context on a tokio task-local, and the ways to carry it into other work.
+//!   context, task-local (it follows a task, not a thread), and the ways to carry it
+//!   into other work.
 //! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
-//!   `tracing` span and the Sentry hub where those features are on.
+//!   `tracing` span and the Sentry hub where those features are on. Adapters keep it
+//!   owned and enter it with [`CorrelationContext::run_mut`] and
+//!   [`WithCorrelation::take_context`], which move it instead of cloning it.
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
