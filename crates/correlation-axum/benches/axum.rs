@@ -18,7 +18,9 @@
 //! Two more modes, chosen by environment variables, serve `BENCHMARKS.md`:
 //! `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds (steadier
 //! on a shared machine), and `CORRELATION_PROFILE=<stack>/<case>` drives one stack for
-//! callgrind.
+//! callgrind. With `CORRELATION_THREADS=<n>`, the interleaved mode runs each batch on
+//! `n` threads at once through clones of the same router, as a multi-threaded server
+//! does: reference counts that every request touches then bounce between cores.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -222,10 +224,17 @@ fn profile(target: &str) {
 /// request. On a machine shared with other work, the fastest of many short interleaved
 /// rounds is far steadier than one long criterion run per stack, since interference
 /// hits every stack alike and rarely spares none of a stack's rounds.
-fn interleaved(rounds: usize, batch: u32) {
+fn interleaved(rounds: usize, batch: u32, threads: usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
+    let others: Vec<_> = (1..threads)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a tokio runtime")
+        })
+        .collect();
     let incoming = shared_header_value(INCOMING_ID);
     let stacks = [
         ("bare", bare()),
@@ -237,10 +246,22 @@ fn interleaved(rounds: usize, batch: u32) {
     let headers = [None, Some(&incoming)];
     interleaved_rounds(&names, &["no-id", "with-id"], rounds, |stack, case| {
         let (app, header) = (&stacks[stack].1, headers[case]);
-        runtime.block_on(async {
-            for _ in 0..batch {
-                black_box(serve(app.clone(), header).await);
+        let run = |runtime: &tokio::runtime::Runtime| {
+            // Each thread its own buffer, as each connection has in a server: one value
+            // shared by all threads would make its reference count the bottleneck.
+            let own = header.map(|_| shared_header_value(INCOMING_ID));
+            runtime.block_on(async {
+                for _ in 0..batch {
+                    black_box(serve(app.clone(), own.as_ref()).await);
+                }
+            });
+        };
+        // Time per request as each thread sees it: the batch's wall time over its size.
+        std::thread::scope(|scope| {
+            for other in &others {
+                scope.spawn(|| run(other));
             }
+            run(&runtime);
         });
         batch
     });
@@ -252,7 +273,11 @@ fn main() {
         return;
     }
     if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
-        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
+        let threads = std::env::var("CORRELATION_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        interleaved(rounds.parse().expect("a number of rounds"), 2_000, threads);
         return;
     }
     let mut criterion = Criterion::default()

@@ -145,10 +145,12 @@ fn is_hyphenated(text: &[u8; 36]) -> bool {
         layout[23] = true;
         layout
     };
-    text.iter().zip(HYPHEN_AT).fold(true, |all, (&byte, hyphen)| {
-        let fits = if hyphen { byte == b'-' } else { is_hex(byte) };
-        all & fits
-    })
+    text.iter()
+        .zip(HYPHEN_AT)
+        .fold(true, |all, (&byte, hyphen)| {
+            let fits = if hyphen { byte == b'-' } else { is_hex(byte) };
+            all & fits
+        })
 }
 
 #[inline(always)]
