@@ -52,12 +52,19 @@
 //! let config = CorrelationConfig::builder()
 //!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
 //!     .skip_paths(["/health"])
-//!     .build()?;
+//!     .build()?
+//!     .leak();
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
 //!     .layer(CorrelationLayer::with_config(config));
 //! # Ok::<(), correlation_axum::core::ConfigError>(())
 //! ```
+//!
+//! axum clones a layered service, and with it the layer's configuration, for every
+//! request. [`CorrelationConfig::leak`] keeps a configuration built once at start-up for
+//! the rest of the process, so those clones are plain copies rather than one reference
+//! count that every core writes on every request; the default configuration is a
+//! `static` already.
 //!
 //! For every request the layer asks core to accept, generate or replace the ID
 //! ([`CorrelationConfig::decide`]), rewrites the request header so the handler sees
