@@ -22,6 +22,7 @@
 //! `n` threads at once through clones of the same router, as a multi-threaded server
 //! does: reference counts that every request touches then bounce between cores.
 
+use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -29,15 +30,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
-use correlation_axum::CorrelationLayer;
+use correlation_axum::{CorrelationLayer, CorrelationService};
 use correlation_core::test_util::interleaved_rounds;
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
 use http::{HeaderValue, Request};
-use http_body::Body as _;
 use http_body_util::BodyExt;
 use tower::layer::util::Identity;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// A valid UUID v4, accepted by both middlewares.
@@ -65,6 +65,27 @@ fn noop_layer() -> Router {
 
 fn ours() -> Router {
     routes().layer(CorrelationLayer::new()).with_state(())
+}
+
+/// Our layer around the whole router, as a tower service (`axum::serve` takes any):
+/// no per-route boxing, no per-request clone of a boxed route, no body box.
+fn ours_around() -> CorrelationService<Router> {
+    CorrelationLayer::new().layer(bare())
+}
+
+/// tower-http's pair around the whole router, likewise.
+fn tower_http_around() -> impl Service<
+    Request<Body>,
+    Response = http::Response<impl http_body::Body<Data = Bytes> + Unpin>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync {
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service(bare())
 }
 
 fn tower_http() -> Router {
@@ -98,7 +119,11 @@ fn request(incoming: Option<&HeaderValue>) -> Request<Body> {
 
 /// One request: build it, answer it, and read the body the way hyper's server does
 /// (frames until `is_end_stream`). Returns the response head and the body length.
-async fn serve(app: Router, incoming: Option<&HeaderValue>) -> (http::response::Parts, usize) {
+async fn serve<S, B>(app: S, incoming: Option<&HeaderValue>) -> (http::response::Parts, usize)
+where
+    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
     let response = app.oneshot(request(incoming)).await.expect("infallible");
     let (parts, mut body) = response.into_parts();
     let mut len = 0;
@@ -181,15 +206,11 @@ fn benches(c: &mut Criterion) {
 #[inline(never)]
 fn drive(
     runtime: &tokio::runtime::Runtime,
-    app: &Router,
+    serve_batch: &Batch,
     header: Option<&HeaderValue>,
-    count: u64,
+    count: u32,
 ) {
-    runtime.block_on(async {
-        for _ in 0..count {
-            black_box(serve(app.clone(), header).await);
-        }
-    });
+    serve_batch(runtime, header, count);
 }
 
 fn profile(target: &str) {
@@ -198,12 +219,17 @@ fn profile(target: &str) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
     let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
-    let app = match stack {
-        "bare" => bare(),
-        "noop-layer" => noop_layer(),
-        "correlation" => ours(),
-        "tower-http" => tower_http(),
-        other => panic!("unknown stack {other:?}: bare, noop-layer, correlation or tower-http"),
+    let serve_batch = match stack {
+        "bare" => batch_of(bare()),
+        "noop-layer" => batch_of(noop_layer()),
+        "correlation" => batch_of(ours()),
+        "tower-http" => batch_of(tower_http()),
+        "correlation-around" => batch_of(ours_around()),
+        "tower-http-around" => batch_of(tower_http_around()),
+        other => panic!(
+            "unknown stack {other:?}: bare, noop-layer, correlation, tower-http, \
+             correlation-around or tower-http-around"
+        ),
     };
     let incoming = shared_header_value(INCOMING_ID);
     let header = (case == "with-id").then_some(&incoming);
@@ -211,12 +237,29 @@ fn profile(target: &str) {
         .build()
         .expect("a tokio runtime");
     // Warm up outside `drive`: lazy initialisation is not a per-request cost.
-    runtime.block_on(async {
-        for _ in 0..100 {
-            black_box(serve(app.clone(), header).await);
-        }
-    });
-    drive(&runtime, &app, header, count);
+    serve_batch(&runtime, header, 100);
+    drive(&runtime, &serve_batch, header, count);
+}
+
+/// `batch` requests through one stack, its type erased: `(runtime, incoming ID, batch)`.
+type Batch = Box<dyn Fn(&tokio::runtime::Runtime, Option<&HeaderValue>, u32) + Sync>;
+
+fn batch_of<S, B>(app: S) -> Batch
+where
+    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    Box::new(move |runtime, header, batch| {
+        runtime.block_on(async {
+            for _ in 0..batch {
+                black_box(serve(app.clone(), header).await);
+            }
+        });
+    })
 }
 
 /// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
@@ -236,25 +279,23 @@ fn interleaved(rounds: usize, batch: u32, threads: usize) {
         })
         .collect();
     let incoming = shared_header_value(INCOMING_ID);
-    let stacks = [
-        ("bare", bare()),
-        ("noop-layer", noop_layer()),
-        ("correlation", ours()),
-        ("tower-http", tower_http()),
+    let stacks: [(&str, Batch); 6] = [
+        ("bare", batch_of(bare())),
+        ("noop-layer", batch_of(noop_layer())),
+        ("correlation", batch_of(ours())),
+        ("tower-http", batch_of(tower_http())),
+        ("correlation-around", batch_of(ours_around())),
+        ("tower-http-around", batch_of(tower_http_around())),
     ];
     let names: Vec<_> = stacks.iter().map(|(name, _)| *name).collect();
     let headers = [None, Some(&incoming)];
     interleaved_rounds(&names, &["no-id", "with-id"], rounds, |stack, case| {
-        let (app, header) = (&stacks[stack].1, headers[case]);
+        let (serve_batch, header) = (&stacks[stack].1, headers[case]);
         let run = |runtime: &tokio::runtime::Runtime| {
             // Each thread its own buffer, as each connection has in a server: one value
             // shared by all threads would make its reference count the bottleneck.
             let own = header.map(|_| shared_header_value(INCOMING_ID));
-            runtime.block_on(async {
-                for _ in 0..batch {
-                    black_box(serve(app.clone(), own.as_ref()).await);
-                }
-            });
+            serve_batch(runtime, own.as_ref(), batch);
         };
         // Time per request as each thread sees it: the batch's wall time over its size.
         std::thread::scope(|scope| {
