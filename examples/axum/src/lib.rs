@@ -18,29 +18,54 @@ use correlation_axum::core::{CorrelationFutureExt, current};
 use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer};
 use futures_util::StreamExt;
 use http::Method;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
-/// The demo router with `config`: ours outermost, then CORS, then tower-http's access log
-/// (`TraceLayer`, whose lines carry the ID because it runs inside our layer), then panic
-/// catching.
+/// The demo router with `config`: ours outermost, then tower-http's access log
+/// (`TraceLayer`, whose lines carry the ID because it runs inside our layer), then CORS
+/// (inside the log, so preflights are logged too; `CorsLayer` also needs a body type
+/// with a default, which `TraceLayer`'s is not), then panic catching. One
+/// `ServiceBuilder` in one `Router::layer` call, as axum recommends for several layers:
+/// each `Router::layer` call boxes every route once more, and clones one more box per
+/// request.
 pub fn app(config: CorrelationConfig) -> Router {
-    bare_app(&config).layer(CorrelationLayer::with_config(config))
+    let cors = cors(&config);
+    routes(&config).layer(
+        ServiceBuilder::new()
+            .layer(CorrelationLayer::with_config(config))
+            .layer(access_log())
+            .layer(cors)
+            .layer(CatchPanicLayer::new()),
+    )
 }
 
 /// The same router without our layer: the baseline of `cargo xtask load`
 /// (`CORRELATION_DEMO_BARE=1 cargo run --example axum`). `/id` and `/ws` answer 500
 /// there, since their extractor needs the layer.
 pub fn bare_app(config: &CorrelationConfig) -> Router {
-    let request_header = config.request_header_name().clone();
-    let exposed = config.response_header_name().clone();
-    let cors = CorsLayer::new()
+    routes(config).layer(
+        ServiceBuilder::new()
+            .layer(access_log())
+            .layer(cors(config))
+            .layer(CatchPanicLayer::new()),
+    )
+}
+
+/// Any origin may call; browsers may send the correlation header and read it back.
+fn cors(config: &CorrelationConfig) -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([request_header.clone()])
-        .expose_headers([exposed]);
+        .allow_headers([config.request_header_name().clone()])
+        .expose_headers([config.response_header_name().clone()])
+}
+
+/// The demo's routes, before any layer.
+fn routes(config: &CorrelationConfig) -> Router {
+    let request_header = config.request_header_name().clone();
     Router::new()
         .route("/", get(index))
         .route(
@@ -60,9 +85,6 @@ pub fn bare_app(config: &CorrelationConfig) -> Router {
         .route("/ws", get(websocket))
         .route("/stream", get(stream))
         .route("/cookies", get(cookies))
-        .layer(CatchPanicLayer::new())
-        .layer(access_log())
-        .layer(cors)
 }
 
 /// tower-http's request log: an INFO line with method and URI when a request arrives, and
