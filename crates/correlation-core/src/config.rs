@@ -203,19 +203,10 @@ impl fmt::Debug for CorrelationConfig {
 impl Default for CorrelationConfig {
     fn default() -> Self {
         static DEFAULT: OnceLock<Inner> = OnceLock::new();
-        let inner = DEFAULT.get_or_init(|| Inner {
-            incoming: Box::new([HeaderName::from_static(DEFAULT_HEADER_NAME)]),
-            response: HeaderName::from_static(DEFAULT_HEADER_NAME),
-            generator: Box::new(UuidV4),
-            validator: Validator::StrictUuidV4,
-            transformer: None,
-            update_request_header: true,
-            echo_response_header: true,
-            on_invalid: OnInvalid::Replace,
-            skip_paths: Box::new([]),
-            skip: None,
-            max_length: CorrelationId::MAX_LEN,
-            sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
+        // One definition of the defaults: the builder's.
+        let inner = DEFAULT.get_or_init(|| match CorrelationConfigBuilder::default().check() {
+            Ok(inner) => inner,
+            Err(err) => unreachable!("the default configuration fails its own checks: {err}"),
         });
         Self {
             inner: Handle::Static(inner),
@@ -704,6 +695,12 @@ impl CorrelationConfigBuilder {
     /// Checks everything and builds the configuration. The generator is called once
     /// here, so a generator that cannot make a usable ID fails at start-up.
     pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
+        Ok(CorrelationConfig {
+            inner: Handle::Shared(Arc::new(self.check()?)),
+        })
+    }
+
+    fn check(self) -> Result<Inner, ConfigError> {
         if self.max_length == 0 {
             return Err(ConfigError::ZeroMaxLength);
         }
@@ -735,21 +732,19 @@ impl CorrelationConfigBuilder {
             Ok(Err(err)) => return Err(ConfigError::GeneratorOutputInvalid(err)),
             Err(_) => return Err(ConfigError::GeneratorPanicked),
         }
-        Ok(CorrelationConfig {
-            inner: Handle::Shared(Arc::new(Inner {
-                incoming,
-                response,
-                generator: self.generator,
-                validator: self.validator,
-                transformer: self.transformer,
-                update_request_header: self.update_request_header,
-                echo_response_header: self.echo_response_header,
-                on_invalid: self.on_invalid,
-                skip_paths: self.skip_paths.into_boxed_slice(),
-                skip: self.skip,
-                max_length: self.max_length,
-                sentry_tag: self.sentry_tag,
-            })),
+        Ok(Inner {
+            incoming,
+            response,
+            generator: self.generator,
+            validator: self.validator,
+            transformer: self.transformer,
+            update_request_header: self.update_request_header,
+            echo_response_header: self.echo_response_header,
+            on_invalid: self.on_invalid,
+            skip_paths: self.skip_paths.into_boxed_slice(),
+            skip: self.skip,
+            max_length: self.max_length,
+            sentry_tag: self.sentry_tag,
         })
     }
 }
