@@ -644,6 +644,67 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_a_scope_restores_the_outer_id() {
+        sync_scope(id("outer"), || {
+            let caught = std::panic::catch_unwind(|| {
+                sync_scope(id("inner"), || panic!("handler bug"));
+            });
+            assert!(caught.is_err());
+            assert_eq!(current().unwrap(), "outer");
+        });
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn an_owned_context_keeps_its_id_across_entries() {
+        let mut context = CorrelationContext::new(id("body"));
+        for _ in 0..3 {
+            assert_eq!(context.run_mut(current).unwrap(), "body");
+            assert_eq!(current(), None);
+        }
+        assert_eq!(context.id().unwrap(), "body");
+    }
+
+    /// Records the ID current when it is dropped.
+    struct DropProbe(Arc<std::sync::Mutex<Vec<Option<CorrelationId>>>>);
+
+    impl Drop for DropProbe {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(current());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_dropped_before_completion_is_dropped_inside_its_context() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let probe = DropProbe(Arc::clone(&seen));
+        let pending = scope(id("dropped"), async move {
+            let _probe = probe;
+            std::future::pending::<()>().await;
+        });
+        // Polled once, so the probe lives inside the future's state.
+        let mut pending = Box::pin(pending);
+        assert!(futures_poll_once(pending.as_mut()).await.is_pending());
+        drop(pending);
+        assert_eq!(*seen.lock().unwrap(), [Some(id("dropped"))]);
+        assert_eq!(current(), None);
+    }
+
+    #[tokio::test]
+    async fn take_context_hands_the_finished_futures_context_on() {
+        let mut future = Box::pin(scope(id("handed-on"), async { current() }));
+        assert_eq!(future.as_mut().await.unwrap(), "handed-on");
+        let mut context = future.as_mut().take_context().unwrap();
+        assert_eq!(context.run_mut(current).unwrap(), "handed-on");
+        assert!(future.as_mut().take_context().is_none());
+    }
+
+    /// Polls `future` once and reports whether it finished.
+    async fn futures_poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await
+    }
+
+    #[test]
     fn bind_current_carries_the_id_to_another_thread() {
         let job = sync_scope(id("thread"), || bind_current(current));
         assert_eq!(std::thread::spawn(job).join().unwrap().unwrap(), "thread");
