@@ -70,6 +70,7 @@ impl Current {
         struct Exit<'a>(&'a mut Current);
 
         impl Drop for Exit<'_> {
+            #[inline]
             fn drop(&mut self) {
                 swap_with_slot(self.0);
             }
@@ -86,6 +87,9 @@ impl Current {
 }
 
 /// Exchanges `current` with the thread's slot; `false` if the slot is unavailable.
+// Inlined into the adapters (this runs on every poll); without the attribute a
+// non-generic function is a call across crates.
+#[inline]
 fn swap_with_slot(current: &mut Current) -> bool {
     CURRENT
         .try_with(|slot| match slot.try_borrow_mut() {
