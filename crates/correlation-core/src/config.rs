@@ -352,19 +352,15 @@ impl CorrelationConfig {
     /// assert_eq!(headers["x-request-id"], decision.id.as_str());
     /// ```
     pub fn decide_and_update(&self, headers: &mut HeaderMap) -> Decision {
+        // In place: the only incoming name, with exactly one value.
         let mut in_place = false;
-        let incoming = self
-            .inner
-            .incoming
-            .iter()
-            .enumerate()
-            .find_map(|(index, name)| {
-                let mut values = headers.get_all(name).iter();
-                let first = values.next()?;
-                in_place = index == 0 && self.inner.incoming.len() == 1 && values.next().is_none();
-                Some(first)
-            });
-        let decision = self.decide_value(incoming);
+        let only_name = self.inner.incoming.len() == 1;
+        let decision = self.decide_with(|name| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next()?;
+            in_place = only_name && values.next().is_none();
+            Some(first)
+        });
         // Accepted without a transformer means the ID is that very value.
         let unchanged = decision.outcome == Outcome::Accepted && self.inner.transformer.is_none();
         if decision.outcome != Outcome::Rejected && !(in_place && unchanged) {
@@ -769,9 +765,6 @@ fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
 /// distinct name is kept once for the process: a handful of short strings.
 fn interned(name: &HeaderName) -> HeaderName {
     static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    if name.as_str() == DEFAULT_HEADER_NAME {
-        return HeaderName::from_static(DEFAULT_HEADER_NAME);
-    }
     let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
     let text = match names.iter().find(|known| **known == name.as_str()) {
         Some(known) => known,

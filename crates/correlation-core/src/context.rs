@@ -56,11 +56,7 @@ impl Current {
 
     /// The context the caller runs in (empty outside any scope).
     fn get() -> Self {
-        CURRENT
-            .try_with(|slot| slot.try_borrow().map(|current| current.clone()))
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
+        with_slot(|current| current.cloned().unwrap_or_default())
     }
 
     /// Runs `f` with `self` as the current context, moved into the thread's slot for the
