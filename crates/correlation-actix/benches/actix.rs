@@ -30,7 +30,7 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use bytes::Bytes;
 use correlation_actix::Correlation;
-use correlation_core::test_util::interleaved_rounds;
+use correlation_core::test_util::{BenchMode, interleaved_rounds};
 use criterion::{BenchmarkId, Criterion};
 
 /// A valid UUID v4, accepted by both middlewares.
@@ -155,18 +155,13 @@ fn drive(batch: &Batch<'_>, header: Option<&HeaderValue>, count: u64) {
     batch(header, count);
 }
 
-fn profile(target: &str) {
-    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+fn profile(stack: &str, with_id: bool, count: u32) {
     let stack = match stack {
         "peer" => "actix-request-identifier",
         other => other,
     };
     let incoming = shared_header_value(INCOMING_ID);
-    let header = (case == "with-id").then_some(&incoming);
+    let header = with_id.then_some(&incoming);
     let system = actix_web::rt::System::new();
     let mut found = None;
     macro_rules! pick {
@@ -182,7 +177,7 @@ fn profile(target: &str) {
     };
     // Warm up outside `drive`: lazy initialisation is not a per-request cost.
     batch(header, 100);
-    drive(&batch, header, count);
+    drive(&batch, header, u64::from(count));
 }
 
 /// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
@@ -207,13 +202,14 @@ fn interleaved(rounds: usize, size: u32) {
 }
 
 fn main() {
-    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
-        profile(&target);
-        return;
-    }
-    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
-        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
-        return;
+    match BenchMode::from_env() {
+        BenchMode::Profile {
+            stack,
+            with_id,
+            requests,
+        } => return profile(&stack, with_id, requests),
+        BenchMode::Interleaved { rounds } => return interleaved(rounds, 2_000),
+        BenchMode::Criterion => {}
     }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

@@ -31,7 +31,7 @@ use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::{CorrelationLayer, CorrelationService};
-use correlation_core::test_util::interleaved_rounds;
+use correlation_core::test_util::{BenchMode, interleaved_rounds};
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
 use http::{HeaderValue, Request};
@@ -213,12 +213,7 @@ fn drive(
     serve_batch(runtime, header, count);
 }
 
-fn profile(target: &str) {
-    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+fn profile(stack: &str, with_id: bool, count: u32) {
     let serve_batch = match stack {
         "bare" => batch_of(bare()),
         "noop-layer" => batch_of(noop_layer()),
@@ -232,7 +227,7 @@ fn profile(target: &str) {
         ),
     };
     let incoming = shared_header_value(INCOMING_ID);
-    let header = (case == "with-id").then_some(&incoming);
+    let header = with_id.then_some(&incoming);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
@@ -309,17 +304,20 @@ fn interleaved(rounds: usize, batch: u32, threads: usize) {
 }
 
 fn main() {
-    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
-        profile(&target);
-        return;
-    }
-    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
-        let threads = std::env::var("CORRELATION_THREADS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
-        interleaved(rounds.parse().expect("a number of rounds"), 2_000, threads);
-        return;
+    match BenchMode::from_env() {
+        BenchMode::Profile {
+            stack,
+            with_id,
+            requests,
+        } => return profile(&stack, with_id, requests),
+        BenchMode::Interleaved { rounds } => {
+            let threads = std::env::var("CORRELATION_THREADS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            return interleaved(rounds, 2_000, threads);
+        }
+        BenchMode::Criterion => {}
     }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

@@ -260,6 +260,60 @@ mod tracing_capture {
     }
 }
 
+/// What an adapter bench binary was asked to do, read from its environment: the two
+/// modes beside criterion that the adapter benches share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BenchMode {
+    /// `CORRELATION_PROFILE=<stack>/<case>` (case `with-id`, the default, or `no-id`):
+    /// send `requests` requests (`CORRELATION_PROFILE_REQUESTS`, default 10 000) through
+    /// one stack, for a profiler.
+    Profile {
+        /// The stack's name.
+        stack: String,
+        /// Whether requests carry a valid incoming ID.
+        with_id: bool,
+        /// How many requests to send.
+        requests: u32,
+    },
+    /// `CORRELATION_INTERLEAVED_ROUNDS=<n>`: time all stacks in `n` interleaved rounds
+    /// (see [`interleaved_rounds`]).
+    Interleaved {
+        /// The number of rounds.
+        rounds: usize,
+    },
+    /// Neither variable set: run criterion.
+    Criterion,
+}
+
+impl BenchMode {
+    /// Reads the mode from the environment.
+    ///
+    /// # Panics
+    ///
+    /// If `CORRELATION_INTERLEAVED_ROUNDS` is not a number: a bench run that cannot do
+    /// what it was asked should stop, not fall back to another mode.
+    pub fn from_env() -> Self {
+        if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
+            let (stack, case) = target.split_once('/').unwrap_or((&target, "with-id"));
+            let requests = std::env::var("CORRELATION_PROFILE_REQUESTS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(10_000);
+            return Self::Profile {
+                stack: stack.to_owned(),
+                with_id: case == "with-id",
+                requests,
+            };
+        }
+        match std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
+            Ok(rounds) => Self::Interleaved {
+                rounds: rounds.parse().expect("a number of rounds"),
+            },
+            Err(_) => Self::Criterion,
+        }
+    }
+}
+
 /// Times every `stack` × `case` pair in interleaved rounds and prints, per pair, the
 /// fastest and the median round in nanoseconds per request.
 ///

@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
-use correlation_core::test_util::interleaved_rounds;
+use correlation_core::test_util::{BenchMode, interleaved_rounds};
 use correlation_poem::Correlation;
 use criterion::{BenchmarkId, Criterion};
 use poem::http::HeaderValue;
@@ -179,12 +179,7 @@ fn drive(runtime: &tokio::runtime::Runtime, app: &App, header: Option<&HeaderVal
     });
 }
 
-fn profile(target: &str) {
-    let count = std::env::var("CORRELATION_PROFILE_REQUESTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let (stack, case) = target.split_once('/').unwrap_or((target, "with-id"));
+fn profile(stack: &str, with_id: bool, count: u32) {
     let app = match stack {
         "bare" => bare(),
         "correlation" => ours(),
@@ -192,7 +187,7 @@ fn profile(target: &str) {
         other => panic!("unknown stack {other:?}: bare, correlation or peer"),
     };
     let incoming = shared_header_value(INCOMING_ID);
-    let header = (case == "with-id").then_some(&incoming);
+    let header = with_id.then_some(&incoming);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
@@ -202,7 +197,7 @@ fn profile(target: &str) {
             black_box(serve(&app, header).await);
         }
     });
-    drive(&runtime, &app, header, count);
+    drive(&runtime, &app, header, u64::from(count));
 }
 
 /// Times every stack in interleaved rounds (`rounds` rounds of `batch` requests each,
@@ -228,13 +223,14 @@ fn interleaved(rounds: usize, batch: u32) {
 }
 
 fn main() {
-    if let Ok(target) = std::env::var("CORRELATION_PROFILE") {
-        profile(&target);
-        return;
-    }
-    if let Ok(rounds) = std::env::var("CORRELATION_INTERLEAVED_ROUNDS") {
-        interleaved(rounds.parse().expect("a number of rounds"), 2_000);
-        return;
+    match BenchMode::from_env() {
+        BenchMode::Profile {
+            stack,
+            with_id,
+            requests,
+        } => return profile(&stack, with_id, requests),
+        BenchMode::Interleaved { rounds } => return interleaved(rounds, 2_000),
+        BenchMode::Criterion => {}
     }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
