@@ -28,9 +28,8 @@ use actix_web::http::header::HeaderValue;
 use actix_web::rt::SystemRunner;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
-use bytes::Bytes;
 use correlation_actix::Correlation;
-use correlation_core::test_util::{BenchMode, interleaved_rounds};
+use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_bytes};
 use criterion::{BenchmarkId, Criterion};
 
 /// A valid UUID v4, accepted by both middlewares.
@@ -44,9 +43,7 @@ async fn handler() -> &'static str {
 /// A header value over reference-counted bytes, as actix's parser slices it out of its
 /// read buffer: cloning it into a request is a reference-count increment.
 fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone()); // promote the `Vec` to a shared buffer once
-    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
+    HeaderValue::from_maybe_shared(shared_bytes(value)).expect("a valid header value")
 }
 
 fn request(incoming: Option<&HeaderValue>) -> Request {

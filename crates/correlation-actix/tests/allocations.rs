@@ -36,7 +36,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use allocation_counter::measure;
-use bytes::Bytes;
+use correlation_actix::core::test_util::shared_bytes;
 use correlation_actix::{Correlation, CorrelationConfig};
 
 const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
@@ -56,9 +56,7 @@ fn ready<F: Future>(future: F) -> F::Output {
 /// A header value over reference-counted bytes, as actix's parser slices it out of its
 /// read buffer.
 fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone()); // promote the `Vec` to a shared buffer once
-    HeaderValue::from_maybe_shared(bytes).unwrap()
+    HeaderValue::from_maybe_shared(shared_bytes(value)).unwrap()
 }
 
 fn request(incoming: Option<&HeaderValue>) -> Request {

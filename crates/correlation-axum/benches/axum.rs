@@ -31,7 +31,7 @@ use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::{CorrelationLayer, CorrelationService};
-use correlation_core::test_util::{BenchMode, interleaved_rounds};
+use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_header_value};
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
 use http::{HeaderValue, Request};
@@ -98,14 +98,6 @@ fn tower_http() -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(())
-}
-
-/// A header value over reference-counted bytes, as hyper slices it out of its read
-/// buffer: cloning it into a request is a reference-count increment.
-fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone()); // promote the `Vec` to a shared buffer once
-    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
 }
 
 /// A request as a client sends it: a `Host` header, and the ID if there is one.

@@ -27,6 +27,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::CorrelationLayer;
+use correlation_axum::core::test_util::shared_header_value;
 use http::header::HOST;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -59,15 +60,6 @@ fn noop_layer() -> Router {
 
 fn ours() -> Router {
     routes().layer(CorrelationLayer::new()).with_state(())
-}
-
-/// A header value over reference-counted bytes, as hyper slices it out of its read
-/// buffer (a value freshly parsed from `&str` would pay one allocation inside `bytes`
-/// on its first clone, in any middleware that clones it).
-fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone());
-    HeaderValue::from_maybe_shared(bytes).unwrap()
 }
 
 /// A request as a client sends it: a `Host` header (so the header map already exists,

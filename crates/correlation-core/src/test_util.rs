@@ -15,6 +15,8 @@
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use bytes::Bytes;
+use http::HeaderValue;
 use log::{Level, Log, Metadata, Record};
 
 use crate::context::{with_current, with_current_job};
@@ -258,6 +260,25 @@ mod tracing_capture {
             self.clone()
         }
     }
+}
+
+/// Bytes that are already reference-counted, like those hyper and actix slice out of
+/// their read buffers: cloning them is a count increment and never allocates. (A `Bytes`
+/// made from a `Vec` allocates its shared buffer on its first clone, once, which would
+/// land in whichever middleware clones it first.)
+pub fn shared_bytes(value: &str) -> Bytes {
+    let bytes = Bytes::from(value.as_bytes().to_vec());
+    drop(bytes.clone());
+    bytes
+}
+
+/// A request header value over [`shared_bytes`], as hyper parses it.
+///
+/// # Panics
+///
+/// If `value` is not a valid header value: test input should be.
+pub fn shared_header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_maybe_shared(shared_bytes(value)).expect("a valid header value")
 }
 
 /// What an adapter bench binary was asked to do, read from its environment: the two

@@ -15,8 +15,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use allocation_counter::measure;
-use bytes::Bytes;
 use correlation_core::http::HeaderValue;
+use correlation_core::test_util::shared_header_value;
 use correlation_core::{
     CorrelationConfig, CorrelationId, HyphenatedUuidV4, IdGenerator, Outcome, UuidV4, UuidV7,
     current, scope, sync_scope, with_current,
@@ -27,15 +27,6 @@ const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
 /// Heap allocations `f` makes on this thread.
 fn allocations(f: impl FnOnce()) -> u64 {
     measure(f).count_total
-}
-
-/// A header value whose bytes are already reference-counted, like the values hyper
-/// slices out of its read buffer.
-fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    // The first clone of a `Bytes` made from a `Vec` promotes it to a shared buffer.
-    drop(bytes.clone());
-    HeaderValue::from_maybe_shared(bytes).unwrap()
 }
 
 /// Without this, every "allocates nothing" assertion below could pass vacuously.

@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
-use correlation_core::test_util::{BenchMode, interleaved_rounds};
+use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_header_value};
 use correlation_poem::Correlation;
 use criterion::{BenchmarkId, Criterion};
 use poem::http::HeaderValue;
@@ -80,13 +80,6 @@ fn streamed_ours() -> App {
         .at("/", get(streamed))
         .with(Correlation::default())
         .boxed()
-}
-
-/// A header value over reference-counted bytes, as hyper slices it out of its read buffer.
-fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone());
-    HeaderValue::from_maybe_shared(bytes).expect("a valid header value")
 }
 
 fn request(incoming: Option<&HeaderValue>) -> Request {

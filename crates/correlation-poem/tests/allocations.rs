@@ -22,8 +22,8 @@
 //! over `System` with thread-local counters) because the workspace forbids `unsafe_code`.
 
 use allocation_counter::measure;
-use bytes::Bytes;
 use correlation_poem::Correlation;
+use correlation_poem::core::test_util::shared_header_value;
 use poem::http::header::HOST;
 use poem::http::{HeaderValue, StatusCode};
 use poem::middleware::{RequestId, ReuseId};
@@ -54,15 +54,6 @@ fn streamed() -> Response {
 #[handler]
 fn streamed_without_headers() -> Body {
     stream_body()
-}
-
-/// A header value over reference-counted bytes, as hyper slices it out of its read
-/// buffer (a value freshly parsed from `&str` would pay one allocation inside `bytes`
-/// on its first clone, in any middleware that clones it).
-fn shared_header_value(value: &str) -> HeaderValue {
-    let bytes = Bytes::from(value.as_bytes().to_vec());
-    drop(bytes.clone());
-    HeaderValue::from_maybe_shared(bytes).unwrap()
 }
 
 /// A request as a client sends it: a `Host` header (so the header map already exists,
