@@ -60,19 +60,16 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let (first, second) = futures_util::join!(call("/"), call("/"));
     let stream = call("/stream").await;
     for id in [&first, &second] {
+        capture.assert_each_once_under(
+            id,
+            &[
+                "handler event",
+                "bridged log record",
+                "nested call",
+                "spawned event",
+            ],
+        );
         let mine = capture.messages_for(id);
-        for expected in [
-            "handler event",
-            "bridged log record",
-            "nested call",
-            "spawned event",
-        ] {
-            assert_eq!(
-                mine.iter().filter(|m| m.as_str() == expected).count(),
-                1,
-                "{expected:?} under {id}: {mine:?}"
-            );
-        }
         assert_eq!(
             mine.iter()
                 .filter(|m| m.starts_with("access 200 GET / "))
@@ -81,11 +78,5 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
             "Logger's line under {id}: {mine:?}"
         );
     }
-    let streamed = capture.events_starting_with("streamed chunk");
-    assert_eq!(streamed.len(), 2);
-    assert!(
-        streamed
-            .iter()
-            .all(|event| event.correlation_id.as_deref() == Some(stream.as_str()))
-    );
+    capture.assert_events_under("streamed chunk", 2, &stream);
 }

@@ -237,6 +237,34 @@ mod tracing_capture {
                 .collect()
         }
 
+        /// Asserts that each of `expected` was recorded exactly once under `id`; the
+        /// failure lists what was recorded under it.
+        ///
+        /// # Panics
+        ///
+        /// When one of the messages is missing or repeated.
+        pub fn assert_each_once_under(&self, id: &str, expected: &[&str]) {
+            let mine = self.messages_for(id);
+            for expected in expected {
+                let count = mine.iter().filter(|message| message == expected).count();
+                assert_eq!(count, 1, "{expected:?} under {id}: {mine:?}");
+            }
+        }
+
+        /// Asserts that exactly `count` events start with `prefix`, all recorded under
+        /// `id`: what a streamed body logs.
+        ///
+        /// # Panics
+        ///
+        /// When the count differs or one of them carries another ID or none.
+        pub fn assert_events_under(&self, prefix: &str, count: usize, id: &str) {
+            let events = self.events_starting_with(prefix);
+            assert_eq!(events.len(), count, "{prefix:?} events: {events:?}");
+            for event in &events {
+                assert_eq!(event.correlation_id.as_deref(), Some(id), "{event:?}");
+            }
+        }
+
         fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
             self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
         }

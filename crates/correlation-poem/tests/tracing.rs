@@ -57,27 +57,17 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let (first, second) = tokio::join!(call("/"), call("/"));
     let stream = call("/stream").await;
     for id in [&first, &second] {
-        let mine = capture.messages_for(id);
-        for expected in [
-            "handler event",
-            "bridged log record",
-            "nested call",
-            "spawned event",
-            // poem's `Tracing` access log, inside ours.
-            "response",
-        ] {
-            assert_eq!(
-                mine.iter().filter(|m| m.as_str() == expected).count(),
-                1,
-                "{expected:?} under {id}: {mine:?}"
-            );
-        }
+        capture.assert_each_once_under(
+            id,
+            &[
+                "handler event",
+                "bridged log record",
+                "nested call",
+                "spawned event",
+                // poem's `Tracing` access log, inside ours.
+                "response",
+            ],
+        );
     }
-    let streamed = capture.events_starting_with("streamed chunk");
-    assert_eq!(streamed.len(), 2);
-    assert!(
-        streamed
-            .iter()
-            .all(|event| event.correlation_id.as_deref() == Some(stream.as_str()))
-    );
+    capture.assert_events_under("streamed chunk", 2, &stream);
 }
