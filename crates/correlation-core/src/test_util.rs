@@ -392,7 +392,7 @@ pub fn interleaved_rounds(
     println!("stack/case: fastest round, median round (ns per request)");
     for (stack, stack_name) in stacks.iter().enumerate() {
         for (case, case_name) in cases.iter().enumerate() {
-            let times = &mut samples[stack * cases.len() + case];
+            let mut times = samples[stack * cases.len() + case].clone();
             times.sort_by(f64::total_cmp);
             match (times.first(), times.get(times.len() / 2)) {
                 (Some(fastest), Some(median)) => {
@@ -400,6 +400,46 @@ pub fn interleaved_rounds(
                 }
                 _ => println!("{stack_name}/{case_name}: no rounds"),
             }
+        }
+    }
+    print_paired_overheads(stacks, cases, &samples);
+}
+
+/// Prints, per case, each stack's overhead over the first stack and the ratio of the
+/// second stack's overhead to each later one's, as medians of per-round values: pairing
+/// the stacks of one round cancels the drift between rounds (a machine that changes
+/// speed), which a ratio of separate medians keeps.
+fn print_paired_overheads(stacks: &[&str], cases: &[&str], samples: &[Vec<f64>]) {
+    if stacks.len() < 2 {
+        return;
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let at = |stack: usize, case: usize| &samples[stack * cases.len() + case];
+    println!("paired per round (medians): overhead over {}", stacks[0]);
+    for (case, case_name) in cases.iter().enumerate() {
+        for (stack, stack_name) in stacks.iter().enumerate().skip(1) {
+            let overheads = at(stack, case)
+                .iter()
+                .zip(at(0, case))
+                .map(|(time, base)| time - base)
+                .collect();
+            println!("{stack_name}/{case_name}: {:.0} ns", median(overheads));
+        }
+        for (other, other_name) in stacks.iter().enumerate().skip(2) {
+            let ratios = at(1, case)
+                .iter()
+                .zip(at(other, case))
+                .zip(at(0, case))
+                .map(|((ours, theirs), base)| (ours - base) / (theirs - base))
+                .collect();
+            println!(
+                "{}÷{other_name}/{case_name}: {:.2}",
+                stacks[1],
+                median(ratios)
+            );
         }
     }
 }
