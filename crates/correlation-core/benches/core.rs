@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use correlation_core::http::{HeaderMap, HeaderValue};
 use correlation_core::{
-    AnyUuid, CorrelationConfig, CorrelationId, HyphenatedUuidV4, IdGenerator, IdValidator,
-    StrictUuidV4, UuidV4, UuidV7, current, scope, sync_scope,
+    AnyUuid, CorrelationConfig, CorrelationContext, CorrelationId, HyphenatedUuidV4, IdGenerator,
+    IdValidator, StrictUuidV4, UuidV4, UuidV7, current, scope, sync_scope,
 };
 use criterion::Criterion;
 
@@ -96,6 +96,23 @@ fn scope_round_trip(c: &mut Criterion) {
         })
     });
     group.bench_function("current (outside a scope)", |b| b.iter(current));
+    // What an adapter pays to enter a request's context around a call: the ID is a
+    // generated one (reference-counted bytes, as in production), not a static.
+    let generated = UuidV4::new_id();
+    let mut context = CorrelationContext::new(generated.clone());
+    group.bench_function("run_mut (owned context)", |b| {
+        b.iter(|| black_box(&mut context).run_mut(|| black_box(1)))
+    });
+    let context = CorrelationContext::new(generated.clone());
+    group.bench_function("enter+leave (guard)", |b| {
+        b.iter(|| {
+            let _entered = black_box(&context).enter();
+            black_box(1)
+        })
+    });
+    group.bench_function("clone+drop of a generated id", |b| {
+        b.iter(|| black_box(black_box(&generated).clone()))
+    });
     group.finish();
 }
 

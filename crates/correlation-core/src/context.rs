@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ impl Current {
 
     /// Runs `f` with `self` as the current context, moved into the thread's slot for the
     /// duration and back afterwards, even if `f` panics.
+    #[inline]
     fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
         /// Swaps the outer context back in when `f` returns or unwinds.
         struct Exit<'a>(&'a mut Current);
@@ -255,8 +257,9 @@ where
 ///
 /// Adapters make one per request with
 /// [`CorrelationConfig::request_context`](crate::CorrelationConfig::request_context), run
-/// the inner service's `call` with [`run`](Self::run), its future with
-/// [`wrap`](Self::wrap), and every poll of the response body with `run` again.
+/// the inner service's `call` with [`run`](Self::run) (or under [`enter`](Self::enter)
+/// when its future is built in place), its future with [`wrap`](Self::wrap), and every
+/// poll of the response body with [`run_mut`](Self::run_mut).
 /// [`capture`](Self::capture) takes the caller's context, to carry it elsewhere.
 /// A job's context comes from its [`JobCarrier`](crate::JobCarrier).
 ///
@@ -375,9 +378,57 @@ impl CorrelationContext {
     /// Like [`run`](Self::run), without cloning: the context is moved in for the
     /// duration of `f` and back out. For middleware that owns its context (a response
     /// body polled many times, say).
+    #[inline]
     pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let Self { current, ambient } = self;
         ambient.run(|| current.enter(f))
+    }
+
+    /// Enters this context on the current thread until the returned guard is dropped,
+    /// in the manner of tracing's `Span::entered`: for code that cannot pass a closure
+    /// to [`run`](Self::run), such as a middleware that builds the inner service's
+    /// future in place inside its own.
+    ///
+    /// Like `run`, it enters a copy of the ID (a reference count), so the context stays
+    /// free to be moved while the guard lives.
+    ///
+    /// Guards must be dropped on the thread that made them (they are not `Send`) and in
+    /// the reverse order of entering. A guard that is leaked with `mem::forget` leaves
+    /// the ID current on its thread; prefer `run` or [`wrap`](Self::wrap) wherever a
+    /// closure or a future will do.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationContext, CorrelationId, current};
+    ///
+    /// let context = CorrelationContext::new(CorrelationId::from_static("req-3"));
+    /// let entered = context.enter();
+    /// assert_eq!(current().unwrap(), "req-3");
+    /// let moved = context; // the guard does not borrow the context
+    /// drop(entered);
+    /// assert_eq!(current(), None);
+    /// # let _ = moved;
+    /// ```
+    #[inline]
+    pub fn enter(&self) -> Entered {
+        #[cfg(feature = "tracing")]
+        let span = self.ambient.span.clone().map(tracing::Span::entered);
+        #[cfg(feature = "sentry")]
+        let hub = self
+            .ambient
+            .hub
+            .clone()
+            .map(sentry_core::HubSwitchGuard::new);
+        let mut displaced = self.current.clone();
+        let in_slot = swap_with_slot(&mut displaced);
+        Entered {
+            displaced,
+            in_slot,
+            #[cfg(feature = "sentry")]
+            _hub: hub,
+            #[cfg(feature = "tracing")]
+            _span: span,
+            _not_send: PhantomData,
+        }
     }
 
     /// Runs `future` inside this context.
@@ -386,6 +437,40 @@ impl CorrelationContext {
             future: Some(future),
             context: Some(self),
         }
+    }
+}
+
+/// A [`CorrelationContext`] entered on the current thread by
+/// [`CorrelationContext::enter`]; dropping it leaves the context and restores what was
+/// current before.
+#[must_use = "the context is left as soon as the guard is dropped"]
+pub struct Entered {
+    // The value this guard took out of the thread's slot, put back on drop. Fields drop
+    // after `Drop::drop`, in order: the Sentry hub, then the span, the reverse of
+    // entering.
+    displaced: Current,
+    // `false` when the slot was unavailable (the thread is exiting): nothing to restore.
+    in_slot: bool,
+    #[cfg(feature = "sentry")]
+    _hub: Option<sentry_core::HubSwitchGuard>,
+    #[cfg(feature = "tracing")]
+    _span: Option<tracing::span::EnteredSpan>,
+    // The slot is per thread: leaving must happen on the thread that entered.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        if self.in_slot {
+            swap_with_slot(&mut self.displaced);
+        }
+    }
+}
+
+impl fmt::Debug for Entered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entered").finish_non_exhaustive()
     }
 }
 
@@ -436,6 +521,7 @@ impl Ambient {
         not(any(feature = "tracing", feature = "sentry")),
         allow(clippy::unused_self)
     )]
+    #[inline]
     fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
         let _entered = self.span.as_ref().map(tracing::Span::enter);
@@ -663,6 +749,38 @@ mod tests {
             assert_eq!(current(), None);
         }
         assert_eq!(context.id().unwrap(), "body");
+    }
+
+    #[test]
+    fn an_entered_guard_restores_the_outer_id_and_nests() {
+        sync_scope(id("outer"), || {
+            let first = CorrelationContext::new(id("first"));
+            let second = CorrelationContext::new(id("second"));
+            let entered_first = first.enter();
+            assert_eq!(current().unwrap(), "first");
+            {
+                let _entered_second = second.enter();
+                assert_eq!(current().unwrap(), "second");
+            }
+            assert_eq!(current().unwrap(), "first");
+            drop(entered_first);
+            assert_eq!(current().unwrap(), "outer");
+            // The contexts kept their IDs: entering copies, it does not take.
+            assert_eq!(first.id().unwrap(), "first");
+            assert_eq!(second.id().unwrap(), "second");
+        });
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn a_panic_under_an_entered_guard_restores_the_outer_id() {
+        let context = CorrelationContext::new(id("entered"));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _entered = context.enter();
+            panic!("handler bug");
+        }));
+        assert!(caught.is_err());
+        assert_eq!(current(), None);
     }
 
     /// Records the ID current when it is dropped.

@@ -121,8 +121,8 @@ pub use config::{
     DEFAULT_SENTRY_TAG, Decision, LOG_TARGET, OnInvalid, Outcome,
 };
 pub use context::{
-    CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
-    spawn_blocking, spawn_local, sync_scope, with_current,
+    CorrelationContext, CorrelationFutureExt, Entered, WithCorrelation, bind_current, current,
+    scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 #[cfg(feature = "env-logger")]

@@ -86,6 +86,23 @@ fn the_tag_name_is_configurable() {
     assert_eq!(tag(&events[0], "transaction_id"), None);
 }
 
+#[test]
+fn events_under_an_entered_context_carry_its_tag() {
+    let events = with_captured_events(|| {
+        let context =
+            CorrelationConfig::default().request_context(CorrelationId::from_static("req-e"));
+        {
+            let _entered = context.enter();
+            sentry_core::capture_message("entered", sentry_core::Level::Error);
+        }
+        sentry_core::capture_message("left", sentry_core::Level::Error);
+    });
+    assert_eq!(events.len(), 2);
+    assert_eq!(message(&events[0]), "entered");
+    assert_eq!(tag(&events[0], "transaction_id"), Some("req-e"));
+    assert_eq!(tag(&events[1], "transaction_id"), None);
+}
+
 /// Polls the futures concurrently on the current task.
 async fn futures_join<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
     let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();

@@ -69,3 +69,23 @@ async fn events_outside_a_request_have_no_request_span() {
             .is_none_or(|spans| spans.as_array().is_some_and(Vec::is_empty))
     );
 }
+
+#[tokio::test]
+async fn events_under_an_entered_context_carry_its_span() {
+    let capture = TracingCapture::install();
+    let context =
+        CorrelationConfig::default().request_context(CorrelationId::from_static("entered-1"));
+    {
+        let _entered = context.enter();
+        tracing::info!("entered marker");
+    }
+    tracing::info!("left marker");
+    let found = capture.events_starting_with("entered marker");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].correlation_id.as_deref(), Some("entered-1"));
+    assert_eq!(found[0].json["spans"][0]["name"], "request");
+    assert_eq!(
+        capture.events_starting_with("left marker")[0].correlation_id,
+        None
+    );
+}
