@@ -6,6 +6,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::context::{CorrelationContext, sync_scope};
@@ -171,7 +172,7 @@ impl std::ops::Deref for Handle {
 struct Inner {
     incoming: Box<[HeaderName]>,
     response: HeaderName,
-    generator: Box<dyn IdGenerator>,
+    generator: Generator,
     validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
     update_request_header: bool,
@@ -352,6 +353,9 @@ impl CorrelationConfig {
     /// assert_eq!(headers["x-request-id"], decision.id.as_str());
     /// ```
     pub fn decide_and_update(&self, headers: &mut HeaderMap) -> Decision {
+        if let ([name], true) = (&*self.inner.incoming, self.inner.update_request_header) {
+            return self.decide_and_update_one(headers, name);
+        }
         // In place: the only incoming name, with exactly one value.
         let mut in_place = false;
         let only_name = self.inner.incoming.len() == 1;
@@ -367,6 +371,32 @@ impl CorrelationConfig {
             self.update_request_headers(headers, &decision.id);
         }
         decision
+    }
+
+    /// [`decide_and_update`](Self::decide_and_update) for the common configuration, one
+    /// incoming name whose header is updated: one lookup finds the value and the place
+    /// the final ID goes.
+    fn decide_and_update_one(&self, headers: &mut HeaderMap, name: &HeaderName) -> Decision {
+        match headers.entry(name) {
+            Entry::Vacant(vacant) => {
+                let decision = self.decide_value(None);
+                vacant.insert(decision.id.to_header_value());
+                decision
+            }
+            Entry::Occupied(mut occupied) => {
+                let mut values = occupied.iter();
+                let decision = self.decide_value(values.next());
+                let single = values.next().is_none();
+                // Accepted without a transformer means the ID is that very value.
+                let in_place = single
+                    && decision.outcome == Outcome::Accepted
+                    && self.inner.transformer.is_none();
+                if decision.outcome != Outcome::Rejected && !in_place {
+                    occupied.insert(decision.id.to_header_value());
+                }
+                decision
+            }
+        }
     }
 
     /// Reads an ID from `headers` through the same validation as incoming requests,
@@ -415,9 +445,12 @@ impl CorrelationConfig {
 
     /// Makes the response headers carry exactly one header with the final ID, replacing
     /// any the handler set. Does nothing when echo is turned off.
-    pub fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
+    ///
+    /// `id` is the ID, borrowed, or owned when the caller has no further use for it
+    /// (which saves a reference count).
+    pub fn echo_response_headers(&self, headers: &mut HeaderMap, id: impl Into<HeaderValue>) {
         if self.inner.echo_response_header {
-            headers.insert(self.inner.response.clone(), id.to_header_value());
+            headers.insert(self.inner.response.clone(), id.into());
         }
     }
 
@@ -433,7 +466,12 @@ impl CorrelationConfig {
     /// replaced by a UUID v4 for this ID and a warning is logged.
     pub fn generate(&self) -> CorrelationId {
         let max = self.inner.max_length;
-        match catch_unwind(AssertUnwindSafe(|| self.inner.generator.generate())) {
+        let generator = match &self.inner.generator {
+            // Cannot fail, and `build` checked its length against `max`.
+            Generator::UuidV4 => return UuidV4::new_id(),
+            Generator::Custom(generator) => generator,
+        };
+        match catch_unwind(AssertUnwindSafe(|| generator.generate())) {
             Ok(Ok(id)) if id.len() <= max => return id,
             Ok(Ok(_)) => {
                 log::warn!(target: LOG_TARGET, "ID generator made an ID longer than {max} bytes; using a UUID v4")
@@ -543,6 +581,30 @@ impl Validator {
     }
 }
 
+/// The generator as configured. The default one is recognised so that generating an ID
+/// is a direct call, without a dynamic call or unwind guard.
+enum Generator {
+    UuidV4,
+    Custom(Box<dyn IdGenerator>),
+}
+
+impl Generator {
+    fn new<G: IdGenerator>(generator: G) -> Self {
+        if (&generator as &dyn Any).is::<UuidV4>() {
+            Self::UuidV4
+        } else {
+            Self::Custom(Box::new(generator))
+        }
+    }
+
+    fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
+        match self {
+            Self::UuidV4 => Ok(UuidV4::new_id()),
+            Self::Custom(generator) => generator.generate(),
+        }
+    }
+}
+
 /// The generator of last resort: a UUID v4, shortened to `max` hex digits if needed.
 fn fallback_id(max: usize) -> CorrelationId {
     let id = UuidV4::new_id();
@@ -557,7 +619,7 @@ fn fallback_id(max: usize) -> CorrelationId {
 pub struct CorrelationConfigBuilder {
     incoming: Vec<String>,
     response: Option<String>,
-    generator: Box<dyn IdGenerator>,
+    generator: Generator,
     validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
     update_request_header: bool,
@@ -574,7 +636,7 @@ impl Default for CorrelationConfigBuilder {
         Self {
             incoming: vec![DEFAULT_HEADER_NAME.to_owned()],
             response: None,
-            generator: Box::new(UuidV4),
+            generator: Generator::UuidV4,
             validator: Validator::StrictUuidV4,
             transformer: None,
             update_request_header: true,
@@ -625,7 +687,7 @@ impl CorrelationConfigBuilder {
 
     /// Sets how new IDs are made (default [`UuidV4`]).
     pub fn generator(mut self, generator: impl IdGenerator) -> Self {
-        self.generator = Box::new(generator);
+        self.generator = Generator::new(generator);
         self
     }
 
@@ -954,11 +1016,17 @@ mod tests {
             Outcome,
             &'a str,
         );
-        let cases: [Case<'_>; 7] = [
+        let cases: [Case<'_>; 8] = [
             (
                 &default,
                 &[("x-request-id", VALID)],
                 Outcome::Accepted,
+                "x-request-id",
+            ),
+            (
+                &default,
+                &[("x-request-id", "")],
+                Outcome::Generated,
                 "x-request-id",
             ),
             (
@@ -1011,6 +1079,37 @@ mod tests {
         let decision = reject.decide_and_update(&mut map);
         assert_eq!(decision.outcome, Outcome::Rejected);
         assert_eq!(map["x-request-id"], "bad");
+
+        // With request updates off, the headers stay as they came.
+        let untouched = CorrelationConfig::builder()
+            .update_request_header(false)
+            .build()
+            .unwrap();
+        let mut map = headers(&[("x-request-id", "bad")]);
+        let decision = untouched.decide_and_update(&mut map);
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert_eq!(map["x-request-id"], "bad");
+        let mut map = headers(&[]);
+        assert_eq!(
+            untouched.decide_and_update(&mut map).outcome,
+            Outcome::Generated
+        );
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn an_explicit_built_in_generator_makes_the_same_ids_as_the_default() {
+        let explicit = CorrelationConfig::builder()
+            .generator(UuidV4)
+            .build()
+            .unwrap();
+        assert!(is_default_generated(&explicit.generate()));
+        let hyphenated = CorrelationConfig::builder()
+            .generator(crate::HyphenatedUuidV4)
+            .build()
+            .unwrap();
+        let id = hyphenated.generate();
+        assert_eq!((id.len(), id.as_str().matches('-').count()), (36, 4));
     }
 
     #[test]

@@ -92,11 +92,16 @@ impl CorrelationId {
             .map_err(|_| InvalidCorrelationId::InvalidByte { position: 0 })
     }
 
-    /// Builds an ID from a fixed-size buffer with a single allocation that every clone shares.
-    pub(crate) fn from_owned_array<const N: usize>(
+    /// Builds an ID from the text of a UUID (hex digits and hyphens, which always pass
+    /// the safety rules) with a single allocation that every clone shares.
+    pub(crate) fn from_uuid_text<const N: usize>(
         buf: [u8; N],
     ) -> Result<Self, InvalidCorrelationId> {
-        Self::from_bytes(Bytes::from_owner(buf))
+        debug_assert!(check_safe(&buf, Self::MAX_LEN).is_ok());
+        // `HeaderValue` checks the bytes again; the error arm keeps this total.
+        HeaderValue::from_maybe_shared(Bytes::from_owner(buf))
+            .map(Self)
+            .map_err(|_| InvalidCorrelationId::InvalidByte { position: 0 })
     }
 
     /// Shares the bytes of `value` (no copy) after checking the safety rules.

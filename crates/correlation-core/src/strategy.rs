@@ -64,7 +64,7 @@ impl IdGenerator for HyphenatedUuidV4 {
     fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
         let mut buf = [0u8; 36];
         Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        CorrelationId::from_owned_array(buf)
+        CorrelationId::from_uuid_text(buf)
     }
 }
 
@@ -78,7 +78,7 @@ impl IdGenerator for UuidV7 {
     fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
         let mut buf = [0u8; 36];
         Uuid::now_v7().hyphenated().encode_lower(&mut buf);
-        CorrelationId::from_owned_array(buf)
+        CorrelationId::from_uuid_text(buf)
     }
 }
 
@@ -86,7 +86,7 @@ fn simple(uuid: Uuid) -> CorrelationId {
     let mut buf = [0u8; 32];
     uuid.simple().encode_lower(&mut buf);
     // 32 lowercase hex digits always pass the safety rules; the fallback keeps this total.
-    CorrelationId::from_owned_array(buf).unwrap_or_else(|_| CorrelationId::from_static("0"))
+    CorrelationId::from_uuid_text(buf).unwrap_or_else(|_| CorrelationId::from_static("0"))
 }
 
 /// Decides whether an incoming ID is accepted.
