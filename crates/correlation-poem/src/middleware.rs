@@ -118,34 +118,58 @@ impl<E> fmt::Debug for CorrelationEndpoint<E> {
 impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
     type Output = Response;
 
-    fn call(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
-        // Everything happens in the first poll: this future is then built in place by
-        // whoever awaits it, and the inner endpoint's future (which holds the whole
-        // `Request` until polled) is written once, into the space the pending request
-        // leaves, instead of being moved through several frames.
+    fn call(&self, mut request: Request) -> impl Future<Output = Result<Response>> + Send {
+        // Every return builds the whole future in one expression, so that the inner
+        // endpoint's future (which holds the whole `Request` and is most of this one's
+        // size) is written straight into place rather than moved: poem moves requests
+        // and futures through each layer, and those copies are a large part of its cost.
+        let config = &self.config;
+        if config.is_skipped(request.uri().path()) {
+            return ResponseFuture {
+                state: State::Skipped {
+                    future: self.inner.call(request),
+                },
+                context: None,
+                config,
+            };
+        }
+        let Decision { id, outcome } = config.decide_and_update(request.headers_mut());
+        if outcome == Outcome::Rejected {
+            return ResponseFuture {
+                state: State::Rejected {
+                    response: Some(rejection(config, &id)),
+                },
+                context: None,
+                config,
+            };
+        }
+        let context = config.request_context(id);
+        // Work the inner endpoint does before returning its future sees the ID. A guard,
+        // not `run`: a closure would take the request in and the future out by moving
+        // them.
+        let _entered = context.enter();
         ResponseFuture {
-            state: State::Start {
-                make: Some(|request| self.inner.call(request)),
-                request: Some(request),
+            state: State::Running {
+                future: self.inner.call(request),
             },
-            context: None,
-            config: &self.config,
+            context: Some(context),
+            config,
         }
     }
 }
 
 pin_project! {
     /// The future of [`CorrelationEndpoint::call`]. `context` (the request's ID, and
-    /// its span and Sentry hub with those features) is set in the first poll, unless
-    /// the path is skipped.
-    struct ResponseFuture<'a, C, F> {
+    /// its span and Sentry hub with those features) is set unless the path is skipped
+    /// or the request rejected.
+    struct ResponseFuture<'a, F> {
         #[pin]
-        state: State<C, F>,
+        state: State<F>,
         context: Option<CorrelationContext>,
         config: &'a CorrelationConfig,
     }
 
-    impl<C, F> PinnedDrop for ResponseFuture<'_, C, F> {
+    impl<F> PinnedDrop for ResponseFuture<'_, F> {
         // A request dropped before completion (the client went away) drops the inner
         // future inside the scope, so what its destructors log carries the ID.
         fn drop(this: Pin<&mut Self>) {
@@ -162,19 +186,16 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<C, F> {
-        // Not polled yet: `make` calls the inner endpoint. Both are taken in the first
-        // poll, which leaves the variant's space to the inner future.
-        Start { make: Option<C>, request: Option<Request> },
+    enum State<F> {
         Running { #[pin] future: F },
         Skipped { #[pin] future: F },
+        Rejected { response: Option<Response> },
         Done,
     }
 }
 
-impl<C, F, T> Future for ResponseFuture<'_, C, F>
+impl<F, T> Future for ResponseFuture<'_, F>
 where
-    C: FnOnce(Request) -> F,
     F: Future<Output = Result<T>>,
     T: IntoResponse,
 {
@@ -183,43 +204,21 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut state = this.state;
-        let config = *this.config;
-        let mut start = None;
-        if let StateProj::Start { make, request } = state.as_mut().project() {
-            let (Some(make), Some(mut request)) = (make.take(), request.take()) else {
-                panic!("`CorrelationEndpoint` future polled after completion");
-            };
-            if config.is_skipped(request.uri().path()) {
-                state.set(State::Skipped {
-                    future: make(request),
-                });
-            } else {
-                let Decision { id, outcome } = config.decide_and_update(request.headers_mut());
-                if outcome == Outcome::Rejected {
-                    state.set(State::Done);
-                    return Poll::Ready(Ok(rejection(config, &id)));
-                }
-                *this.context = Some(config.request_context(id));
-                start = Some((make, request));
-            }
-        }
         let Some(context) = this.context.as_mut() else {
-            let StateProj::Skipped { future } = state.as_mut().project() else {
-                panic!("`CorrelationEndpoint` future polled after completion");
+            return match state.as_mut().project() {
+                StateProj::Skipped { future } => future
+                    .poll(cx)
+                    .map(|result| result.map(IntoResponse::into_response)),
+                StateProj::Rejected { response } => match response.take() {
+                    Some(response) => Poll::Ready(Ok(response)),
+                    None => panic!("`CorrelationEndpoint` future polled after completion"),
+                },
+                _ => panic!("`CorrelationEndpoint` future polled after completion"),
             };
-            return future
-                .poll(cx)
-                .map(|result| result.map(IntoResponse::into_response));
         };
-        // Calling the inner endpoint (work it does before returning its future sees the
-        // ID), polling its future and turning its output or error into a response
+        // Polling the inner future and turning its output or error into a response
         // (which may run user code): all with the ID, in one scope per poll.
         let response = context.run_mut(|| {
-            if let Some((make, request)) = start {
-                state.set(State::Running {
-                    future: make(request),
-                });
-            }
             let StateProj::Running { future } = state.as_mut().project() else {
                 panic!("`CorrelationEndpoint` future polled after completion");
             };
@@ -235,7 +234,8 @@ where
         // context moves on to the body, and dropping this future needs no scope.
         if let Some(context) = this.context.take() {
             if let Some(id) = context.id() {
-                config.echo_response_headers(response.headers_mut(), id);
+                this.config
+                    .echo_response_headers(response.headers_mut(), id);
             }
             let streamed = body::scoped(response.take_body(), context);
             response.set_body(streamed);
