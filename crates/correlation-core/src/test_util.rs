@@ -405,10 +405,11 @@ pub fn interleaved_rounds(
     print_paired_overheads(stacks, cases, &samples);
 }
 
-/// Prints, per case, each stack's overhead over the first stack and the ratio of the
-/// second stack's overhead to each later one's, as medians of per-round values: pairing
-/// the stacks of one round cancels the drift between rounds (a machine that changes
-/// speed), which a ratio of separate medians keeps.
+/// Prints, per case, each stack's overhead over the first stack and, for each stack
+/// whose name starts with `correlation`, the ratio of its overhead to that of the stack
+/// listed right after it (its peer), as medians of per-round values: pairing the stacks
+/// of one round cancels the drift between rounds (a machine that changes speed), which
+/// a ratio of separate medians keeps.
 fn print_paired_overheads(stacks: &[&str], cases: &[&str], samples: &[Vec<f64>]) {
     if stacks.len() < 2 {
         return;
@@ -428,18 +429,18 @@ fn print_paired_overheads(stacks: &[&str], cases: &[&str], samples: &[Vec<f64>])
                 .collect();
             println!("{stack_name}/{case_name}: {:.0} ns", median(overheads));
         }
-        for (other, other_name) in stacks.iter().enumerate().skip(2) {
-            let ratios = at(1, case)
+        let pairs = stacks.iter().zip(stacks.iter().skip(1)).enumerate();
+        for (ours, (ours_name, peer_name)) in pairs.skip(1) {
+            if !ours_name.starts_with("correlation") {
+                continue;
+            }
+            let ratios = at(ours, case)
                 .iter()
-                .zip(at(other, case))
+                .zip(at(ours + 1, case))
                 .zip(at(0, case))
-                .map(|((ours, theirs), base)| (ours - base) / (theirs - base))
+                .map(|((ours, peer), base)| (ours - base) / (peer - base))
                 .collect();
-            println!(
-                "{}÷{other_name}/{case_name}: {:.2}",
-                stacks[1],
-                median(ratios)
-            );
+            println!("{ours_name}÷{peer_name}/{case_name}: {:.2}", median(ratios));
         }
     }
 }
