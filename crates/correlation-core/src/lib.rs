@@ -51,7 +51,8 @@
 //! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
 //!   `tracing` span and the Sentry hub where those features are on. Adapters keep it
 //!   owned and enter it with [`CorrelationContext::run_mut`] and
-//!   [`WithCorrelation::take_context`], which move it instead of cloning it.
+//!   [`WithCorrelation::take_context`], which move it instead of cloning it, or, to build
+//!   an inner future in place, with the guard of [`CorrelationContext::enter`].
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
