@@ -356,18 +356,10 @@ impl CorrelationConfig {
         if let ([name], true) = (&*self.inner.incoming, self.inner.update_request_header) {
             return self.decide_and_update_one(headers, name);
         }
-        // In place: the only incoming name, with exactly one value.
-        let mut in_place = false;
-        let only_name = self.inner.incoming.len() == 1;
-        let decision = self.decide_with(|name| {
-            let mut values = headers.get_all(name).iter();
-            let first = values.next()?;
-            in_place = only_name && values.next().is_none();
-            Some(first)
-        });
-        // Accepted without a transformer means the ID is that very value.
-        let unchanged = decision.outcome == Outcome::Accepted && self.inner.transformer.is_none();
-        if decision.outcome != Outcome::Rejected && !(in_place && unchanged) {
+        // Several names (the others are removed, so there is always a write), or
+        // updates turned off (`update_request_headers` does nothing).
+        let decision = self.decide(headers);
+        if decision.outcome != Outcome::Rejected {
             self.update_request_headers(headers, &decision.id);
         }
         decision
@@ -445,12 +437,9 @@ impl CorrelationConfig {
 
     /// Makes the response headers carry exactly one header with the final ID, replacing
     /// any the handler set. Does nothing when echo is turned off.
-    ///
-    /// `id` is the ID, borrowed, or owned when the caller has no further use for it
-    /// (which saves a reference count).
-    pub fn echo_response_headers(&self, headers: &mut HeaderMap, id: impl Into<HeaderValue>) {
+    pub fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
         if self.inner.echo_response_header {
-            headers.insert(self.inner.response.clone(), id.into());
+            headers.insert(self.inner.response.clone(), id.to_header_value());
         }
     }
 

@@ -62,7 +62,6 @@ impl Current {
 
     /// Runs `f` with `self` as the current context, moved into the thread's slot for the
     /// duration and back afterwards, even if `f` panics.
-    #[inline]
     fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
         /// Swaps the outer context back in when `f` returns or unwinds.
         struct Exit<'a>(&'a mut Current);
@@ -378,7 +377,6 @@ impl CorrelationContext {
     /// Like [`run`](Self::run), without cloning: the context is moved in for the
     /// duration of `f` and back out. For middleware that owns its context (a response
     /// body polled many times, say).
-    #[inline]
     pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let Self { current, ambient } = self;
         ambient.run(|| current.enter(f))
@@ -521,7 +519,6 @@ impl Ambient {
         not(any(feature = "tracing", feature = "sentry")),
         allow(clippy::unused_self)
     )]
-    #[inline]
     fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
         let _entered = self.span.as_ref().map(tracing::Span::enter);
