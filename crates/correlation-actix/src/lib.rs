@@ -59,7 +59,7 @@
 //! let app = App::new()
 //!     .route("/", web::get().to(|| async { "hello" }))
 //!     .wrap(Correlation::with_config(config));
-//! # Ok::<(), correlation_actix::core::ConfigError>(())
+//! # Ok::<(), correlation_actix::correlation_core::ConfigError>(())
 //! ```
 //!
 //! For every request the middleware asks core to accept, generate or replace the ID
@@ -156,7 +156,7 @@
 //! ```
 //! use actix_web::{Error, HttpRequest, HttpResponse, rt, web};
 //! use correlation_actix::CorrelationId;
-//! use correlation_actix::core::CorrelationFutureExt;
+//! use correlation_actix::correlation_core::CorrelationFutureExt;
 //! use futures_util::StreamExt;
 //!
 //! async fn ws(req: HttpRequest, body: web::Payload, id: CorrelationId) -> Result<HttpResponse, Error> {
@@ -212,7 +212,8 @@ pub use body::CorrelationBody;
 pub use extract::{CorrelationId, MissingCorrelationMiddleware};
 pub use middleware::{CorrelatedError, Correlation, CorrelationMiddleware, ResponseFuture};
 
-pub use correlation_core as core;
+/// The core crate under its own name, so a dependency on this adapter alone is enough.
+pub use correlation_core;
 pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
 
 #[cfg(test)]

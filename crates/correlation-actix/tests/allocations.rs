@@ -36,7 +36,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use allocation_counter::measure;
-use correlation_actix::core::test_util::shared_bytes;
+use correlation_actix::correlation_core::test_util::shared_bytes;
 use correlation_actix::{Correlation, CorrelationConfig};
 
 const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";

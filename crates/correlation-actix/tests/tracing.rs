@@ -8,7 +8,7 @@
 use actix_web::middleware::Logger;
 use actix_web::web::Bytes;
 use actix_web::{App, HttpResponse, test, web};
-use correlation_actix::core::test_util::TracingCapture;
+use correlation_actix::correlation_core::test_util::TracingCapture;
 use correlation_actix::{Correlation, CorrelationId};
 use futures_util::StreamExt;
 
@@ -20,7 +20,7 @@ async fn index(id: CorrelationId) -> String {
     tracing::info!("handler event");
     log::info!("bridged log record");
     nested();
-    correlation_actix::core::spawn_local(async { tracing::info!("spawned event") })
+    correlation_actix::correlation_core::spawn_local(async { tracing::info!("spawned event") })
         .await
         .unwrap();
     id.to_string()

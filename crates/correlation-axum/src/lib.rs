@@ -57,7 +57,7 @@
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
 //!     .layer(CorrelationLayer::with_config(config));
-//! # Ok::<(), correlation_axum::core::ConfigError>(())
+//! # Ok::<(), correlation_axum::correlation_core::ConfigError>(())
 //! ```
 //!
 //! axum clones a layered service, and with it the layer's configuration, for every
@@ -138,7 +138,7 @@
 //! use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 //! use axum::response::Response;
 //! use correlation_axum::CorrelationId;
-//! use correlation_axum::core::CorrelationFutureExt;
+//! use correlation_axum::correlation_core::CorrelationFutureExt;
 //!
 //! async fn ws(upgrade: WebSocketUpgrade, id: CorrelationId) -> Response {
 //!     upgrade.on_upgrade(move |socket| session(socket).with_correlation_id(id.into_inner()))
@@ -184,7 +184,8 @@ pub use body::CorrelationBody;
 pub use extract::{CorrelationId, MissingCorrelationLayer};
 pub use layer::{CorrelationLayer, CorrelationService, ResponseFuture};
 
-pub use correlation_core as core;
+/// The core crate under its own name, so a dependency on this adapter alone is enough.
+pub use correlation_core;
 pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
 
 #[cfg(test)]

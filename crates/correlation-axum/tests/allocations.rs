@@ -27,7 +27,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::CorrelationLayer;
-use correlation_axum::core::test_util::shared_header_value;
+use correlation_axum::correlation_core::test_util::shared_header_value;
 use http::header::HOST;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
-use correlation_axum::core::test_util::TracingCapture;
+use correlation_axum::correlation_core::test_util::TracingCapture;
 use correlation_axum::{CorrelationId, CorrelationLayer};
 use futures_util::StreamExt;
 use http::Request;
@@ -30,7 +30,7 @@ fn app() -> Router {
                 tracing::info!("handler event");
                 log::info!("bridged log record");
                 nested();
-                correlation_axum::core::spawn(async { tracing::info!("spawned event") })
+                correlation_axum::correlation_core::spawn(async { tracing::info!("spawned event") })
                     .await
                     .unwrap();
                 id.to_string()

@@ -2,7 +2,8 @@
 //! configuration every adapter shares, log formatting and propagation.
 //!
 //! Application authors usually depend on an adapter (`correlation-axum`,
-//! `correlation-actix` or `correlation-poem`), which re-exports this crate as `core`.
+//! `correlation-actix` or `correlation-poem`), which re-exports this crate as
+//! `correlation_core` and forwards every feature of it under the same name.
 //! Depend on `correlation-core` directly to write an adapter for another framework, to
 //! log or propagate the ID from library code, or to carry it into background jobs.
 //!

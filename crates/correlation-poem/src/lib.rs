@@ -61,7 +61,7 @@
 //!     .build()?;
 //! let app = Route::new().at("/", get(index)).with(Correlation::with_config(config));
 //! # let _ = app;
-//! # Ok::<(), correlation_poem::core::ConfigError>(())
+//! # Ok::<(), correlation_poem::correlation_core::ConfigError>(())
 //! ```
 //!
 //! For every request the middleware asks core to accept, generate or replace the ID
@@ -134,7 +134,7 @@
 //!
 //! ```
 //! use correlation_poem::CorrelationId;
-//! use correlation_poem::core::CorrelationFutureExt;
+//! use correlation_poem::correlation_core::CorrelationFutureExt;
 //! use futures_util::{SinkExt, StreamExt};
 //! use poem::web::websocket::{Message, WebSocket};
 //! use poem::{IntoResponse, handler};
@@ -180,7 +180,7 @@
 //! ID format and its trust in any (safe) incoming value:
 //!
 //! ```
-//! use correlation_poem::core::{AnySafe, HyphenatedUuidV4};
+//! use correlation_poem::correlation_core::{AnySafe, HyphenatedUuidV4};
 //! use correlation_poem::{Correlation, CorrelationConfig, CorrelationId};
 //! use poem::{EndpointExt, Route, get, handler, test::TestClient};
 //!
@@ -259,7 +259,8 @@ mod middleware;
 pub use extract::{CorrelationId, MissingCorrelationMiddleware};
 pub use middleware::{Correlation, CorrelationEndpoint};
 
-pub use correlation_core as core;
+/// The core crate under its own name, so a dependency on this adapter alone is enough.
+pub use correlation_core;
 pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
 
 #[cfg(test)]

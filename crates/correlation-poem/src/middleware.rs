@@ -33,7 +33,7 @@ const REJECTION_MESSAGE: &str = "invalid correlation id";
 /// let config = CorrelationConfig::builder().header_name("X-Correlation-ID").build()?;
 /// let app = Route::new().at("/", get(index)).with(Correlation::with_config(config));
 /// # let _ = app;
-/// # Ok::<(), correlation_poem::core::ConfigError>(())
+/// # Ok::<(), correlation_poem::correlation_core::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Correlation {

@@ -23,7 +23,7 @@
 
 use allocation_counter::measure;
 use correlation_poem::Correlation;
-use correlation_poem::core::test_util::shared_header_value;
+use correlation_poem::correlation_core::test_util::shared_header_value;
 use poem::http::header::HOST;
 use poem::http::{HeaderValue, StatusCode};
 use poem::middleware::{RequestId, ReuseId};

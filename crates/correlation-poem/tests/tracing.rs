@@ -5,7 +5,7 @@
 //! `tracing-log` too.
 #![cfg(feature = "tracing")]
 
-use correlation_poem::core::test_util::TracingCapture;
+use correlation_poem::correlation_core::test_util::TracingCapture;
 use correlation_poem::{Correlation, CorrelationId};
 use futures_util::StreamExt;
 use poem::middleware::Tracing;
@@ -20,7 +20,7 @@ async fn index(id: CorrelationId) -> String {
     tracing::info!("handler event");
     log::info!("bridged log record");
     nested();
-    correlation_poem::core::spawn(async { tracing::info!("spawned event") })
+    correlation_poem::correlation_core::spawn(async { tracing::info!("spawned event") })
         .await
         .unwrap();
     id.to_string()

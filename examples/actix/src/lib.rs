@@ -14,7 +14,7 @@ use actix_web::middleware::Logger;
 use actix_web::{App, Error, HttpRequest, HttpResponse, ResponseError, web};
 use actix_web_lab::middleware::CatchPanic;
 use bytes::Bytes;
-use correlation_actix::core::{CorrelationFutureExt, current};
+use correlation_actix::correlation_core::{CorrelationFutureExt, current};
 use correlation_actix::{Correlation, CorrelationConfig, CorrelationId};
 use futures_util::StreamExt;
 
@@ -91,7 +91,7 @@ fn request_header_value(req: &HttpRequest, name: &str) -> String {
 async fn spawned() -> Result<String, Error> {
     log::info!("starting a task");
     // On actix's worker runtime; core's helper carries the ID into the new task.
-    let task = correlation_actix::core::spawn(async {
+    let task = correlation_actix::correlation_core::spawn(async {
         log::info!("inside the spawned task");
         current()
     });
@@ -100,7 +100,7 @@ async fn spawned() -> Result<String, Error> {
 
 async fn blocking() -> Result<String, Error> {
     log::info!("starting blocking work");
-    let work = correlation_actix::core::spawn_blocking(|| {
+    let work = correlation_actix::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
         current()
     });
@@ -108,7 +108,7 @@ async fn blocking() -> Result<String, Error> {
 }
 
 fn id_or_500<E>(
-    joined: Result<Option<correlation_actix::core::CorrelationId>, E>,
+    joined: Result<Option<correlation_actix::correlation_core::CorrelationId>, E>,
 ) -> Result<String, Error> {
     match joined {
         Ok(Some(id)) => Ok(id.to_string()),

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use correlation_axum::core::{CorrelationFutureExt, current};
+use correlation_axum::correlation_core::{CorrelationFutureExt, current};
 use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer};
 use futures_util::StreamExt;
 use http::Method;
@@ -122,7 +122,7 @@ fn request_header_value(headers: &HeaderMap, name: &http::HeaderName) -> String 
 
 async fn spawned() -> Result<String, StatusCode> {
     log::info!("starting a task");
-    let task = correlation_axum::core::spawn(async {
+    let task = correlation_axum::correlation_core::spawn(async {
         log::info!("inside the spawned task");
         current()
     });
@@ -131,7 +131,7 @@ async fn spawned() -> Result<String, StatusCode> {
 
 async fn blocking() -> Result<String, StatusCode> {
     log::info!("starting blocking work");
-    let work = correlation_axum::core::spawn_blocking(|| {
+    let work = correlation_axum::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
         current()
     });
@@ -139,7 +139,7 @@ async fn blocking() -> Result<String, StatusCode> {
 }
 
 fn id_or_500<E>(
-    joined: Result<Option<correlation_axum::core::CorrelationId>, E>,
+    joined: Result<Option<correlation_axum::correlation_core::CorrelationId>, E>,
 ) -> Result<String, StatusCode> {
     match joined {
         Ok(Some(id)) => Ok(id.to_string()),

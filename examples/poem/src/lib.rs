@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use correlation_poem::core::{CorrelationFutureExt, current};
+use correlation_poem::correlation_core::{CorrelationFutureExt, current};
 use correlation_poem::{Correlation, CorrelationConfig, CorrelationId};
 use futures_util::{SinkExt, StreamExt};
 use poem::error::ResponseError;
@@ -80,7 +80,7 @@ fn request_header_value(request: &Request, name: &HeaderName) -> String {
 #[handler]
 async fn spawned() -> poem::Result<String> {
     log::info!("starting a task");
-    let task = correlation_poem::core::spawn(async {
+    let task = correlation_poem::correlation_core::spawn(async {
         log::info!("inside the spawned task");
         current()
     });
@@ -90,7 +90,7 @@ async fn spawned() -> poem::Result<String> {
 #[handler]
 async fn blocking() -> poem::Result<String> {
     log::info!("starting blocking work");
-    let work = correlation_poem::core::spawn_blocking(|| {
+    let work = correlation_poem::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
         current()
     });
@@ -98,7 +98,7 @@ async fn blocking() -> poem::Result<String> {
 }
 
 fn id_or_500<E>(
-    joined: Result<Option<correlation_poem::core::CorrelationId>, E>,
+    joined: Result<Option<correlation_poem::correlation_core::CorrelationId>, E>,
 ) -> poem::Result<String> {
     match joined {
         Ok(Some(id)) => Ok(id.to_string()),
