@@ -35,6 +35,8 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         )
         .run()?)
     })?;
+    step("duplicates", || crate::release::duplicates(sh))?;
+    step("package and MSRV", || crate::release::package(sh))?;
     if crate::browser::chromium_available() {
         step("browser", || crate::browser::run(sh))?;
     } else if std::env::var_os("CI").is_some() {

@@ -6,6 +6,10 @@
 //!   concurrent requests and prints its log lines grouped by correlation ID.
 //! - `cargo xtask bench [--quick]`: runs the criterion benches and regenerates the
 //!   table in `BENCHMARKS.md`.
+//! - `cargo xtask package`: packages the published crates and builds them on the minimum
+//!   supported Rust version's dependency versions (also a `ci` step).
+//! - `cargo xtask duplicates`: fails when our crates add a second version of a crate to
+//!   the ecosystem check's tree (also a `ci` step).
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
 //! - `cargo xtask fuzz [--seconds N]`: the cargo-fuzz target over core's decision and log
 //!   formatter, for N seconds (default 60).
@@ -27,6 +31,7 @@ mod client;
 mod demo;
 mod fuzz;
 mod load;
+mod release;
 mod server;
 mod soak;
 mod tidy;
@@ -43,6 +48,8 @@ tasks:
   ci                        format, clippy, tests, doc tests, docs, browser and tidy checks
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
   bench [--quick]           run every criterion bench and regenerate BENCHMARKS.md's table
+  package                   package the published crates; build them on the MSRV's dependency versions
+  duplicates                fail when our crates add a second version of a crate to an application
   tidy                      repository hygiene checks
   fuzz [--seconds N]        fuzz core's decision and log formatter for N seconds (default 60)
   browser                   headless Chromium reads the header cross-origin from each demo
@@ -65,6 +72,8 @@ enum Task {
     Demo(demo::Demo),
     Bench { quick: bool },
     Tidy,
+    Package,
+    Duplicates,
     Fuzz { seconds: u64 },
     Browser,
     Load(load::Load),
@@ -79,6 +88,8 @@ impl Task {
             ["demo"] => Ok(Self::Demo(demo::Demo::new(demo::Framework::Axum))),
             ["demo", framework] => Ok(Self::Demo(demo::Demo::new(framework.parse()?))),
             ["tidy"] => Ok(Self::Tidy),
+            ["package"] => Ok(Self::Package),
+            ["duplicates"] => Ok(Self::Duplicates),
             ["bench"] => Ok(Self::Bench { quick: false }),
             ["bench", "--quick"] => Ok(Self::Bench { quick: true }),
             ["fuzz", options @ ..] => {
@@ -117,6 +128,8 @@ impl Task {
             Self::Ci => ci::run(sh),
             Self::Demo(demo) => demo.run(sh),
             Self::Bench { quick } => bench::run(sh, *quick),
+            Self::Package => release::package(sh),
+            Self::Duplicates => release::duplicates(sh),
             Self::Tidy => tidy::check(&project_root()).context("tidy checks failed"),
             Self::Fuzz { seconds } => fuzz::run(sh, *seconds),
             Self::Browser => browser::run(sh),

@@ -64,7 +64,14 @@ fn check_manifest(manifest: &Path, problems: &mut Vec<String>) -> anyhow::Result
             continue;
         }
         let is_dependency_section = section.ends_with("dependencies]");
-        if is_dependency_section && line.contains('=') && !line.contains("workspace = true") {
+        // A crate's dev-dependency on itself (to turn on its test features) is by path only,
+        // so `cargo package` can drop it; the workspace's entry carries a version.
+        let is_self_by_path = line.contains("path = \".\"");
+        if is_dependency_section
+            && line.contains('=')
+            && !line.contains("workspace = true")
+            && !is_self_by_path
+        {
             problems.push(format!(
                 "{}: `{line}` does not inherit from [workspace.dependencies]",
                 manifest.display()

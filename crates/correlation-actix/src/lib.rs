@@ -4,7 +4,7 @@
 //!
 //! Depend on this crate in an actix-web 4 application; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! ```
 //! use actix_web::{App, test, web};
@@ -207,10 +207,15 @@
 mod body;
 mod extract;
 mod middleware;
+#[cfg(feature = "tracing-actix-web")]
+mod root_span;
 
 pub use body::CorrelationBody;
 pub use extract::{CorrelationId, MissingCorrelationMiddleware};
 pub use middleware::{CorrelatedError, Correlation, CorrelationMiddleware, ResponseFuture};
+#[cfg(feature = "tracing-actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-actix-web")))]
+pub use root_span::CorrelationRootSpanBuilder;
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.
 pub use correlation_core;

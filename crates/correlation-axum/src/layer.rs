@@ -125,6 +125,12 @@ where
                 },
             };
         }
+        #[cfg(feature = "tower-http")]
+        request
+            .extensions_mut()
+            .insert(tower_http::request_id::RequestId::new(
+                decision.id.to_header_value(),
+            ));
         let mut context = self.config.request_context(decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID too.
         let future = context.run_mut(|| self.inner.call(request));

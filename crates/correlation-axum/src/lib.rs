@@ -5,7 +5,7 @@
 //!
 //! Depend on this crate in an axum or tower-based service; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! ```
 //! use axum::{Router, body::Body, routing::get};

@@ -5,7 +5,7 @@
 //!
 //! Depend on this crate in a poem application; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! [poem]: https://docs.rs/poem
 //!
