@@ -71,9 +71,9 @@
 //! errors returned by inner middleware, panics caught by actix-web-lab's `CatchPanic`
 //! and the 101 of a WebSocket upgrade.
 //!
-//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
-//! Carry the ID into other work with [`core::spawn`], [`core::spawn_local`],
-//! [`core::spawn_blocking`] and [`core::CorrelationFutureExt`]: `actix_web::rt::spawn`
+//! In handlers, take [`CorrelationId`], or call [`correlation_core::current`] anywhere below.
+//! Carry the ID into other work with [`correlation_core::spawn`], [`correlation_core::spawn_local`],
+//! [`correlation_core::spawn_blocking`] and [`correlation_core::CorrelationFutureExt`]: `actix_web::rt::spawn`
 //! and `tokio::spawn` start without it.
 //!
 //! # Ordering
@@ -191,16 +191,24 @@
 //!
 //! | feature | enables |
 //! |---|---|
+//! | `env-logger` (default) | [`correlation_core::format`], [`correlation_core::LogFormat`]: `[<id>]` on every `env_logger` line |
+//! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
+//! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span recording `correlation_id`, entered in the handler, spawned work and while the body streams and drops (so `Logger`'s line is inside it) |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` with the ID (when a Sentry client is bound) |
+//! | `reqwest` | `correlation_core::propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
+//! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
+//! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
+//! | `tracing-actix-web` | [`CorrelationRootSpanBuilder`]: tracing-actix-web's root span with the correlation ID as `request_id` |
 //!
-//! No feature is on by default. [`correlation_core`]'s own features (`env-logger`, `kv`,
-//! `serde`, `test-util`) are enabled on that crate.
+//! Only `env-logger` is on by default. Every feature of [`correlation_core`] is forwarded
+//! under the same name, so this crate is the only dependency an application needs. The
+//! versions each integration supports are listed in the README ("Versions").
 //!
 //! ## Supported Rust Versions
 //!
 //! The minimum supported Rust version is **1.85** (edition 2024). It may be raised in a
-//! minor release, to a version at least six months old.
+//! minor release, to a version at least six months old, and never in a patch release.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

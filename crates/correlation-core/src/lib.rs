@@ -84,7 +84,7 @@
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
 //! | `tracing` | a `request` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
-//! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) clients |
+//! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
 //!
@@ -95,7 +95,7 @@
 //! ## Supported Rust Versions
 //!
 //! The minimum supported Rust version is **1.85** (edition 2024). It may be raised in a
-//! minor release, to a version at least six months old.
+//! minor release, to a version at least six months old, and never in a patch release.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

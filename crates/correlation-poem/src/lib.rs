@@ -76,9 +76,9 @@
 //! With [`OnInvalid::Reject`], an invalid ID is answered with `400 Bad Request` (body
 //! `invalid correlation id`, a fresh ID echoed) without calling the endpoint.
 //!
-//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
-//! Carry the ID into other work with [`core::spawn`], [`core::spawn_blocking`] and
-//! [`core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
+//! In handlers, take [`CorrelationId`], or call [`correlation_core::current`] anywhere below.
+//! Carry the ID into other work with [`correlation_core::spawn`], [`correlation_core::spawn_blocking`] and
+//! [`correlation_core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
 //!
 //! # Ordering
 //!
@@ -164,7 +164,7 @@
 //! extractor and a `tracing` span around the endpoint, and echoes it only on successful
 //! responses: an `Err` (such as a `Route`'s 404) leaves without it. `Correlation` reuses a valid
 //! incoming ID, replaces an invalid one (with one `WARN`), rewrites the request header,
-//! keeps the ID in a task-local that [`core::current`], log formatters, spawned tasks
+//! keeps the ID in a task-local that [`correlation_core::current`], log formatters, spawned tasks
 //! and streaming bodies see, and echoes it on every response, errors included.
 //!
 //! | poem | correlation-poem |
@@ -174,7 +174,7 @@
 //! | `RequestId::with_header_name("x-trace")` | `CorrelationConfig::builder().header_name("x-trace")` |
 //! | hyphenated UUIDs | `.generator(HyphenatedUuidV4)` (default: 32 hex digits) |
 //! | any incoming value | `.validator(AnySafe)`: any value of 1 to 128 visible ASCII bytes |
-//! | `req_id: ReqId` | `id: CorrelationId` (or [`core::current`] anywhere) |
+//! | `req_id: ReqId` | `id: CorrelationId` (or [`correlation_core::current`] anywhere) |
 //!
 //! The closest drop-in for `RequestId::default().reuse_id(ReuseId::Use)`, keeping its
 //! ID format and its trust in any (safe) incoming value:
@@ -209,7 +209,7 @@
 //! poem's `Tracing` middleware logs one `tracing` event per response (`response` with
 //! the status and duration, or `error`). Place it **inside** `Correlation`, i.e. write
 //! `.with(Tracing)` before `.with(Correlation::...)`: its events are then emitted while
-//! the ID is current, so a formatter that reads [`core::current`] shows it (through
+//! the ID is current, so a formatter that reads [`correlation_core::current`] shows it (through
 //! tracing's `log` feature, `correlation_core::format` prints `[<id>]` on them). Placed
 //! outside, its events come after the scope has ended and carry no ID. `Tracing` logs an
 //! `Err` returned from inside it (such as a `Route`'s 404) by its message only; to see
@@ -239,16 +239,23 @@
 //!
 //! | feature | enables |
 //! |---|---|
+//! | `env-logger` (default) | [`correlation_core::format`], [`correlation_core::LogFormat`]: `[<id>]` on every `env_logger` line |
+//! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
+//! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span `request` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` (see `sentry_tag`) with the ID |
+//! | `reqwest` | `correlation_core::propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
+//! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
+//! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
 //!
-//! No feature is on by default. [`correlation_core`]'s other features (`env-logger`,
-//! `kv`, `serde`, `test-util`) are enabled on that crate.
+//! Only `env-logger` is on by default. Every feature of [`correlation_core`] is forwarded
+//! under the same name, so this crate is the only dependency an application needs. The
+//! versions each integration supports are listed in the README ("Versions").
 //!
 //! ## Supported Rust Versions
 //!
 //! The minimum supported Rust version is **1.85** (edition 2024). It may be raised in a
-//! minor release, to a version at least six months old.
+//! minor release, to a version at least six months old, and never in a patch release.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
