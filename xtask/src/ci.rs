@@ -17,6 +17,10 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         )
         .run()?)
     })?;
+    let skipped_services = crate::services::check()?;
+    let _skip = skipped_services
+        .as_deref()
+        .map(|names| sh.push_env(crate::services::skip_variable(), names));
     step("tests", || {
         Ok(cmd!(
             sh,

@@ -32,6 +32,7 @@ mod demo;
 mod fuzz;
 mod load;
 mod release;
+mod services;
 mod server;
 mod soak;
 mod tidy;
