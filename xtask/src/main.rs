@@ -32,8 +32,8 @@ mod demo;
 mod fuzz;
 mod load;
 mod release;
-mod services;
 mod server;
+mod services;
 mod soak;
 mod tidy;
 

@@ -104,6 +104,7 @@ mod context;
 mod display;
 #[cfg(feature = "env-logger")]
 mod fmt;
+mod formats;
 mod id;
 mod job;
 #[cfg(feature = "kv")]
@@ -117,6 +118,7 @@ pub mod propagation;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod trace_context;
 
 pub use config::{
     ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME,
@@ -130,6 +132,7 @@ pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format, format_with_job_ids};
+pub use formats::{Hex32, StrictUuidV7, Ulid};
 pub use id::{CorrelationId, InvalidCorrelationId};
 pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
 #[cfg(feature = "kv")]
