@@ -119,6 +119,7 @@ pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod trace_context;
+mod trust;
 
 pub use config::{
     ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME,
@@ -142,6 +143,7 @@ pub use strategy::{
     AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator, StrictUuidV4,
     UuidV4, UuidV7,
 };
+pub use trust::{InvalidNetwork, PeerAddressUnavailable, TrustPolicy};
 
 /// Re-exported so adapters and users name the same `http` types.
 pub use http;
