@@ -109,6 +109,8 @@ mod id;
 mod job;
 #[cfg(feature = "kv")]
 mod kv;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 #[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
 #[cfg_attr(
     docsrs,
@@ -139,6 +141,9 @@ pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub use otel::OpenTelemetryTraceId;
 pub use strategy::{
     AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator, StrictUuidV4,
     UuidV4, UuidV7,
