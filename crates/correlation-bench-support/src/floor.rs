@@ -34,22 +34,50 @@ tokio::task_local! {
 }
 
 /// Whether `candidate` is a UUID v4 as 32 hex digits or in hyphenated form (either
-/// case), with the RFC 4122 variant.
+/// case), with the RFC 4122 variant. Each form is checked in one pass without early
+/// exits, which the compiler turns into a few vector instructions: a floor should not
+/// lose to ours by a slow check.
 pub fn is_uuid_v4(candidate: &[u8]) -> bool {
-    let hex = |byte: &u8| byte.is_ascii_hexdigit();
-    let variant = |byte: u8| matches!(byte, b'8' | b'9' | b'a' | b'b' | b'A' | b'B');
-    match candidate.len() {
-        32 => candidate[12] == b'4' && variant(candidate[16]) && candidate.iter().all(hex),
-        36 => {
-            candidate[14] == b'4'
-                && variant(candidate[19])
-                && candidate.iter().enumerate().all(|(i, byte)| match i {
-                    8 | 13 | 18 | 23 => *byte == b'-',
-                    _ => hex(byte),
-                })
-        }
-        _ => false,
+    if let Ok(simple) = <&[u8; 32]>::try_from(candidate) {
+        return simple[12] == b'4' && is_rfc4122_variant(simple[16]) && all_hex(simple);
     }
+    if let Ok(hyphenated) = <&[u8; 36]>::try_from(candidate) {
+        const HYPHEN_AT: [bool; 36] = {
+            let mut layout = [false; 36];
+            layout[8] = true;
+            layout[13] = true;
+            layout[18] = true;
+            layout[23] = true;
+            layout
+        };
+        return hyphenated[14] == b'4'
+            && is_rfc4122_variant(hyphenated[19])
+            && hyphenated
+                .iter()
+                .zip(HYPHEN_AT)
+                .fold(true, |all, (&byte, hyphen)| {
+                    all & if hyphen { byte == b'-' } else { is_hex(byte) }
+                });
+    }
+    false
+}
+
+/// Not inlined: inlined into the short-circuiting caller, the loop is not vectorised.
+#[inline(never)]
+fn all_hex(digits: &[u8; 32]) -> bool {
+    digits.iter().fold(true, |all, &byte| all & is_hex(byte))
+}
+
+#[inline(always)]
+fn is_hex(byte: u8) -> bool {
+    let digit = byte.wrapping_sub(b'0') < 10;
+    // Setting bit 5 maps `A`..=`F` onto `a`..=`f` and leaves `a`..=`f` alone.
+    let letter = (byte | 0x20).wrapping_sub(b'a') < 6;
+    digit | letter
+}
+
+fn is_rfc4122_variant(nibble: u8) -> bool {
+    matches!(nibble, b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
 }
 
 /// A new random UUID v4 as 32 lowercase hex digits, in one allocation.
