@@ -23,6 +23,7 @@
 //! over `System` with thread-local counters) because the workspace forbids `unsafe_code`.
 
 use std::convert::Infallible;
+use std::task::{Context, Poll};
 
 use allocation_counter::measure;
 use axum::Router;
@@ -34,8 +35,8 @@ use correlation_bench_support::shared_header_value;
 use http::header::HOST;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
-use std::task::{Context, Poll};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 #[path = "../benches/support/floor.rs"]
 mod floor;
@@ -231,4 +232,29 @@ fn through_axum_a_generated_id_adds_its_one_buffer() {
     // not allocate: the map already holds `Host` and has room.
     assert_eq!(ours - noop - CONTEXT, 2);
     assert!(ours <= floor, "ours {ours}, floor {floor}");
+}
+
+/// What tower-http's request-ID pair allocates for the same requests: more than ours.
+#[test]
+fn tower_http_request_id_allocates_more() {
+    let incoming = shared_header_value(INCOMING_ID);
+    let tower_http = routes()
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(());
+    for header in [Some(&incoming), None] {
+        let noop = per_request(&noop_layer(), header);
+        let ours = per_request(&ours(), header);
+        let theirs = per_request(&tower_http, header);
+        println!(
+            "incoming {:?}: correlation +{}, tower-http +{} over a no-op layer",
+            header.is_some(),
+            ours - noop,
+            theirs - noop
+        );
+        assert!(ours < theirs);
+    }
 }
