@@ -9,19 +9,21 @@
 //! a fresh 32-hex ID equal to the body. That proves each demo's CORS recipe allows the
 //! header in requests (the preflight) and exposes it in responses.
 
-use std::collections::hash_map::RandomState;
+use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use xshell::Shell;
 
 use crate::server::{Framework, Output, Profile, Server};
@@ -64,7 +66,7 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
     let mut servers = Vec::new();
     for framework in Framework::ALL {
         let server = Server::start(framework, Profile::Debug, &[], Output::Collect)?;
-        servers.push((framework, server, uuid_v4()));
+        servers.push((framework, server, uuid::Uuid::new_v4().to_string()));
     }
     let demos: Vec<(&str, SocketAddr, &str)> = servers
         .iter()
@@ -305,101 +307,57 @@ fn check(dom: &str, demos: &[(&str, SocketAddr, &str)]) -> anyhow::Result<Vec<Ou
 }
 
 /// A server for one HTML page on 127.0.0.1, on a port of its own: the page's origin.
+/// Stops when dropped, with its runtime.
 struct PageServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl PageServer {
     fn start(html: String) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_io()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let _ = serve(stream, &html);
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(10)),
-                }
+        let html = Bytes::from(html);
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let html = html.clone();
+                let page = service_fn(move |request| page_or_404(request, html.clone()));
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), page);
+                tokio::spawn(connection);
             }
         });
         Ok(Self {
             addr,
-            stop,
-            thread: Some(thread),
+            _runtime: runtime,
         })
     }
 }
 
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Answers one request: the page for `/`, 404 for anything else (such as a favicon).
-fn serve(mut stream: TcpStream, html: &str) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-        if stream.read(&mut byte)? == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    let is_page = head.starts_with(b"GET / ") || head.starts_with(b"GET /index.html ");
-    let (status, body) = if is_page {
-        ("200 OK", html)
-    } else {
-        ("404 Not Found", "not found\n")
+/// The page for `/`, 404 for anything else (such as a favicon).
+async fn page_or_404(
+    request: Request<hyper::body::Incoming>,
+    html: Bytes,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/" | "/index.html" => (StatusCode::OK, "text/html; charset=utf-8", html),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        ),
     };
-    let content_type = if is_page {
-        "text/html; charset=utf-8"
-    } else {
-        "text/plain"
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
-}
-
-/// A fresh, random UUID v4 in hyphenated form, from std's randomly seeded hasher.
-fn uuid_v4() -> String {
-    let mut bytes = [0u8; 16];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_usize(i);
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    Ok(response)
 }
 
 /// A new, empty directory under the system's temporary directory, removed on drop.
@@ -409,10 +367,7 @@ struct TempDir {
 
 impl TempDir {
     fn new(prefix: &str) -> anyhow::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Self { path })
     }

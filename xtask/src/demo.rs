@@ -2,8 +2,7 @@
 //! handful of concurrent requests (with a valid ID, without one, with a hostile one),
 //! stops it, and prints its log lines grouped by correlation ID.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
@@ -85,9 +84,15 @@ struct DemoResponse {
 }
 
 fn exercise(addr: SocketAddr) -> anyhow::Result<Vec<DemoResponse>> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let senders: Vec<_> = REQUESTS
         .iter()
-        .map(|request| thread::spawn(move || send(addr, request)))
+        .map(|request| {
+            let client = client.clone();
+            thread::spawn(move || send(&client, addr, request))
+        })
         .collect();
     let mut responses = Vec::new();
     for sender in senders {
@@ -101,38 +106,27 @@ fn exercise(addr: SocketAddr) -> anyhow::Result<Vec<DemoResponse>> {
     Ok(responses)
 }
 
-fn send(addr: SocketAddr, request: &'static DemoRequest) -> anyhow::Result<DemoResponse> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "GET {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n",
-        request.path
-    );
+fn send(
+    client: &reqwest::blocking::Client,
+    addr: SocketAddr,
+    request: &'static DemoRequest,
+) -> anyhow::Result<DemoResponse> {
+    let mut builder = client.get(format!("http://{addr}{}", request.path));
     if let Some(id) = request.id {
-        head.push_str(&format!("x-request-id: {id}\r\n"));
+        builder = builder.header("x-request-id", id);
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .with_context(|| format!("no status line in the response to {}", request.path))?;
-    let id = text
-        .lines()
-        .take_while(|line| !line.is_empty())
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("x-request-id")
-                .then(|| value.trim().to_owned())
-        })
-        .with_context(|| format!("no x-request-id on the response to {}", request.path))?;
+    let response = builder
+        .send()
+        .with_context(|| format!("GET {}", request.path))?;
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .with_context(|| format!("no x-request-id on the response to {}", request.path))?
+        .to_owned();
     Ok(DemoResponse {
         request,
-        status,
+        status: response.status().as_u16(),
         id,
     })
 }

@@ -3,11 +3,12 @@
 //! under the same keep-alive load in alternating runs; prints requests per second of
 //! each run and our difference from bare. Not part of CI.
 //!
-//! The load: C connections (default 64), one client thread each, `GET /` back to back,
-//! half the connections sending a valid UUID v4 (the accepted path), half none (the
+//! The load comes from `wrk` (Debian's package, installed with `apt-get` when missing):
+//! C keep-alive connections (default 64) on two threads, `GET /` back to back, every
+//! other request with a valid UUID v4 (the accepted path), the rest with none (the
 //! generated path). Each run warms up for one second, then counts for S seconds (default
-//! 5), and stops early after [`MAX_REQUESTS_PER_RUN`] requests. The servers log at
-//! `warn`, so neither writes a line per request: the figure is the middleware's cost.
+//! 5). The servers log at `warn`, so neither writes a line per request: the figure is
+//! the middleware's cost.
 //!
 //! On a shared machine throughput swings with whatever else runs, so the report also
 //! gives each round's paired difference (bare and ours back to back) and the server's
@@ -15,25 +16,21 @@
 //! disturbs much less than requests per second.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::client::{Connection, Response};
 use crate::server::{Framework, Output, Profile, Server};
 
-/// The most requests one run sends, warm-up included.
-const MAX_REQUESTS_PER_RUN: u64 = 20_000_000;
-
 /// The warm-up of every run, not counted.
-const WARM_UP: Duration = Duration::from_secs(1);
+const WARM_UP_SECONDS: u64 = 1;
 
-/// The valid ID half of the connections send.
-const VALID_ID: &[u8] = b"3758c31e-1177-4540-ba33-0109c405579a";
+/// The valid ID every other request sends.
+const VALID_ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
 
 /// The load test's settings.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +39,7 @@ pub(crate) struct Load {
     pub(crate) rounds: u64,
     /// Counted seconds of each run.
     pub(crate) seconds: u64,
-    /// Keep-alive connections, one client thread each.
+    /// Keep-alive connections.
     pub(crate) connections: u64,
 }
 
@@ -78,7 +75,11 @@ impl Load {
         if self.rounds == 0 || self.seconds == 0 || self.connections == 0 {
             bail!("--rounds, --seconds and --connections must be at least 1");
         }
+        ensure_wrk(sh)?;
         crate::server::build(sh, &[Framework::Axum], Profile::Release)?;
+        let script = sh.create_temp_dir()?;
+        let script = script.path().join("half-with-id.lua");
+        std::fs::write(&script, wrk_script())?;
         let quiet = ("RUST_LOG", "warn");
         let bare = Server::start(
             Framework::Axum,
@@ -109,7 +110,7 @@ impl Load {
                 [(Variant::Ours, &ours), (Variant::Bare, &bare)]
             };
             for (variant, server) in order {
-                let run = self.drive(server, variant, round, ticks)?;
+                let run = self.drive(sh, &script, server, variant, round, ticks)?;
                 eprintln!(
                     "xtask: load: round {} {:<4} {:>8.0} requests/s, server CPU {:.1} µs/request",
                     round + 1,
@@ -130,74 +131,118 @@ impl Load {
         Ok(())
     }
 
-    /// One run against `server`: requests per second and server CPU time per request
-    /// over the counted window.
+    /// One run against `server`: a warm-up, then requests per second and server CPU time
+    /// per request over the counted window.
     fn drive(
         &self,
+        sh: &Shell,
+        script: &Path,
         server: &Server,
         variant: Variant,
         round: u64,
         ticks: f64,
     ) -> anyhow::Result<Run> {
-        let addr = server.addr();
-        let done = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..self.connections)
-            .map(|n| {
-                let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
-                let id = (n % 2 == 0).then_some(VALID_ID);
-                thread::spawn(move || client(addr, variant, id, &done, &stop))
-            })
-            .collect();
-        thread::sleep(WARM_UP);
+        let url = format!("http://{}/", server.addr());
+        let connections = self.connections.to_string();
+        let threads = self.connections.min(2).to_string();
+        let wrk = |seconds: u64| {
+            let duration = format!("{seconds}s");
+            cmd!(
+                sh,
+                "wrk --threads {threads} --connections {connections} --duration {duration} --script {script} {url}"
+            )
+            .quiet()
+            .read()
+        };
+        wrk(WARM_UP_SECONDS)?;
         let start_cpu = cpu_ticks(server.pid())?;
-        let (start_count, started) = (done.load(Ordering::Relaxed), Instant::now());
-        let window = Duration::from_secs(self.seconds);
-        while started.elapsed() < window && done.load(Ordering::Relaxed) < MAX_REQUESTS_PER_RUN {
-            thread::sleep(Duration::from_millis(20));
-        }
-        let (end_count, elapsed) = (done.load(Ordering::Relaxed), started.elapsed());
+        let output = wrk(self.seconds)?;
         let end_cpu = cpu_ticks(server.pid())?;
-        stop.store(true, Ordering::Relaxed);
-        for client in clients {
-            match client.join() {
-                Ok(result) => result?,
-                Err(_) => bail!("a load client thread panicked"),
-            }
+        let summary = WrkSummary::parse(&output)?;
+        if summary.failures > 0 {
+            bail!(
+                "{}: wrk saw {} errors or non-2xx responses:\n{output}",
+                variant.name(),
+                summary.failures
+            );
         }
-        let requests = (end_count - start_count).max(1) as f64;
+        let requests = summary.requests.max(1) as f64;
         Ok(Run {
             variant,
             round,
-            rps: requests / elapsed.as_secs_f64(),
+            rps: summary.requests_per_second,
             cpu_us: (end_cpu - start_cpu) as f64 / ticks * 1e6 / requests,
         })
     }
 }
 
-/// One keep-alive connection sending `GET /` until told to stop.
-fn client(
-    addr: SocketAddr,
-    variant: Variant,
-    id: Option<&[u8]>,
-    done: &AtomicU64,
-    stop: &AtomicBool,
-) -> anyhow::Result<()> {
-    let mut connection = Connection::open(addr)?;
-    let mut response = Response::default();
-    while !stop.load(Ordering::Relaxed) && done.load(Ordering::Relaxed) < MAX_REQUESTS_PER_RUN {
-        connection.get("/", id, &mut response)?;
-        if response.status != 200 || response.request_ids.len() != expected_ids(variant) {
-            bail!(
-                "{}: status {} with {} x-request-id headers",
-                variant.name(),
-                response.status,
-                response.request_ids.len()
-            );
-        }
-        done.fetch_add(1, Ordering::Relaxed);
+/// Installs Debian's `wrk` when it is not on the `PATH`.
+fn ensure_wrk(sh: &Shell) -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
     }
+    eprintln!("xtask: load: installing wrk (apt-get install -y wrk)");
+    cmd!(sh, "apt-get install -y wrk")
+        .run()
+        .context("installing wrk failed: install Debian's `wrk` package")?;
     Ok(())
+}
+
+/// A `wrk` script sending every other request with the valid ID.
+fn wrk_script() -> String {
+    format!(
+        r#"-- Every other request carries a valid ID (accepted), the rest none (generated).
+local with_id = wrk.format("GET", "/", {{ ["x-request-id"] = "{VALID_ID}" }})
+local without_id = wrk.format("GET", "/")
+local sent = 0
+request = function()
+  sent = sent + 1
+  if sent % 2 == 0 then return with_id end
+  return without_id
+end
+"#
+    )
+}
+
+/// What `wrk` printed that the report needs.
+#[derive(Debug, PartialEq)]
+struct WrkSummary {
+    requests: u64,
+    requests_per_second: f64,
+    /// Socket errors and non-2xx/3xx responses.
+    failures: u64,
+}
+
+impl WrkSummary {
+    fn parse(output: &str) -> anyhow::Result<Self> {
+        let requests = output
+            .lines()
+            .find_map(|line| line.trim().split_once(" requests in "))
+            .and_then(|(count, _)| count.trim().parse().ok())
+            .with_context(|| format!("no request count in wrk's output:\n{output}"))?;
+        let requests_per_second = output
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
+            .and_then(|rate| rate.trim().parse().ok())
+            .with_context(|| format!("no Requests/sec in wrk's output:\n{output}"))?;
+        let mut failures = 0;
+        for line in output.lines().map(str::trim) {
+            if let Some(count) = line.strip_prefix("Non-2xx or 3xx responses:") {
+                failures += count.trim().parse::<u64>().unwrap_or(1);
+            }
+            if let Some(errors) = line.strip_prefix("Socket errors:") {
+                failures += errors
+                    .split(',')
+                    .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+        }
+        Ok(Self {
+            requests,
+            requests_per_second,
+            failures,
+        })
+    }
 }
 
 /// Bare answers without a correlation header; ours with exactly one.
@@ -210,18 +255,22 @@ fn expected_ids(variant: Variant) -> usize {
 
 /// Checks that each server is the variant it should be before measuring it.
 fn check_variant(addr: SocketAddr, variant: Variant) -> anyhow::Result<()> {
-    let mut connection = Connection::open(addr)?;
-    let mut response = Response::default();
-    connection.get("/", Some(VALID_ID), &mut response)?;
-    let ids = response.request_ids.len();
-    if response.status != 200 || ids != expected_ids(variant) {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?
+        .get(format!("http://{addr}/"))
+        .header("x-request-id", VALID_ID)
+        .send()?;
+    let ids: Vec<_> = response.headers().get_all("x-request-id").iter().collect();
+    if response.status() != reqwest::StatusCode::OK || ids.len() != expected_ids(variant) {
         bail!(
-            "the {} server answered {} with {ids} x-request-id headers",
+            "the {} server answered {} with {} x-request-id headers",
             variant.name(),
-            response.status
+            response.status(),
+            ids.len()
         );
     }
-    if variant == Variant::Ours && response.request_ids[0] != VALID_ID {
+    if variant == Variant::Ours && ids[0] != VALID_ID {
         bail!("our server did not echo the valid ID");
     }
     Ok(())
@@ -346,5 +395,34 @@ fn median(values: &[f64]) -> f64 {
         0 => 0.0,
         n if n % 2 == 1 => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_summaries() {
+        let output = "Running 5s test @ http://127.0.0.1:1/
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.02ms  310.00us   9.00ms   80.00%
+    Req/Sec    31.20k     1.10k   33.00k    70.00%
+  310480 requests in 5.00s, 41.16MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  62096.00
+Transfer/sec:      8.23MB
+";
+        assert_eq!(
+            WrkSummary::parse(output).unwrap(),
+            WrkSummary {
+                requests: 310_480,
+                requests_per_second: 62_096.0,
+                failures: 7,
+            }
+        );
+        assert!(WrkSummary::parse("nothing").is_err());
     }
 }

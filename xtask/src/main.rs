@@ -16,7 +16,7 @@
 //! - `cargo xtask browser`: headless Chromium reads the correlation header cross-origin
 //!   from each demo (also a `ci` step).
 //! - `cargo xtask load [--rounds N] [--seconds S] [--connections C]`: the axum demo bare
-//!   vs with our layer under keep-alive load on 127.0.0.1, in alternating runs.
+//!   vs with our layer under `wrk`'s keep-alive load on 127.0.0.1, in alternating runs.
 //! - `cargo xtask soak [--requests N]`: N requests (default 1,000,000) through each demo,
 //!   failing if resident memory grows more than 5 MB after warm-up.
 
@@ -27,7 +27,6 @@
 mod bench;
 mod browser;
 mod ci;
-mod client;
 mod demo;
 mod fuzz;
 mod load;

@@ -1,7 +1,7 @@
 //! `cargo xtask soak [--requests N]`: N requests (default 1,000,000) through each demo
 //! (release build, logging at `info` to /dev/null) on 127.0.0.1, mixed: a valid ID
 //! (a different one each time), no ID, and hostile values, over `/`, `/id`, `/header`,
-//! `/spawn` and `/blocking`. Reads the server's resident memory (`VmRSS`) after a
+//! `/spawn` and `/blocking`, sent with `reqwest`'s blocking client. Reads the server's resident memory (`VmRSS`) after a
 //! warm-up of [`WARM_UP`] requests and at the end, and fails if it grew by more than
 //! 5 MB, or if any response is wrong. Not part of CI.
 
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use xshell::Shell;
 
-use crate::client::{Connection, Response};
 use crate::server::{Framework, Output, Profile, Server, resident_kib};
 
 /// Requests before the first memory reading.
@@ -142,8 +141,7 @@ fn drive(addr: SocketAddr, pid: u32, next: &Arc<AtomicU64>, until: u64) -> anyho
         .map(|_| {
             let next = Arc::clone(next);
             thread::spawn(move || -> anyhow::Result<()> {
-                let mut connection = Connection::open(addr)?;
-                let mut response = Response::default();
+                let mut connection = connect()?;
                 let mut on_connection = 0;
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
@@ -151,12 +149,11 @@ fn drive(addr: SocketAddr, pid: u32, next: &Arc<AtomicU64>, until: u64) -> anyho
                         return Ok(());
                     }
                     if on_connection == REQUESTS_PER_CONNECTION {
-                        connection = Connection::open(addr)?;
+                        connection = connect()?;
                         on_connection = 0;
                     }
                     on_connection += 1;
-                    request(&mut connection, n, &mut response)
-                        .with_context(|| format!("request {n}"))?;
+                    request(&connection, addr, n).with_context(|| format!("request {n}"))?;
                     if n > 0 && n % progress_every == 0 {
                         let rss = resident_kib(pid).unwrap_or_default();
                         eprintln!("xtask: soak: {n} requests, VmRSS {rss} KiB");
@@ -179,8 +176,16 @@ fn drive(addr: SocketAddr, pid: u32, next: &Arc<AtomicU64>, until: u64) -> anyho
     result
 }
 
+/// A client with one keep-alive connection, reopened by making a new client.
+fn connect() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(1)
+        .build()?)
+}
+
 /// Request `n`: its path and ID by its number, and the checks of its response.
-fn request(connection: &mut Connection, n: u64, response: &mut Response) -> anyhow::Result<()> {
+fn request(client: &reqwest::blocking::Client, addr: SocketAddr, n: u64) -> anyhow::Result<()> {
     let path = PATHS[(n % PATHS.len() as u64) as usize];
     let valid = valid_id(n);
     let (id, sent_valid): (Option<&[u8]>, bool) = match n % 10 {
@@ -191,15 +196,27 @@ fn request(connection: &mut Connection, n: u64, response: &mut Response) -> anyh
             false,
         ),
     };
-    connection.get(path, id, response)?;
-    if response.status != 200 {
-        bail!("GET {path}: status {}", response.status);
-    }
-    let [echoed] = response.request_ids.as_slice() else {
-        bail!(
-            "GET {path}: {} x-request-id headers",
-            response.request_ids.len()
+    let mut request = client.get(format!("http://{addr}{path}"));
+    if let Some(id) = id {
+        request = request.header(
+            "x-request-id",
+            reqwest::header::HeaderValue::from_bytes(id)?,
         );
+    }
+    let response = request.send()?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        bail!("GET {path}: status {status}");
+    }
+    let echoed: Vec<Vec<u8>> = response
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .map(|value| value.as_bytes().to_vec())
+        .collect();
+    let body = response.bytes()?;
+    let [echoed] = echoed.as_slice() else {
+        bail!("GET {path}: {} x-request-id headers", echoed.len());
     };
     if sent_valid {
         if echoed.as_slice() != valid.as_bytes() {
@@ -212,10 +229,10 @@ fn request(connection: &mut Connection, n: u64, response: &mut Response) -> anyh
     {
         bail!("GET {path}: a generated ID is not 32 lowercase hex: {echoed:?}");
     }
-    if path != "/" && response.body != *echoed {
+    if path != "/" && body.as_ref() != echoed.as_slice() {
         bail!(
             "GET {path}: the body {:?} is not the ID {:?}",
-            String::from_utf8_lossy(&response.body),
+            String::from_utf8_lossy(&body),
             String::from_utf8_lossy(echoed)
         );
     }

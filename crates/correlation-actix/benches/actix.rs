@@ -1,6 +1,8 @@
 //! Time per request through an actix-web `App`, in one run: bare, with our `Correlation`
-//! (defaults), and with `actix-request-identifier` (what actix users use today, set to
-//! reuse incoming IDs as ours does); each with and without an incoming `x-request-id`.
+//! (defaults), with `actix-request-identifier` (what actix users use today, set to
+//! reuse incoming IDs as ours does), and with the floor (the least work that does what
+//! our defaults promise, hand-written in `support/floor.rs`); each with and without an
+//! incoming `x-request-id`.
 //!
 //! Run with `cargo bench -p correlation-actix --bench actix`; results are recorded in
 //! `BENCHMARKS.md` at the repository root.
@@ -13,7 +15,7 @@
 //!
 //! Two more modes, for steadier figures than criterion's separate runs on a shared
 //! machine: `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds,
-//! and `CORRELATION_PROFILE=<stack>/<case>` (stacks `bare`, `correlation`, `peer`; cases
+//! and `CORRELATION_PROFILE=<stack>/<case>` (stacks `bare`, `correlation`, `peer`, `floor`; cases
 //! `no-id`, `with-id`) drives one stack for a profiler:
 //! `valgrind --tool=callgrind --toggle-collect=actix::drive <bench binary>`.
 
@@ -24,13 +26,16 @@ use actix_http::Request;
 use actix_request_identifier::{IdReuse, RequestIdentifier};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{HOST, HeaderValue};
 use actix_web::rt::SystemRunner;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use correlation_actix::Correlation;
-use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_bytes};
+use correlation_bench_support::{BenchMode, interleaved_rounds, shared_bytes};
 use criterion::{BenchmarkId, Criterion};
+
+#[path = "support/floor.rs"]
+mod floor;
 
 /// A valid UUID v4, accepted by both middlewares.
 const INCOMING_ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
@@ -46,8 +51,12 @@ fn shared_header_value(value: &str) -> HeaderValue {
     HeaderValue::from_maybe_shared(shared_bytes(value)).expect("a valid header value")
 }
 
+/// A request as a client sends it: a `Host` header (so the header map has room, as in
+/// any request actix parsed), and the ID if there is one.
 fn request(incoming: Option<&HeaderValue>) -> Request {
-    let mut request = TestRequest::get().uri("/");
+    let mut request = TestRequest::get()
+        .uri("/")
+        .insert_header((HOST, HeaderValue::from_static("localhost")));
     if let Some(value) = incoming {
         request = request.insert_header((HEADER, value.clone()));
     }
@@ -99,7 +108,7 @@ where
     group.finish();
 }
 
-/// Builds the three stacks and hands each, with its name and whether it echoes an ID, to
+/// Builds the four stacks and hands each, with its name and whether it echoes an ID, to
 /// `visit`: one definition of the stacks for every mode of this bench.
 macro_rules! with_stacks {
     ($system:expr, $visit:ident) => {{
@@ -119,6 +128,12 @@ macro_rules! with_stacks {
                 .wrap(RequestIdentifier::with_uuid().use_incoming_id(IdReuse::UseIncoming)),
         ));
         $visit!("actix-request-identifier", peer, true);
+        let floor = $system.block_on(test::init_service(
+            App::new()
+                .route("/", web::get().to(handler))
+                .wrap(floor::Floor),
+        ));
+        $visit!("floor", floor, true);
     }};
 }
 
@@ -170,7 +185,7 @@ fn profile(stack: &str, with_id: bool, count: u32) {
     }
     with_stacks!(system, pick);
     let Some(batch) = found else {
-        panic!("unknown stack {stack:?}: bare, correlation or peer");
+        panic!("unknown stack {stack:?}: bare, correlation, peer or floor");
     };
     // Warm up outside `drive`: lazy initialisation is not a per-request cost.
     batch(header, 100);

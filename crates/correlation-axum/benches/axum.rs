@@ -1,7 +1,8 @@
 //! Time per request through an axum `Router`, in one run: bare, with our
-//! `CorrelationLayer` (defaults), and with tower-http's `SetRequestIdLayer` +
-//! `PropagateRequestIdLayer` (what axum users use today); each with and without an
-//! incoming `x-request-id`.
+//! `CorrelationLayer` (defaults), with tower-http's `SetRequestIdLayer` +
+//! `PropagateRequestIdLayer` (what axum users use today), and with the floor (the least
+//! work that does what our defaults promise, hand-written in `support/floor.rs`); each
+//! with and without an incoming `x-request-id`.
 //!
 //! Run with `cargo bench -p correlation-axum --bench axum`; results are recorded in
 //! `BENCHMARKS.md` at the repository root.
@@ -13,7 +14,7 @@
 //! body as hyper's server does, since our layer also works while the body is polled.
 //! Every stack uses the same handler, and each middleware is added with a single
 //! `Router::layer` call, so each pays axum's per-layer boxing once; a no-op layer shows
-//! that floor.
+//! that cost.
 //!
 //! Two more modes, chosen by environment variables, serve `BENCHMARKS.md`:
 //! `CORRELATION_INTERLEAVED_ROUNDS=<n>` times all stacks in interleaved rounds (steadier
@@ -31,7 +32,7 @@ use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::{CorrelationLayer, CorrelationService};
-use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_header_value};
+use correlation_bench_support::{BenchMode, interleaved_rounds, shared_header_value};
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
 use http::{HeaderValue, Request};
@@ -39,6 +40,9 @@ use http_body_util::BodyExt;
 use tower::layer::util::Identity;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+#[path = "support/floor.rs"]
+mod floor;
 
 /// A valid UUID v4, accepted by both middlewares.
 const INCOMING_ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
@@ -58,13 +62,18 @@ fn bare() -> Router {
 }
 
 /// A layer that does nothing: what any `Router::layer` costs in axum (the layered
-/// route is boxed and cloned per request), the floor under both middlewares.
+/// route is boxed and cloned per request), under every middleware here.
 fn noop_layer() -> Router {
     routes().layer(Identity::new()).with_state(())
 }
 
 fn ours() -> Router {
     routes().layer(CorrelationLayer::new()).with_state(())
+}
+
+/// The floor: the least work that does what our defaults promise.
+fn floor() -> Router {
+    routes().layer(floor::FloorLayer).with_state(())
 }
 
 /// Our layer around the whole router, as a tower service (`axum::serve` takes any):
@@ -134,7 +143,7 @@ fn requests(c: &mut Criterion) {
         .expect("a tokio runtime");
     let incoming = shared_header_value(INCOMING_ID);
 
-    // `cargo xtask bench` reads the group `axum` and expects exactly these three stacks;
+    // `cargo xtask bench` reads the group `axum` and expects exactly these four stacks;
     // the no-op layer, a reference for axum's own per-layer cost, has a group of its own.
     let groups = [
         (
@@ -143,9 +152,10 @@ fn requests(c: &mut Criterion) {
                 ("bare", bare()),
                 ("correlation", ours()),
                 ("tower-http", tower_http()),
+                ("floor", floor()),
             ],
         ),
-        ("axum-floor", vec![("noop-layer", noop_layer())]),
+        ("axum-noop-layer", vec![("noop-layer", noop_layer())]),
     ];
     for (group_name, stacks) in groups {
         let mut group = c.benchmark_group(group_name);
@@ -171,7 +181,7 @@ fn check_stacks() {
         .expect("a tokio runtime");
     let incoming = shared_header_value(INCOMING_ID);
     runtime.block_on(async {
-        for app in [ours(), tower_http()] {
+        for app in [ours(), tower_http(), floor()] {
             for header in [None, Some(&incoming)] {
                 let response = app.clone().oneshot(request(header)).await.unwrap();
                 assert!(response.status().is_success());
@@ -211,10 +221,11 @@ fn profile(stack: &str, with_id: bool, count: u32) {
         "noop-layer" => batch_of(noop_layer()),
         "correlation" => batch_of(ours()),
         "tower-http" => batch_of(tower_http()),
+        "floor" => batch_of(floor()),
         "correlation-around" => batch_of(ours_around()),
         "tower-http-around" => batch_of(tower_http_around()),
         other => panic!(
-            "unknown stack {other:?}: bare, noop-layer, correlation, tower-http, \
+            "unknown stack {other:?}: bare, noop-layer, correlation, tower-http, floor, \
              correlation-around or tower-http-around"
         ),
     };
@@ -266,11 +277,12 @@ fn interleaved(rounds: usize, batch: u32, threads: usize) {
         })
         .collect();
     let incoming = shared_header_value(INCOMING_ID);
-    let stacks: [(&str, Batch); 6] = [
+    let stacks: [(&str, Batch); 7] = [
         ("bare", batch_of(bare())),
         ("noop-layer", batch_of(noop_layer())),
         ("correlation", batch_of(ours())),
         ("tower-http", batch_of(tower_http())),
+        ("floor", batch_of(floor())),
         ("correlation-around", batch_of(ours_around())),
         ("tower-http-around", batch_of(tower_http_around())),
     ];

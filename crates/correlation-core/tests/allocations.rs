@@ -15,8 +15,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use allocation_counter::measure;
+use correlation_bench_support::shared_header_value;
 use correlation_core::http::HeaderValue;
-use correlation_core::test_util::shared_header_value;
 use correlation_core::{
     CorrelationConfig, CorrelationId, HyphenatedUuidV4, IdGenerator, Outcome, UuidV4, UuidV7,
     current, scope, sync_scope, with_current,

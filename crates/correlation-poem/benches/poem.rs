@@ -1,6 +1,8 @@
 //! Time per request through a poem `Route`, in one run: bare, with our `Correlation`
-//! (defaults), and with poem's own `RequestId` with `ReuseId::Use` (what poem users use
-//! today); each with and without an incoming `x-request-id`.
+//! (defaults), with poem's own `RequestId` with `ReuseId::Use` (what poem users use
+//! today), and with the floor (the least work that does what our defaults promise,
+//! hand-written in `support/floor.rs`); each with and without an incoming
+//! `x-request-id`.
 //!
 //! Run with `cargo bench -p correlation-poem --bench poem`; results are recorded in
 //! `BENCHMARKS.md` at the repository root.
@@ -21,13 +23,16 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
-use correlation_core::test_util::{BenchMode, interleaved_rounds, shared_header_value};
+use correlation_bench_support::{BenchMode, interleaved_rounds, shared_header_value};
 use correlation_poem::Correlation;
 use criterion::{BenchmarkId, Criterion};
 use poem::http::HeaderValue;
 use poem::http::header::HOST;
 use poem::middleware::{RequestId, ReuseId};
 use poem::{Body, Endpoint, EndpointExt, Request, Response, Route, get, handler};
+
+#[path = "support/floor.rs"]
+mod floor;
 
 /// A valid UUID v4, accepted by both middlewares.
 const INCOMING_ID: &str = "9e6454c4-21d5-4e4a-a66a-b28f15576414";
@@ -71,6 +76,10 @@ fn peer() -> App {
         .boxed()
 }
 
+fn floor() -> App {
+    Route::new().at("/", get(hello)).with(floor::Floor).boxed()
+}
+
 fn streamed_bare() -> App {
     Route::new().at("/", get(streamed)).boxed()
 }
@@ -105,7 +114,11 @@ fn check_stacks() {
         .expect("a tokio runtime");
     let incoming = shared_header_value(INCOMING_ID);
     runtime.block_on(async {
-        for (name, app) in [("correlation", ours()), ("peer", peer())] {
+        for (name, app) in [
+            ("correlation", ours()),
+            ("peer", peer()),
+            ("floor", floor()),
+        ] {
             for header in [None, Some(&incoming)] {
                 let response = app.get_response(request(header)).await;
                 let id = response
@@ -133,6 +146,7 @@ fn requests(c: &mut Criterion) {
                 ("bare", bare()),
                 ("correlation", ours()),
                 ("poem RequestId (ReuseId::Use)", peer()),
+                ("floor", floor()),
             ],
         ),
         (
@@ -177,7 +191,8 @@ fn profile(stack: &str, with_id: bool, count: u32) {
         "bare" => bare(),
         "correlation" => ours(),
         "peer" => peer(),
-        other => panic!("unknown stack {other:?}: bare, correlation or peer"),
+        "floor" => floor(),
+        other => panic!("unknown stack {other:?}: bare, correlation, peer or floor"),
     };
     let incoming = shared_header_value(INCOMING_ID);
     let header = with_id.then_some(&incoming);
@@ -201,7 +216,12 @@ fn interleaved(rounds: usize, batch: u32) {
         .build()
         .expect("a tokio runtime");
     let incoming = shared_header_value(INCOMING_ID);
-    let stacks = [("bare", bare()), ("correlation", ours()), ("peer", peer())];
+    let stacks = [
+        ("bare", bare()),
+        ("correlation", ours()),
+        ("peer", peer()),
+        ("floor", floor()),
+    ];
     let names: Vec<_> = stacks.iter().map(|(name, _)| *name).collect();
     let headers = [None, Some(&incoming)];
     interleaved_rounds(&names, &["no-id", "with-id"], rounds, |stack, case| {
