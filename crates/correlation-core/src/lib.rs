@@ -102,7 +102,6 @@
 mod config;
 mod context;
 mod display;
-#[cfg(feature = "env-logger")]
 mod fmt;
 mod id;
 mod job;
@@ -127,6 +126,7 @@ pub use context::{
     scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
+pub use fmt::Escaped;
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format, format_with_job_ids};

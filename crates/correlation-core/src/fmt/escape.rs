@@ -1,0 +1,196 @@
+//! Escaping of text that may come from a client, so that one log record is one line and
+//! nothing in it is interpreted by a terminal.
+
+use std::fmt::{self, Write};
+
+/// Whether `c` is written as a visible escape: every C0 control (line breaks, tab, ESC,
+/// NUL...), DEL, every C1 control, the Unicode line and paragraph separators, and the
+/// bidirectional embeddings, overrides and isolates ("Trojan Source").
+const fn is_escaped(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{2028}'..='\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Whether `byte` may start an escaped character: an ASCII control or DEL, or the lead
+/// byte of the UTF-8 encodings of U+0080–U+00BF (`0xC2`) and U+2000–U+203F /
+/// U+2040–U+207F (`0xE2`). Lead bytes never occur inside another character's encoding,
+/// so a position found this way is a character boundary.
+const fn may_start_escaped(byte: u8) -> bool {
+    byte < 0x20 || byte == 0x7f || byte == 0xc2 || byte == 0xe2
+}
+
+/// The byte offset of the first character of `text` that is escaped, if any.
+pub(crate) fn first_escaped(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = bytes[from..].iter().position(|&b| may_start_escaped(b)) {
+        let at = from + offset;
+        let c = text[at..].chars().next()?;
+        if is_escaped(c) {
+            return Some(at);
+        }
+        from = at + c.len_utf8();
+    }
+    None
+}
+
+/// Whether `text` holds anything that [`write_escaped`] would escape.
+pub(crate) fn needs_escaping(text: &str) -> bool {
+    first_escaped(text).is_some()
+}
+
+/// Writes `text` with every escaped character as `\n`, `\r`, `\t` or `\u{<hex>}`, and
+/// everything else, non-ASCII letters included, as it is.
+pub(crate) fn write_escaped(out: &mut (impl Write + ?Sized), text: &str) -> fmt::Result {
+    let mut rest = text;
+    while let Some(at) = first_escaped(rest) {
+        out.write_str(&rest[..at])?;
+        let c = rest[at..].chars().next().unwrap_or_default();
+        match c {
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            _ => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+        }
+        rest = &rest[at + c.len_utf8()..];
+    }
+    out.write_str(rest)
+}
+
+/// A [`fmt::Write`] that escapes everything written through it into `W`, piece by piece,
+/// without buffering.
+pub(crate) struct EscapingWriter<W>(pub(crate) W);
+
+impl<W: Write> Write for EscapingWriter<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        write_escaped(&mut self.0, text)
+    }
+}
+
+/// A [`fmt::Write`] that only records whether anything written through it would be
+/// escaped.
+#[cfg(feature = "kv")]
+#[derive(Default)]
+pub(crate) struct EscapeDetector {
+    pub(crate) found: bool,
+}
+
+#[cfg(feature = "kv")]
+impl Write for EscapeDetector {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.found = self.found || needs_escaping(text);
+        // Stop formatting as soon as the answer is known.
+        if self.found { Err(fmt::Error) } else { Ok(()) }
+    }
+}
+
+/// Displays a value with control characters and bidirectional overrides escaped, so it
+/// stays on one line and cannot rewrite a terminal: for custom log formats that print
+/// text a client may control.
+///
+/// CR, LF and tab become `\r`, `\n` and `\t`; every other C0 control, DEL, every C1
+/// control (U+0080–U+009F), the line and paragraph separators (U+2028, U+2029) and the
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) become
+/// `\u{<hex>}`. Everything else, non-ASCII letters included, is shown as it is, and
+/// nothing is allocated. Backslashes are not doubled, so escaping twice changes nothing;
+/// the escapes are for reading, not for decoding back.
+///
+/// The formats of this crate ([`format`](fn@crate::format), [`LogFormat`](crate::LogFormat))
+/// and [`CorrelationLogger`](crate::CorrelationLogger) already escape the message, the
+/// target and the key-values; use this when writing a format closure of your own.
+///
+/// ```
+/// use correlation_core::Escaped;
+///
+/// let forged = "ok\nINFO  [0123] app: forged \u{1b}[2K";
+/// assert_eq!(
+///     Escaped(forged).to_string(),
+///     r"ok\nINFO  [0123] app: forged \u{1b}[2K"
+/// );
+/// assert_eq!(Escaped("crème brûlée, 東京").to_string(), "crème brûlée, 東京");
+/// assert_eq!(Escaped("\u{202e}exe.txt").to_string(), r"\u{202e}exe.txt");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Escaped<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EscapingWriter(f), "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(text: &str) -> String {
+        Escaped(text).to_string()
+    }
+
+    #[test]
+    fn line_breaks_and_tabs_have_short_escapes() {
+        assert_eq!(escaped("a\nb\r\nc\td"), r"a\nb\r\nc\td");
+    }
+
+    #[test]
+    fn every_other_c0_control_and_del_is_escaped_by_code_point() {
+        assert_eq!(escaped("\u{0}"), r"\u{0}");
+        assert_eq!(escaped("\u{1b}[2K\u{1b}[31mred"), r"\u{1b}[2K\u{1b}[31mred");
+        assert_eq!(escaped("\u{7}\u{8}\u{b}\u{c}"), r"\u{7}\u{8}\u{b}\u{c}");
+        assert_eq!(escaped("\u{1f}\u{7f}"), r"\u{1f}\u{7f}");
+        for c in (0u8..0x20).chain([0x7f]).map(char::from) {
+            assert!(!escaped(&c.to_string()).contains(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn c1_controls_are_escaped() {
+        assert_eq!(
+            escaped("a\u{80}b\u{85}c\u{9b}d\u{9f}"),
+            r"a\u{80}b\u{85}c\u{9b}d\u{9f}"
+        );
+    }
+
+    #[test]
+    fn bidi_overrides_isolates_and_line_separators_are_escaped() {
+        let bidi = "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}";
+        assert_eq!(
+            escaped(bidi),
+            r"\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}"
+        );
+        assert_eq!(escaped("a\u{2028}b\u{2029}c"), r"a\u{2028}b\u{2029}c");
+    }
+
+    #[test]
+    fn printable_text_is_untouched() {
+        // Neighbours of the escaped ranges share their lead bytes (0xC2, 0xE2).
+        for text in [
+            "plain ASCII with \\ backslashes, {braces} and \"quotes\"",
+            "\u{a0}\u{a9}\u{bf} non-breaking space, ©, ¿",
+            "\u{2013}\u{2014}\u{2026}\u{2030}\u{20ac}\u{2122} – — … ‰ € ™",
+            "\u{2027}\u{202f}\u{2065}\u{206a} neighbours of the ranges",
+            "Grüße, Ελληνικά, русский, العربية, עברית, 日本語, 🦀",
+        ] {
+            assert_eq!(escaped(text), text);
+            assert!(!needs_escaping(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn escaping_twice_changes_nothing() {
+        let once = escaped("a\n\u{1b}\u{85}\u{202e}z");
+        assert_eq!(escaped(&once), once);
+    }
+
+    #[test]
+    fn escapes_across_pieces_of_a_format() {
+        let text = format!("{}", Escaped(format_args!("{}-{}\n{:>3}", "a\r", 7, "\t")));
+        assert_eq!(text, r"a\r-7\n  \t");
+    }
+}
