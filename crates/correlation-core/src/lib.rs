@@ -55,7 +55,12 @@
 //!   [`WithCorrelation::take_context`], which move it instead of cloning it, or, to build
 //!   an inner future in place, with the guard of [`CorrelationContext::enter`].
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
+//!   Control characters and bidirectional overrides in what is logged are escaped, so a
+//!   record is one line whatever a client sent; [`Escaped`] does the same in a format of
+//!   your own.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
+//! - [`install_panic_hook`]: every panic logged at `ERROR`, on one line, under the ID of
+//!   the request or job that panicked.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
 //!   ID over outgoing calls and queues.
 //! - [`JobCarrier`], [`run_job`], [`current_job_id`], [`parent_job_id`] and
@@ -107,6 +112,7 @@ mod id;
 mod job;
 #[cfg(feature = "kv")]
 mod kv;
+mod panic_hook;
 #[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
 #[cfg_attr(
     docsrs,
@@ -135,6 +141,7 @@ pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};
+pub use panic_hook::{PANIC_LOG_TARGET, install_panic_hook};
 pub use strategy::{
     AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator, StrictUuidV4,
     UuidV4, UuidV7,

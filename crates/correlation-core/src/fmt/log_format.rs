@@ -283,4 +283,30 @@ mod tests {
             "INFO  [none] [none-none] my_app::views: done\n"
         );
     }
+
+    #[test]
+    fn escapes_target_and_message_in_every_layout() {
+        let record = |message: &str| {
+            let mut out = Vec::new();
+            let formats = [LogFormat::new(), LogFormat::new().with_job_ids()];
+            for format in &formats {
+                format
+                    .write(
+                        &mut out,
+                        &log::Record::builder()
+                            .level(log::Level::Warn)
+                            .target("evil\ntarget")
+                            .args(format_args!("{message}"))
+                            .build(),
+                    )
+                    .unwrap();
+            }
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            record("a\r\nERROR [x] b\u{7}\u{9b}\u{2067}"),
+            "WARN  [-] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n\
+             WARN  [-] [---] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n"
+        );
+    }
 }
