@@ -133,12 +133,16 @@ fn format(c: &mut Criterion) {
         let id = UuidV4::new_id();
         let mut line = |format: &LogFormat, message: &str| {
             buffer.clear();
-            let record = log::Record::builder()
-                .level(log::Level::Info)
-                .target("example_axum")
-                .args(format_args!("{message}"))
-                .build();
-            format.write(&mut buffer, &record).unwrap();
+            format
+                .write(
+                    &mut buffer,
+                    &log::Record::builder()
+                        .level(log::Level::Info)
+                        .target("example_axum")
+                        .args(format_args!("{message}"))
+                        .build(),
+                )
+                .unwrap();
             buffer.len()
         };
         let escaped = LogFormat::new();

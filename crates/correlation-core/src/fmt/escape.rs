@@ -25,11 +25,43 @@ const fn may_start_escaped(byte: u8) -> bool {
     byte < 0x20 || byte == 0x7f || byte == 0xc2 || byte == 0xe2
 }
 
+/// Whether any byte of `word` [may start an escaped character](may_start_escaped),
+/// eight bytes at a time (the classic "has zero byte" / "has byte less than" bit tricks,
+/// both exact for "any").
+const fn word_may_start_escaped(word: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const fn has_zero(x: u64) -> bool {
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    }
+    const fn has_byte(x: u64, byte: u8) -> bool {
+        has_zero(x ^ (ONES * byte as u64))
+    }
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space || has_byte(word, 0x7f) || has_byte(word, 0xc2) || has_byte(word, 0xe2)
+}
+
+/// The offset of the first byte of `bytes` that may start an escaped character.
+fn first_suspect(bytes: &[u8]) -> Option<usize> {
+    // Eight bytes at a time first: the common case (nothing to escape) ends here.
+    let mut start = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        if word_may_start_escaped(u64::from_ne_bytes(word)) {
+            break;
+        }
+        start += 8;
+    }
+    let offset = bytes[start..].iter().position(|&b| may_start_escaped(b))?;
+    Some(start + offset)
+}
+
 /// The byte offset of the first character of `text` that is escaped, if any.
 pub(crate) fn first_escaped(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(offset) = bytes[from..].iter().position(|&b| may_start_escaped(b)) {
+    while let Some(offset) = first_suspect(&bytes[from..]) {
         let at = from + offset;
         let c = text[at..].chars().next()?;
         if is_escaped(c) {
@@ -41,6 +73,7 @@ pub(crate) fn first_escaped(text: &str) -> Option<usize> {
 }
 
 /// Whether `text` holds anything that [`write_escaped`] would escape.
+#[cfg(any(feature = "kv", test))]
 pub(crate) fn needs_escaping(text: &str) -> bool {
     first_escaped(text).is_some()
 }
@@ -179,6 +212,32 @@ mod tests {
         ] {
             assert_eq!(escaped(text), text);
             assert!(!needs_escaping(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_agrees_with_the_byte_scan() {
+        for byte in 0..=u8::MAX {
+            for position in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[position] = byte;
+                assert_eq!(
+                    word_may_start_escaped(u64::from_ne_bytes(word)),
+                    may_start_escaped(byte),
+                    "{byte:#x} at {position}"
+                );
+            }
+        }
+        // Neighbours of the suspects, side by side.
+        for word in [
+            [0x20, 0x7e, 0x80, 0xc1, 0xc3, 0xe1, 0xe3, 0xff],
+            [0x21; 8],
+            [0x7e; 8],
+        ] {
+            assert!(
+                !word_may_start_escaped(u64::from_ne_bytes(word)),
+                "{word:x?}"
+            );
         }
     }
 
