@@ -278,10 +278,12 @@ mod tests {
         );
     }
 
-    /// Records what the wrapped logger sees: target, message and pairs as text, and
-    /// whether the value under `count` kept its integer type.
+    /// What the wrapped logger saw of one record: target, message and pairs as text, and
+    /// the value under `count` if it kept its integer type.
+    type SeenRecord = (String, String, Vec<(String, String)>, Option<u64>);
+
     #[derive(Default)]
-    struct Seen(Mutex<Vec<(String, String, Vec<(String, String)>, Option<u64>)>>);
+    struct Seen(Mutex<Vec<SeenRecord>>);
 
     impl Log for Seen {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
@@ -322,7 +324,7 @@ mod tests {
         logger.log(
             &Record::builder()
                 .target("app\u{85}target")
-                .args(format_args!("message {}", text))
+                .args(format_args!("message {text}"))
                 .key_values(&kvs)
                 .build(),
         );
