@@ -651,6 +651,9 @@ pub async fn panics_are_logged_once_under_the_requests_id(start: &Starter) {
     assert_eq!(get(&server, "/", None).await.status, 200);
 }
 
+/// Raw header lines, `(name, value)`.
+type RawHeaders = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Some requests are answered by the HTTP server itself, before any middleware runs:
 /// malformed heads get 400, too many or too large headers 431. Those answers cannot carry
 /// a correlation ID (no framework offers a hook for them), the value that was refused
@@ -660,7 +663,8 @@ pub async fn requests_the_http_server_refuses_carry_no_id(start: &Starter) {
     let marker = fresh_hex();
     let header = |value: &[u8]| vec![(b"x-request-id".to_vec(), value.to_vec())];
     let with_marker = |before: &[u8], after: &[u8]| [before, marker.as_bytes(), after].concat();
-    let cases: Vec<(&str, Vec<(Vec<u8>, Vec<u8>)>, u16)> = vec![
+    // (case, raw header lines, the server's status)
+    let cases: Vec<(&str, RawHeaders, u16)> = vec![
         (
             "raw ESC",
             header(&with_marker(b"\x1b[31m", b"\x1b[0m")),

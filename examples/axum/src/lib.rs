@@ -54,11 +54,14 @@ pub fn bare_app(config: &CorrelationConfig) -> Router {
     )
 }
 
+/// What [`catch_panic`] answers a panic with.
+type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> Response<Body>;
+
 /// Turns a handler's panic into a 500. The panic itself is logged by
 /// `correlation_core::install_panic_hook` (installed in `main`), with its location, under
 /// the request's ID; tower-http's default response would log it a second time.
-fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response<Body>> {
-    CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send + 'static>| {
+fn catch_panic() -> CatchPanicLayer<PanicResponse> {
+    CatchPanicLayer::custom(|_panic| {
         (
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server failed to answer\n",
