@@ -2,7 +2,6 @@
 //! request or job it happened in.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::panic::{self, PanicHookInfo};
 use std::sync::Once;
 
@@ -20,7 +19,7 @@ pub const PANIC_LOG_TARGET: &str = "panic";
 /// [`spawn_blocking`](crate::spawn_blocking) and [`bind_current`](crate::bind_current),
 /// and in jobs run with [`run_job`](crate::run_job) or
 /// [`CorrelationContext::run`](crate::CorrelationContext::run). The line reads
-/// `thread '<name>' panicked at <file>:<line>:<column>: <message>`, with the message
+/// `panicked at <file>:<line>:<column>: <message>`, with the message
 /// escaped (see [`Escaped`]) so that a multi-line or hostile message stays on one line;
 /// its target is [`PANIC_LOG_TARGET`]. Outside any context it shows no ID (`[-]`).
 ///
@@ -28,7 +27,8 @@ pub const PANIC_LOG_TARGET: &str = "panic";
 /// (Sentry's integration installs one when its client starts) so that they are chained.
 /// Later calls do nothing, so the panic is never logged twice. The hook runs for every
 /// panic, including those caught by a framework's panic-catching middleware; with
-/// `panic = "abort"` it still logs before the process ends.
+/// `panic = "abort"` it still logs before the process ends. (A logger that panics while
+/// logging the panic makes Rust abort the process, as any panic inside a panic hook does.)
 ///
 /// ```
 /// use correlation_core::{CorrelationId, install_panic_hook, sync_scope};
@@ -58,32 +58,20 @@ pub fn install_panic_hook() {
     });
 }
 
-thread_local! {
-    /// Set while this thread logs a panic: a logger that panics in turn is not logged
-    /// again, which would recurse.
-    static LOGGING: Cell<bool> = const { Cell::new(false) };
-}
-
 fn log_panic(info: &PanicHookInfo<'_>) {
-    if LOGGING.with(|logging| logging.replace(true)) {
-        return;
-    }
-    let thread = std::thread::current();
-    let thread = thread.name().unwrap_or("<unnamed>");
     let message = payload_text(info.payload());
     match info.location() {
         Some(location) => log::error!(
             target: PANIC_LOG_TARGET,
             "{}",
-            Escaped(format_args!("thread '{thread}' panicked at {location}: {message}"))
+            Escaped(format_args!("panicked at {location}: {message}"))
         ),
         None => log::error!(
             target: PANIC_LOG_TARGET,
             "{}",
-            Escaped(format_args!("thread '{thread}' panicked: {message}"))
+            Escaped(format_args!("panicked: {message}"))
         ),
     }
-    LOGGING.with(|logging| logging.set(false));
 }
 
 /// The panic's message: `panic!` gives a `&str` or a `String`; `panic_any` anything.

@@ -78,7 +78,7 @@ fn a_panic_in_a_scope_is_logged_under_its_id() {
     );
     assert!(
         line.rendered
-            .starts_with(&format!("ERROR [{id}] panic: thread '"))
+            .starts_with(&format!("ERROR [{id}] panic: panicked at "))
     );
 }
 
@@ -121,7 +121,7 @@ fn a_panic_outside_any_context_is_logged_without_an_id() {
     assert!(caught.is_err());
     let line = the_panic_line(logs, &marker, None);
     assert!(
-        line.rendered.starts_with("ERROR [-] panic: "),
+        line.rendered.starts_with("ERROR [-] panic: panicked at "),
         "{}",
         line.rendered
     );
