@@ -88,9 +88,10 @@ impl<L: Log> Log for CorrelationLogger<L> {
         if !self.escape {
             return self.log_with_id(record);
         }
-        let target = match needs_escaping(record.target()) {
-            true => Cow::Owned(Escaped(record.target()).to_string()),
-            false => Cow::Borrowed(record.target()),
+        let target = if needs_escaping(record.target()) {
+            Cow::Owned(Escaped(record.target()).to_string())
+        } else {
+            Cow::Borrowed(record.target())
         };
         let pairs = EscapedPairs::of(record.key_values());
         let key_values: &dyn Source = match &pairs {
@@ -158,13 +159,15 @@ impl<'a> EscapedPairs<'a> {
         struct Collect<'a>(Vec<(Text<Key<'a>>, Text<Value<'a>>)>);
         impl<'a> VisitSource<'a> for Collect<'a> {
             fn visit_pair(&mut self, key: Key<'a>, value: Value<'a>) -> Result<(), Error> {
-                let key = match needs_escaping(key.as_str()) {
-                    true => Text::Escaped(Escaped(key.as_str()).to_string()),
-                    false => Text::Kept(key),
+                let key = if needs_escaping(key.as_str()) {
+                    Text::Escaped(Escaped(key.as_str()).to_string())
+                } else {
+                    Text::Kept(key)
                 };
-                let value = match value_needs_escaping(&value) {
-                    true => Text::Escaped(Escaped(&value).to_string()),
-                    false => Text::Kept(value),
+                let value = if value_needs_escaping(&value) {
+                    Text::Escaped(Escaped(&value).to_string())
+                } else {
+                    Text::Kept(value)
                 };
                 self.0.push((key, value));
                 Ok(())
