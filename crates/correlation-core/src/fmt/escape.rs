@@ -89,11 +89,27 @@ pub(crate) fn write_escaped(out: &mut (impl Write + ?Sized), text: &str) -> fmt:
             '\n' => out.write_str("\\n")?,
             '\r' => out.write_str("\\r")?,
             '\t' => out.write_str("\\t")?,
-            _ => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+            _ => write_code_point(out, c)?,
         }
         rest = &rest[at + c.len_utf8()..];
     }
     out.write_str(rest)
+}
+
+/// Writes `c` as `\u{<lowercase hex>}`, as `char::escape_unicode` does, without going
+/// through the formatting machinery.
+fn write_code_point(out: &mut (impl Write + ?Sized), c: char) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let code = u32::from(c);
+    let digits = ((u32::BITS - code.leading_zeros()).div_ceil(4)).max(1) as usize;
+    let mut text = *b"\\u{000000}";
+    for (index, slot) in text[3..3 + digits].iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - index);
+        *slot = HEX[(code >> shift) as usize & 0xf];
+    }
+    text[3 + digits] = b'}';
+    // Only ASCII was written.
+    out.write_str(std::str::from_utf8(&text[..4 + digits]).map_err(|_| fmt::Error)?)
 }
 
 /// A [`fmt::Write`] that escapes everything written through it into `W`, piece by piece,
@@ -238,6 +254,24 @@ mod tests {
                 !word_may_start_escaped(u64::from_ne_bytes(word)),
                 "{word:x?}"
             );
+        }
+    }
+
+    #[test]
+    fn code_points_are_written_as_char_escape_unicode_does() {
+        for c in [
+            '\u{0}',
+            '\u{1}',
+            '\u{1b}',
+            '\u{7f}',
+            '\u{85}',
+            '\u{202e}',
+            '\u{2069}',
+            '\u{10ffff}',
+        ] {
+            let mut text = String::new();
+            write_code_point(&mut text, c).unwrap();
+            assert_eq!(text, c.escape_unicode().to_string());
         }
     }
 
