@@ -7,7 +7,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationConfig, IdValidator, OnInvalid, StrictUuidV4};
+use correlation_core::{
+    CorrelationConfig, CorrelationId, IdValidator, LogFormat, OnInvalid, PANIC_LOG_TARGET,
+    StrictUuidV4, sync_scope,
+};
 use futures_util::{SinkExt, StreamExt};
 use log::Level;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -38,6 +41,9 @@ macro_rules! conformance_suite {
             every_response_has_exactly_one_correlation_header,
             hostile_headers_are_replaced_and_never_logged_raw,
             websocket_upgrade_carries_the_id_and_messages_log_under_it,
+            websocket_messages_cannot_forge_log_lines,
+            panics_are_logged_once_under_the_requests_id,
+            requests_the_http_server_refuses_carry_no_id,
             streamed_body_logs_carry_the_id,
             rejecting_configuration_answers_400,
             custom_header_names_are_honoured,
@@ -417,7 +423,9 @@ pub async fn other_response_headers_are_untouched(start: &Starter) {
     assert_eq!(reply.id(), id, "the handler's own x-request-id is replaced");
 }
 
-/// Whatever the route and whatever the request, exactly one correlation header leaves.
+/// Whatever the route and whatever the request the HTTP server hands to the app, exactly
+/// one correlation header leaves (for requests it refuses itself, see
+/// [`requests_the_http_server_refuses_carry_no_id`]).
 pub async fn every_response_has_exactly_one_correlation_header(start: &Starter) {
     let server = start(CorrelationConfig::default()).await;
     let routes = [
@@ -516,6 +524,200 @@ pub async fn websocket_upgrade_carries_the_id_and_messages_log_under_it(start: &
         assert!(found, "message {text:?} not logged under {id}");
     }
     socket.close(None).await.ok();
+}
+
+/// A WebSocket message is text the client controls, and the demos log it. One holding a
+/// line break followed by a complete log line under another ID, and terminal escape
+/// sequences, is still one line under the connection's ID, with the escapes visible:
+/// no line is forged and nothing reaches the terminal raw.
+pub async fn websocket_messages_cannot_forge_log_lines(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let (id, victim, marker) = (fresh_hex(), fresh_hex(), fresh_hex());
+    let mut request = server.ws_url("/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-request-id", HeaderValue::from_str(&id).unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let forged =
+        format!("{marker}\nINFO  [{victim}] app: forged\r\n\u{1b}[2K\u{1b}[31mred\u{202e}\u{85}");
+    socket.send(Message::text(forged.clone())).await.unwrap();
+    let echoed = socket.next().await.unwrap().unwrap();
+    assert_eq!(echoed.into_text().unwrap().as_str(), forged);
+    socket.close(None).await.ok();
+
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        // tungstenite logs the frames too, at TRACE: those lines are checked below.
+        logged = logs().filtered(|r| r.message.contains(&format!("websocket received: {marker}")));
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged.len(), 1, "the message is one record: {logged:?}");
+    let record = &logged[0];
+    assert_eq!(record.correlation_id.as_deref(), Some(id.as_str()));
+    // The handler logs the text as it came; the format is what keeps it on one line.
+    assert!(record.message.contains(&forged), "{record:?}");
+    let escaped = format!(
+        r"{marker}\nINFO  [{victim}] app: forged\r\n\u{{1b}}[2K\u{{1b}}[31mred\u{{202e}}\u{{85}}"
+    );
+    // `rendered` is written by the same code as `correlation_core::format`; the line is
+    // also written here through `LogFormat` itself, as the env_logger of the demos would.
+    let mut written = Vec::new();
+    sync_scope(CorrelationId::new(&id).unwrap(), || {
+        LogFormat::new().write(
+            &mut written,
+            &log::Record::builder()
+                .level(record.level)
+                .target(&record.target)
+                .args(format_args!("{}", record.message))
+                .build(),
+        )
+    })
+    .unwrap();
+    let written = String::from_utf8(written).unwrap();
+    for line in [format!("{}\n", record.rendered), written] {
+        assert_eq!(line.lines().count(), 1, "{line:?}");
+        assert!(line.starts_with(&format!("INFO  [{id}] ")), "{line:?}");
+        assert!(line.trim_end().ends_with(&escaped), "{line:?}");
+        assert!(
+            !line.trim_end().contains(|c: char| c.is_control()),
+            "a control character reached the line: {line:?}"
+        );
+    }
+    for other in logs().records_containing(&marker) {
+        assert!(!other.rendered.contains('\n'), "{other:?}");
+    }
+    assert!(
+        logs().records_for(&victim).is_empty(),
+        "a line appeared under the victim's ID"
+    );
+    let forged_lines: Vec<_> = logs()
+        .records()
+        .into_iter()
+        .flat_map(|r| r.rendered.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| line.starts_with(&format!("INFO  [{victim}]")))
+        .collect();
+    assert!(forged_lines.is_empty(), "forged: {forged_lines:?}");
+}
+
+/// A handler's panic is answered 500 with the request's ID, and logged once, at ERROR, on
+/// one line under that ID, naming the panic and where it happened (the demos install
+/// `correlation_core::install_panic_hook`).
+pub async fn panics_are_logged_once_under_the_requests_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    for given in [Some(fresh_hex()), None] {
+        let reply = get(&server, "/panic", given.as_deref()).await;
+        assert_eq!(reply.status, 500);
+        let id = reply.id().to_owned();
+        if let Some(given) = &given {
+            assert_eq!(&id, given);
+        }
+        let mut panics = Vec::new();
+        for _ in 0..100 {
+            panics = logs()
+                .records_for(&id)
+                .into_iter()
+                .filter(|r| r.target == PANIC_LOG_TARGET)
+                .collect();
+            if !panics.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(panics.len(), 1, "one panic line under {id}: {panics:?}");
+        let line = &panics[0];
+        assert_eq!(line.level, Level::Error);
+        assert!(
+            line.message
+                .contains("the demo panic route panicked on purpose")
+                && line.message.starts_with("panicked at examples/"),
+            "{line:?}"
+        );
+        assert!(
+            line.rendered
+                .starts_with(&format!("ERROR [{id}] panic: panicked at examples/")),
+            "{line:?}"
+        );
+        assert!(!line.rendered.contains('\n'), "{line:?}");
+        let naming: Vec<_> = logs()
+            .records_for(&id)
+            .into_iter()
+            .filter(|r| r.level == Level::Error && r.message.contains("panicked on purpose"))
+            .collect();
+        assert_eq!(naming.len(), 1, "the panic is named once: {naming:?}");
+    }
+    assert_eq!(get(&server, "/", None).await.status, 200);
+}
+
+/// Raw header lines, `(name, value)`.
+type RawHeaders = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Some requests are answered by the HTTP server itself, before any middleware runs:
+/// malformed heads get 400, too many or too large headers 431. Those answers cannot carry
+/// a correlation ID (no framework offers a hook for them), the value that was refused
+/// reaches no log line, and the server keeps serving.
+pub async fn requests_the_http_server_refuses_carry_no_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let marker = fresh_hex();
+    let header = |value: &[u8]| vec![(b"x-request-id".to_vec(), value.to_vec())];
+    let with_marker = |before: &[u8], after: &[u8]| [before, marker.as_bytes(), after].concat();
+    // (case, raw header lines, the server's status)
+    let cases: Vec<(&str, RawHeaders, u16)> = vec![
+        (
+            "raw ESC",
+            header(&with_marker(b"\x1b[31m", b"\x1b[0m")),
+            400,
+        ),
+        ("raw NUL", header(&with_marker(b"", b"\x00")), 400),
+        ("raw CR", header(&with_marker(b"", b"\rINFO forged")), 400),
+        ("raw DEL", header(&with_marker(b"", b"\x7f")), 400),
+        ("obs-fold", header(&with_marker(b"", b"\r\n folded")), 400),
+        (
+            "invalid header name",
+            vec![(b"x request(id)".to_vec(), marker.as_bytes().to_vec())],
+            400,
+        ),
+        (
+            "1,000 headers",
+            (0..1_000)
+                .map(|n| {
+                    (
+                        format!("x-filler-{n}").into_bytes(),
+                        marker.as_bytes().to_vec(),
+                    )
+                })
+                .collect(),
+            431,
+        ),
+        (
+            "1 MB header",
+            header(&with_marker(b"", &[b'a'; 1 << 20])),
+            431,
+        ),
+    ];
+    for (name, headers, status) in &cases {
+        let raw: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(name, value)| (name.as_slice(), value.as_slice()))
+            .collect();
+        let mut connection = RawConnection::connect(server.addr).await.unwrap();
+        let response = connection
+            .get("/id", &raw)
+            .await
+            .unwrap_or_else(|err| panic!("{name}: the server did not answer: {err}"));
+        assert_eq!(response.status, *status, "{name}");
+        assert!(
+            response.header_values("x-request-id").is_empty(),
+            "{name}: the server's own answer carries an ID after all; update the README: {:?}",
+            response.headers
+        );
+    }
+    assert_never_logged(&marker);
+    let reply = get(&server, "/id", None).await;
+    assert_eq!(reply.status, 200, "the server still serves");
+    assert!(is_generated(reply.id()));
 }
 
 /// Log lines written while a streaming body is produced carry the ID.

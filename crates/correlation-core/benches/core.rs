@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the request path in `correlation-core`: ID generation,
-//! validation, the accept / generate / replace decision and the task-local scope.
+//! validation, the accept / generate / replace decision, the task-local scope and (with
+//! the `env-logger` feature) one line of the log format.
 //!
 //! Run with `cargo bench -p correlation-core --bench core`; results are recorded in
 //! `BENCHMARKS.md` at the repository root. No logger is installed, so the warning of
@@ -116,6 +117,53 @@ fn scope_round_trip(c: &mut Criterion) {
     group.finish();
 }
 
+/// One log line through `LogFormat` into a reused buffer, inside a request: a message with
+/// nothing to escape (the common case), the same without escaping (the baseline), and a
+/// message a client filled with line breaks and terminal escapes.
+fn format(c: &mut Criterion) {
+    #[cfg(feature = "env-logger")]
+    {
+        use correlation_core::LogFormat;
+
+        let plain = "websocket received: hello from a well-behaved client, café 東京 #42";
+        let controls =
+            "websocket received: a\nINFO  [0123] app: forged\r\u{1b}[2K\u{1b}[31m\u{202e}";
+        let mut group = c.benchmark_group("format");
+        let mut buffer = Vec::with_capacity(256);
+        let id = UuidV4::new_id();
+        let mut line = |format: &LogFormat, message: &str| {
+            buffer.clear();
+            format
+                .write(
+                    &mut buffer,
+                    &log::Record::builder()
+                        .level(log::Level::Info)
+                        .target("example_axum")
+                        .args(format_args!("{message}"))
+                        .build(),
+                )
+                .unwrap();
+            buffer.len()
+        };
+        let escaped = LogFormat::new();
+        let unescaped = LogFormat::new().unescaped();
+        sync_scope(id, || {
+            group.bench_function("plain message", |b| {
+                b.iter(|| line(&escaped, black_box(plain)))
+            });
+            group.bench_function("plain message, unescaped", |b| {
+                b.iter(|| line(&unescaped, black_box(plain)))
+            });
+            group.bench_function("message with controls", |b| {
+                b.iter(|| line(&escaped, black_box(controls)))
+            });
+        });
+        group.finish();
+    }
+    #[cfg(not(feature = "env-logger"))]
+    let _ = c;
+}
+
 mod harness {
     use super::*;
 
@@ -124,7 +172,7 @@ mod harness {
         config = Criterion::default()
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(2));
-        targets = generation, validation, decide, scope_round_trip
+        targets = generation, validation, decide, scope_round_trip, format
     }
 }
 

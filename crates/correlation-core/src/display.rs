@@ -1,4 +1,5 @@
 //! Display helpers that print the current correlation ID (and job IDs) in log lines.
+//! The line layout built from them lives in [`crate::fmt`].
 
 use std::fmt;
 
@@ -159,60 +160,5 @@ fn write_shown(
             Some(length) if length < id.len() => f.write_str(&id[..length]),
             _ => f.write_str(id),
         },
-    }
-}
-
-/// How [`write_record`] lays out a line.
-#[cfg(any(feature = "env-logger", feature = "test-util"))]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Layout<'a> {
-    /// Characters of the correlation ID shown (all when `None`).
-    pub(crate) id_length: Option<usize>,
-    /// Whether `[<parent>-<current>]` follows the correlation ID.
-    pub(crate) job_ids: bool,
-    /// Characters of each job ID shown (all when `None`).
-    pub(crate) job_id_length: Option<usize>,
-    /// Shown for each absent ID.
-    pub(crate) missing: &'a str,
-}
-
-#[cfg(any(feature = "env-logger", feature = "test-util"))]
-impl Layout<'static> {
-    /// `LEVEL [<id>] target: message`, whole ID, `-` when absent.
-    pub(crate) const DEFAULT: Self = Self {
-        id_length: None,
-        job_ids: false,
-        job_id_length: None,
-        missing: DEFAULT_MISSING,
-    };
-}
-
-#[cfg(any(feature = "env-logger", feature = "test-util"))]
-/// Writes `record` as `LEVEL [<id>] target: message` (or, with job IDs,
-/// `LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline: the one layout
-/// the env_logger format and the test capture share.
-pub(crate) fn write_record(
-    out: &mut impl std::io::Write,
-    record: &log::Record<'_>,
-    layout: Layout<'_>,
-) -> std::io::Result<()> {
-    let id = CurrentId::with_length(layout.id_length, layout.missing);
-    if layout.job_ids {
-        writeln!(
-            out,
-            "{:<5} [{id}] [{}] {}: {}",
-            record.level(),
-            CurrentJobIds::with_length(layout.job_id_length, layout.missing),
-            record.target(),
-            record.args()
-        )
-    } else {
-        writeln!(
-            out,
-            "{:<5} [{id}] {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        )
     }
 }

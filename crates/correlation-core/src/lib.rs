@@ -55,7 +55,12 @@
 //!   [`WithCorrelation::take_context`], which move it instead of cloning it, or, to build
 //!   an inner future in place, with the guard of [`CorrelationContext::enter`].
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
+//!   Control characters and bidirectional overrides in what is logged are escaped, so a
+//!   record is one line whatever a client sent; [`Escaped`] does the same in a format of
+//!   your own.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
+//! - [`install_panic_hook`]: every panic logged at `ERROR`, on one line, under the ID of
+//!   the request or job that panicked.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
 //!   ID over outgoing calls and queues.
 //! - [`JobCarrier`], [`run_job`], [`current_job_id`], [`parent_job_id`] and
@@ -102,7 +107,6 @@
 mod config;
 mod context;
 mod display;
-#[cfg(feature = "env-logger")]
 mod fmt;
 mod formats;
 mod id;
@@ -111,6 +115,7 @@ mod job;
 mod kv;
 #[cfg(feature = "opentelemetry")]
 mod otel;
+mod panic_hook;
 #[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
 #[cfg_attr(
     docsrs,
@@ -132,6 +137,7 @@ pub use context::{
     scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
+pub use fmt::Escaped;
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format, format_with_job_ids};
@@ -144,6 +150,7 @@ pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub use otel::OpenTelemetryTraceId;
+pub use panic_hook::{PANIC_LOG_TARGET, install_panic_hook};
 pub use strategy::{
     AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator, StrictUuidV4,
     UuidV4, UuidV7,

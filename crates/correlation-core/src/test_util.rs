@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use log::{Level, Log, Metadata, Record};
 
 use crate::context::{with_current, with_current_job};
-use crate::display::{Layout, write_record};
+use crate::fmt::{Layout, write_record};
 
 /// One captured log record.
 #[derive(Debug, Clone, PartialEq, Eq)]

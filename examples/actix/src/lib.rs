@@ -156,6 +156,8 @@ async fn echo(mut session: actix_ws::Session, mut messages: actix_ws::MessageStr
     while let Some(Ok(message)) = messages.next().await {
         let open = match message {
             actix_ws::Message::Text(text) => {
+                // The client's text, logged as it came: the log format escapes it, so it stays
+                // one line under this connection's ID.
                 log::info!("websocket received: {text}");
                 session.text(text).await.is_ok()
             }

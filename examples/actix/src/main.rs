@@ -17,9 +17,8 @@ async fn main() -> std::io::Result<()> {
         .format(correlation_core::format)
         .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
         .init();
-    // A panic is reported on the panicking thread, inside the request's scope: logging it
-    // gives the line the request's ID (`CatchPanic` then answers 500).
-    std::panic::set_hook(Box::new(|info| log::error!("{info}")));
+    // Every panic logged on one line under its request's ID (`CatchPanic` then answers 500).
+    correlation_core::install_panic_hook();
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse().map_err(std::io::Error::other)?,
         Err(_) => 8080,

@@ -38,7 +38,7 @@ pub fn app(config: CorrelationConfig) -> Router {
             .layer(CorrelationLayer::with_config(config))
             .layer(access_log())
             .layer(cors)
-            .layer(CatchPanicLayer::new()),
+            .layer(catch_panic()),
     )
 }
 
@@ -50,8 +50,24 @@ pub fn bare_app(config: &CorrelationConfig) -> Router {
         ServiceBuilder::new()
             .layer(access_log())
             .layer(cors(config))
-            .layer(CatchPanicLayer::new()),
+            .layer(catch_panic()),
     )
+}
+
+/// What [`catch_panic`] answers a panic with.
+type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> Response<Body>;
+
+/// Turns a handler's panic into a 500. The panic itself is logged by
+/// `correlation_core::install_panic_hook` (installed in `main`), with its location, under
+/// the request's ID; tower-http's default response would log it a second time.
+fn catch_panic() -> CatchPanicLayer<PanicResponse> {
+    CatchPanicLayer::custom(|_panic| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server failed to answer\n",
+        )
+            .into_response()
+    })
 }
 
 /// Any origin may call; browsers may send the correlation header and read it back.
@@ -176,6 +192,8 @@ async fn echo(mut socket: WebSocket) {
     while let Some(Ok(message)) = socket.recv().await {
         match message {
             Message::Text(text) => {
+                // The client's text, logged as it came: the log format escapes it, so it stays
+                // one line under this connection's ID.
                 log::info!("websocket received: {}", text.as_str());
                 if socket.send(Message::Text(text)).await.is_err() {
                     break;

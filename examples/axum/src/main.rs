@@ -17,6 +17,9 @@ async fn main() -> std::io::Result<()> {
         .format(correlation_core::format)
         .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
         .init();
+    // Every panic logged on one line under its request's ID (the panic-catching
+    // middleware then answers 500).
+    correlation_core::install_panic_hook();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let config = CorrelationConfig::default();

@@ -146,6 +146,8 @@ async fn echo(mut socket: WebSocketStream) {
     while let Some(Ok(message)) = socket.next().await {
         match message {
             Message::Text(text) => {
+                // The client's text, logged as it came: the log format escapes it, so it stays
+                // one line under this connection's ID.
                 log::info!("websocket received: {text}");
                 if socket.send(Message::Text(text)).await.is_err() {
                     break;

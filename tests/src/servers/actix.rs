@@ -17,7 +17,10 @@ const WORKERS: usize = 4;
 /// in a `LocalSet`), so the server lives on a thread of its own with its own
 /// `actix_web::rt::System`, not on the test's tokio runtime. Dropping the returned
 /// [`TestServer`] stops the server and waits for that thread.
+///
+/// Installs `correlation_core::install_panic_hook`, as the demo's `main` does.
 pub async fn start(config: CorrelationConfig) -> TestServer {
+    correlation_core::install_panic_hook();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (handle_tx, handle_rx) = mpsc::channel();

@@ -6,7 +6,10 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use crate::TestServer;
 
 /// Serves `example_poem::app(config)` on `127.0.0.1:0` on the test's tokio runtime.
+///
+/// Installs `correlation_core::install_panic_hook`, as the demo's `main` does.
 pub async fn start(config: CorrelationConfig) -> TestServer {
+    correlation_core::install_panic_hook();
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await

@@ -3,9 +3,12 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::display::{DEFAULT_MISSING, Layout, write_record};
+use super::layout::{Layout, write_record};
+use crate::display::DEFAULT_MISSING;
 
-/// Formats a record as `INFO  [<id>] target: message`, with `[-]` outside a request.
+/// Formats a record as `INFO  [<id>] target: message`, with `[-]` outside a request, on
+/// exactly one line: control characters and bidirectional overrides in the target and the
+/// message are escaped (see [`Escaped`](crate::Escaped)).
 ///
 /// Pass it to [`env_logger::Builder::format`]:
 ///
@@ -46,8 +49,8 @@ pub fn format_with_job_ids(
     )
 }
 
-/// The format of [`format`](fn@format) with options: a truncated ID, another default text, and the
-/// job IDs.
+/// The format of [`format`](fn@format) with options: a truncated ID, another default text, the
+/// job IDs, and (for text no client controls) no escaping.
 ///
 /// ```
 /// use correlation_core::LogFormat;
@@ -64,6 +67,7 @@ pub struct LogFormat {
     job_ids: bool,
     job_id_length: Option<usize>,
     missing: Cow<'static, str>,
+    escape: bool,
 }
 
 impl Default for LogFormat {
@@ -73,13 +77,14 @@ impl Default for LogFormat {
 }
 
 impl LogFormat {
-    /// The default format: whole ID, `-` when there is none.
+    /// The default format: whole ID, `-` when there is none, control characters escaped.
     pub fn new() -> Self {
         Self {
             id_length: None,
             job_ids: false,
             job_id_length: None,
             missing: Cow::Borrowed(DEFAULT_MISSING),
+            escape: true,
         }
     }
 
@@ -137,6 +142,37 @@ impl LogFormat {
         self
     }
 
+    /// Writes the target and the message as they are, line breaks and control characters
+    /// included, for applications that log multi-line text on purpose.
+    ///
+    /// By default they are escaped, so that one record is one line: a message that
+    /// carries text from a client (a query string, a WebSocket message, a user name)
+    /// could otherwise forge whole lines under another request's ID, or send escape
+    /// sequences to the terminal. Use this only when no client-controlled text is logged.
+    ///
+    /// ```
+    /// use correlation_core::LogFormat;
+    ///
+    /// let record = log::Record::builder()
+    ///     .level(log::Level::Info)
+    ///     .target("report")
+    ///     .args(format_args!("totals:\n  a: 1"))
+    ///     .build();
+    /// let mut line = Vec::new();
+    /// LogFormat::new().write(&mut line, &record)?;
+    /// assert_eq!(line, b"INFO  [-] report: totals:\\n  a: 1\n");
+    ///
+    /// let mut lines = Vec::new();
+    /// LogFormat::new().unescaped().write(&mut lines, &record)?;
+    /// assert_eq!(lines, b"INFO  [-] report: totals:\n  a: 1\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn unescaped(mut self) -> Self {
+        self.escape = false;
+        self
+    }
+
     /// Formats one record; use it inside the closure given to `env_logger::Builder::format`.
     pub fn format(
         &self,
@@ -157,6 +193,7 @@ impl LogFormat {
             job_ids: self.job_ids,
             job_id_length: self.job_id_length,
             missing: &self.missing,
+            escape: self.escape,
         }
     }
 }
@@ -244,6 +281,32 @@ mod tests {
         assert_eq!(
             render(&short, "done"),
             "INFO  [none] [none-none] my_app::views: done\n"
+        );
+    }
+
+    #[test]
+    fn escapes_target_and_message_in_every_layout() {
+        let record = |message: &str| {
+            let mut out = Vec::new();
+            let formats = [LogFormat::new(), LogFormat::new().with_job_ids()];
+            for format in &formats {
+                format
+                    .write(
+                        &mut out,
+                        &log::Record::builder()
+                            .level(log::Level::Warn)
+                            .target("evil\ntarget")
+                            .args(format_args!("{message}"))
+                            .build(),
+                    )
+                    .unwrap();
+            }
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            record("a\r\nERROR [x] b\u{7}\u{9b}\u{2067}"),
+            "WARN  [-] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n\
+             WARN  [-] [---] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n"
         );
     }
 }

@@ -1,0 +1,92 @@
+//! The one line layout shared by the env_logger format and the test capture.
+
+use std::fmt::{self, Write as _};
+use std::io;
+
+use super::escape::{EscapingWriter, write_escaped};
+use crate::display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
+
+/// How [`write_record`] lays out a line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout<'a> {
+    /// Characters of the correlation ID shown (all when `None`).
+    pub(crate) id_length: Option<usize>,
+    /// Whether `[<parent>-<current>]` follows the correlation ID.
+    pub(crate) job_ids: bool,
+    /// Characters of each job ID shown (all when `None`).
+    pub(crate) job_id_length: Option<usize>,
+    /// Shown for each absent ID.
+    pub(crate) missing: &'a str,
+    /// Whether the target and the message are escaped (see [`Escaped`](super::Escaped)).
+    pub(crate) escape: bool,
+}
+
+impl Layout<'static> {
+    /// `LEVEL [<id>] target: message`, whole ID, `-` when absent, escaped.
+    pub(crate) const DEFAULT: Self = Self {
+        id_length: None,
+        job_ids: false,
+        job_id_length: None,
+        missing: DEFAULT_MISSING,
+        escape: true,
+    };
+}
+
+/// Writes `record` as `LEVEL [<id>] target: message` (or, with job IDs,
+/// `LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline.
+///
+/// The target and the message are escaped on the fly while they are written, so with
+/// escaping on the record is exactly one line, and a message with nothing to escape costs
+/// a scan and no allocation.
+pub(crate) fn write_record(
+    out: &mut impl io::Write,
+    record: &log::Record<'_>,
+    layout: Layout<'_>,
+) -> io::Result<()> {
+    let mut sink = IoSink { out, error: None };
+    match write_line(&mut sink, record, layout) {
+        Ok(()) => Ok(()),
+        Err(fmt::Error) => Err(sink
+            .error
+            .unwrap_or_else(|| io::Error::other("a value in the log record failed to format"))),
+    }
+}
+
+fn write_line(
+    out: &mut impl fmt::Write,
+    record: &log::Record<'_>,
+    layout: Layout<'_>,
+) -> fmt::Result {
+    let id = CurrentId::with_length(layout.id_length, layout.missing);
+    write!(out, "{:<5} [{id}] ", record.level())?;
+    if layout.job_ids {
+        let jobs = CurrentJobIds::with_length(layout.job_id_length, layout.missing);
+        write!(out, "[{jobs}] ")?;
+    }
+    if layout.escape {
+        write_escaped(out, record.target())?;
+        out.write_str(": ")?;
+        match record.args().as_str() {
+            Some(message) => write_escaped(out, message)?,
+            None => write!(EscapingWriter(&mut *out), "{}", record.args())?,
+        }
+    } else {
+        write!(out, "{}: {}", record.target(), record.args())?;
+    }
+    out.write_char('\n')
+}
+
+/// Adapts an [`io::Write`] to [`fmt::Write`], keeping the I/O error that `fmt` cannot carry.
+struct IoSink<'a, W> {
+    out: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> fmt::Write for IoSink<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.out.write_all(text.as_bytes()).map_err(|error| {
+            self.error = Some(error);
+            fmt::Error
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! Log formatting: the ready-made `env_logger` format, its line layout, and the escaping
+//! that keeps every record on one line whatever text a client managed to put in it.
+
+mod escape;
+#[cfg(any(feature = "env-logger", feature = "test-util"))]
+mod layout;
+#[cfg(feature = "env-logger")]
+mod log_format;
+
+pub use escape::Escaped;
+#[cfg(feature = "kv")]
+pub(crate) use escape::{EscapeDetector, needs_escaping};
+#[cfg(any(feature = "env-logger", feature = "test-util"))]
+pub(crate) use layout::{Layout, write_record};
+#[cfg(feature = "env-logger")]
+pub use log_format::{LogFormat, format, format_with_job_ids};
