@@ -100,12 +100,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod constants;
 mod context;
 mod display;
 #[cfg(feature = "env-logger")]
 mod fmt;
 mod id;
 mod job;
+mod job_id;
 #[cfg(feature = "kv")]
 mod kv;
 #[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
@@ -119,9 +121,9 @@ pub mod strategy;
 pub mod test_util;
 
 pub use config::{
-    ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME,
-    DEFAULT_SENTRY_TAG, Decision, LOG_TARGET, OnInvalid, Outcome,
+    ConfigError, CorrelationConfig, CorrelationConfigBuilder, Decision, OnInvalid, Outcome,
 };
+pub use constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG, LOG_TARGET};
 pub use context::{
     CorrelationContext, CorrelationFutureExt, Entered, WithCorrelation, bind_current, current,
     scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
@@ -131,7 +133,8 @@ pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format, format_with_job_ids};
 pub use id::{CorrelationId, InvalidCorrelationId};
-pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
+pub use job::{JobCarrier, current_job_id, parent_job_id, run_job};
+pub use job_id::JobId;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};

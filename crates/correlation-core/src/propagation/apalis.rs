@@ -11,10 +11,12 @@ use apalis_core::task::metadata::{Metadata, MetadataStore};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{CorrelationConfig, LOG_TARGET};
+use crate::config::CorrelationConfig;
+use crate::constants::LOG_TARGET;
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;
-use crate::job::{JobCarrier, JobId};
+use crate::job::JobCarrier;
+use crate::job_id::JobId;
 
 /// The task-metadata key holding the correlation ID a job runs under.
 pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";

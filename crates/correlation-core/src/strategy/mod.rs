@@ -9,6 +9,8 @@ use uuid::{Uuid, Variant};
 
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
+pub(crate) mod configured;
+
 /// Makes new correlation IDs for requests that arrive without a usable one.
 ///
 /// Implemented for the built-in generators and for any `Fn() -> impl Into<String>`:
