@@ -20,6 +20,7 @@ mod builder;
 mod decision;
 mod header_names;
 mod propagate;
+mod request_headers;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
