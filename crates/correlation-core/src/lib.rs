@@ -43,17 +43,17 @@
 //! - [`CorrelationConfig`]: header names, [generator](IdGenerator),
 //!   [validator](IdValidator), [transformer](IdTransformer), request-header update,
 //!   response echo, what to do with invalid IDs, paths to skip. Checked when built.
-//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning;
-//!   [`CorrelationConfig::decide_and_update`] also leaves the request holding the final ID.
+//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning.
 //! - [`current`], [`scope`], [`sync_scope`], [`spawn`], [`spawn_local`],
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request
 //!   context, task-local (it follows a task, not a thread), and the ways to carry it
 //!   into other work.
-//! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
-//!   `tracing` span and the Sentry hub where those features are on. Adapters keep it
-//!   owned and enter it with [`CorrelationContext::run_mut`] and
-//!   [`WithCorrelation::take_context`], which move it instead of cloning it, or, to build
-//!   an inner future in place, with the guard of [`CorrelationContext::enter`].
+//! - [`CorrelationContext`]: what a request or a job runs in — the ID, plus the
+//!   `tracing` span and the Sentry hub where those features are on; capture it and run
+//!   other work in it.
+//! - [`adapter`]: for authors of framework adapters, the steps of a correlation
+//!   middleware and the functions for each (the request-header rules, the rejection, the
+//!   request's context and the ways to enter it).
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
@@ -99,6 +99,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adapter;
 mod config;
 mod constants;
 mod context;
@@ -125,8 +126,8 @@ pub use config::{
 };
 pub use constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG, LOG_TARGET};
 pub use context::{
-    CorrelationContext, CorrelationFutureExt, Entered, WithCorrelation, bind_current, current,
-    scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
+    CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
+    spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 #[cfg(feature = "env-logger")]

@@ -18,7 +18,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let config = CorrelationConfig::default();
     let requests = (0..4).map(|n| {
         let id = CorrelationId::new(&format!("trace-{n}")).unwrap();
-        let context = config.request_context(id);
+        let context = correlation_core::adapter::request_context(&config, id);
         context.wrap(async move {
             tracing::info!("handler {n}");
             log::info!("bridged {n}");
@@ -73,10 +73,12 @@ async fn events_outside_a_request_have_no_request_span() {
 #[tokio::test]
 async fn events_under_an_entered_context_carry_its_span() {
     let capture = TracingCapture::install();
-    let context =
-        CorrelationConfig::default().request_context(CorrelationId::from_static("entered-1"));
+    let context = correlation_core::adapter::request_context(
+        &CorrelationConfig::default(),
+        CorrelationId::from_static("entered-1"),
+    );
     {
-        let _entered = context.enter();
+        let _entered = correlation_core::adapter::enter(&context);
         tracing::info!("entered marker");
     }
     tracing::info!("left marker");

@@ -3,12 +3,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
 use super::{CorrelationConfig, OnInvalid};
 use crate::constants::LOG_TARGET;
 use crate::context::sync_scope;
 use crate::id::CorrelationId;
+use crate::strategy::configured::Candidate;
 
 /// What the decision did with the incoming header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,25 +44,25 @@ impl CorrelationConfig {
     /// [`Outcome::Rejected`]) and one `WARN` under the `correlation` target that names
     /// the new ID and never the rejected value.
     pub fn decide(&self, headers: &HeaderMap) -> Decision {
-        self.decide_with(|name| headers.get(name))
-    }
-
-    /// Like [`decide`](Self::decide) for frameworks with their own header map:
-    /// `first_value` returns the first value of a header name, if any.
-    pub fn decide_with<'a>(
-        &self,
-        mut first_value: impl FnMut(&HeaderName) -> Option<&'a HeaderValue>,
-    ) -> Decision {
-        let incoming = self.inner.incoming.iter().find_map(&mut first_value);
+        let incoming = self
+            .inner
+            .incoming
+            .iter()
+            .find_map(|name| headers.get(name));
         self.decide_value(incoming)
     }
 
     /// Decides from one incoming value (`None` when the header is absent).
     pub fn decide_value(&self, incoming: Option<&HeaderValue>) -> Decision {
+        self.decide_candidate(incoming.map(Candidate::Shared))
+    }
+
+    /// Decides from one incoming value, of whichever header type.
+    pub(super) fn decide_candidate(&self, incoming: Option<Candidate<'_>>) -> Decision {
         let decision = match incoming {
             None => self.generated(),
-            Some(value) if value.is_empty() => self.generated(),
-            Some(value) => match self.accept(value) {
+            Some(value) if value.as_bytes().is_empty() => self.generated(),
+            Some(value) => match self.inner.validator.accept(value, self.inner.max_length) {
                 Some(id) => Decision {
                     id,
                     outcome: Outcome::Accepted,
@@ -83,10 +84,6 @@ impl CorrelationConfig {
             id: self.generate(),
             outcome: Outcome::Generated,
         }
-    }
-
-    pub(super) fn accept(&self, value: &HeaderValue) -> Option<CorrelationId> {
-        self.inner.validator.accept(value, self.inner.max_length)
     }
 
     fn invalid(&self) -> Decision {

@@ -24,6 +24,7 @@ mod request_headers;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
+pub use request_headers::{Incoming, RequestHeaderPlan};
 
 /// A user predicate on the request path.
 pub(crate) type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -227,7 +228,7 @@ impl CorrelationConfig {
     /// `request` span recording `correlation_id`, and with the `sentry` feature a Sentry
     /// hub of its own tagged with the ID (tag name from
     /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)).
-    pub fn request_context(&self, id: CorrelationId) -> CorrelationContext {
+    pub(crate) fn request_context(&self, id: CorrelationId) -> CorrelationContext {
         CorrelationContext::for_request(id, &self.inner.sentry_tag)
     }
 }

@@ -5,6 +5,7 @@ use http::HeaderMap;
 
 use super::CorrelationConfig;
 use crate::id::CorrelationId;
+use crate::strategy::configured::Candidate;
 
 impl CorrelationConfig {
     /// Reads an ID from `headers` through the same validation as incoming requests,
@@ -15,7 +16,10 @@ impl CorrelationConfig {
             .incoming
             .iter()
             .find_map(|name| headers.get(name))?;
-        let id = self.accept(value)?;
+        let id = self
+            .inner
+            .validator
+            .accept(Candidate::Shared(value), self.inner.max_length)?;
         match &self.inner.transformer {
             None => Some(id),
             Some(_) => self.apply_transformer(id),

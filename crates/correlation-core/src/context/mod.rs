@@ -151,40 +151,17 @@ impl CorrelationContext {
         self.ambient.run(|| current.enter(f))
     }
 
-    /// Like [`run`](Self::run), without cloning: the context is moved in for the
-    /// duration of `f` and back out. For middleware that owns its context (a response
-    /// body polled many times, say).
-    pub fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    /// Like [`run`](Self::run), without cloning: see
+    /// [`adapter::run_mut`](crate::adapter::run_mut).
+    pub(crate) fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let Self { current, ambient } = self;
         ambient.run(|| current.enter(f))
     }
 
-    /// Enters this context on the current thread until the returned guard is dropped,
-    /// in the manner of tracing's `Span::entered`: for code that cannot pass a closure
-    /// to [`run`](Self::run), such as a middleware that builds the inner service's
-    /// future in place inside its own.
-    ///
-    /// Like `run`, it enters a copy of the ID (a reference count), so the context stays
-    /// free to be moved while the guard lives.
-    ///
-    /// Guards must be dropped on the thread that made them (they are not `Send`) and in
-    /// the reverse order of entering. A guard that is leaked with `mem::forget` leaves
-    /// the ID current on its thread; prefer `run` or [`wrap`](Self::wrap) wherever a
-    /// closure or a future will do.
-    ///
-    /// ```
-    /// use correlation_core::{CorrelationContext, CorrelationId, current};
-    ///
-    /// let context = CorrelationContext::new(CorrelationId::from_static("req-3"));
-    /// let entered = context.enter();
-    /// assert_eq!(current().unwrap(), "req-3");
-    /// let moved = context; // the guard does not borrow the context
-    /// drop(entered);
-    /// assert_eq!(current(), None);
-    /// # let _ = moved;
-    /// ```
+    /// Enters this context on the current thread until the returned guard is dropped:
+    /// see [`adapter::enter`](crate::adapter::enter).
     #[inline]
-    pub fn enter(&self) -> Entered {
+    pub(crate) fn enter(&self) -> Entered {
         #[cfg(feature = "tracing")]
         let span = self.ambient.span.clone().map(tracing::Span::entered);
         #[cfg(feature = "sentry")]
@@ -213,8 +190,20 @@ impl CorrelationContext {
 }
 
 /// A [`CorrelationContext`] entered on the current thread by
-/// [`CorrelationContext::enter`]; dropping it leaves the context and restores what was
-/// current before.
+/// [`adapter::enter`](crate::adapter::enter); dropping it leaves the context and restores
+/// what was current before.
+///
+/// The context is entered in a per-thread slot, so the guard must be dropped on the
+/// thread that entered it: it is not `Send`, and holding it across an `.await` in a
+/// spawned task does not compile.
+///
+/// ```compile_fail
+/// use correlation_core::{CorrelationContext, CorrelationId, adapter};
+///
+/// fn assert_send<T: Send>(_: T) {}
+/// let context = CorrelationContext::new(CorrelationId::from_static("req-1"));
+/// assert_send(adapter::enter(&context));
+/// ```
 #[must_use = "the context is left as soon as the guard is dropped"]
 pub struct Entered {
     // The value this guard took out of the thread's slot, put back on drop. Fields drop

@@ -7,8 +7,33 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use http::HeaderValue;
 
 use crate::constants::LOG_TARGET;
-use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::id::{CorrelationId, InvalidCorrelationId, check_safe};
 use crate::strategy::{IdGenerator, IdValidator, StrictUuidV4, UuidV4};
+
+/// An incoming value a validator checks: an `http` 1 header value, whose bytes an
+/// accepted ID shares, or the bytes of another header type, which it copies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Candidate<'a> {
+    Shared(&'a HeaderValue),
+    Borrowed(&'a [u8]),
+}
+
+impl Candidate<'_> {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Shared(value) => value.as_bytes(),
+            Self::Borrowed(bytes) => bytes,
+        }
+    }
+
+    /// The ID, once the bytes are known to pass the safety rules.
+    fn into_checked_id(self) -> CorrelationId {
+        match self {
+            Self::Shared(value) => CorrelationId::from_checked_header_value(value),
+            Self::Borrowed(bytes) => CorrelationId::from_checked_bytes(bytes),
+        }
+    }
+}
 
 /// The validator as configured. The default one is recognised so that the per-request
 /// check runs on the header's bytes, without a dynamic call, UTF-8 check or unwind guard.
@@ -18,20 +43,20 @@ pub(crate) enum Validator {
 }
 
 impl Validator {
-    /// `value` as an ID, if it passes the safety rules within `max` bytes and this
+    /// `candidate` as an ID, if it passes the safety rules within `max` bytes and this
     /// validator; a validator that panics rejects it.
-    pub(crate) fn accept(&self, value: &HeaderValue, max: usize) -> Option<CorrelationId> {
+    pub(crate) fn accept(&self, candidate: Candidate<'_>, max: usize) -> Option<CorrelationId> {
+        let bytes = candidate.as_bytes();
         match self {
-            Self::StrictUuidV4 => {
-                let bytes = value.as_bytes();
-                // A UUID is visible ASCII, so passing the check also passes the safety rules.
-                (bytes.len() <= max && StrictUuidV4::accepts(bytes))
-                    .then(|| CorrelationId::from_checked_header_value(value))
-            }
+            // A UUID is visible ASCII, so passing the check also passes the safety rules.
+            Self::StrictUuidV4 => (bytes.len() <= max && StrictUuidV4::accepts(bytes))
+                .then(|| candidate.into_checked_id()),
             Self::Custom(validator) => {
-                let id = CorrelationId::from_header_value_with_limit(value, max).ok()?;
-                let valid = catch_unwind(AssertUnwindSafe(|| validator.is_valid(id.as_str())));
-                matches!(valid, Ok(true)).then_some(id)
+                check_safe(bytes, max).ok()?;
+                // Visible ASCII is UTF-8.
+                let text = std::str::from_utf8(bytes).ok()?;
+                let valid = catch_unwind(AssertUnwindSafe(|| validator.is_valid(text)));
+                matches!(valid, Ok(true)).then(|| candidate.into_checked_id())
             }
         }
     }
