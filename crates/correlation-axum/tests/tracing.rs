@@ -30,9 +30,11 @@ fn app() -> Router {
                 tracing::info!("handler event");
                 log::info!("bridged log record");
                 nested();
-                correlation_axum::correlation_core::spawn(async { tracing::info!("spawned event") })
-                    .await
-                    .unwrap();
+                correlation_axum::correlation_core::spawn(async {
+                    tracing::info!("spawned event")
+                })
+                .await
+                .unwrap();
                 id.to_string()
             }),
         )
