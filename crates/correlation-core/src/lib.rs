@@ -84,7 +84,7 @@
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
 //! | `tracing` | a `request` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
-//! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) clients |
+//! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
 //!
