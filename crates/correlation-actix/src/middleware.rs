@@ -33,11 +33,13 @@ pub struct Correlation {
 
 impl Correlation {
     /// The middleware with the default configuration: `X-Request-ID`, UUID v4, strict validation.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The middleware with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }

@@ -25,11 +25,13 @@ pub struct CorrelationLayer {
 
 impl CorrelationLayer {
     /// The layer with the default configuration: `X-Request-ID`, UUID v4, strict validation.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The layer with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -63,12 +65,14 @@ pub struct CorrelationService<S> {
 
 impl<S> CorrelationService<S> {
     /// Wraps `inner` with `config`.
+    #[must_use]
     pub fn new(inner: S, config: CorrelationConfig) -> Self {
         Self { inner, config }
     }
 
     /// A [`CorrelationLayer`] with the default configuration, like
     /// [`CorrelationLayer::new`]; [`CorrelationLayer::with_config`] takes one.
+    #[must_use]
     pub fn layer() -> CorrelationLayer {
         CorrelationLayer::new()
     }

@@ -141,6 +141,7 @@ impl CorrelationId {
     ///
     /// Panics if `value` breaks the safety rules. Meant for constants in tests and
     /// examples; use [`CorrelationId::new`] for anything that comes from outside.
+    #[must_use]
     pub fn from_static(value: &'static str) -> Self {
         match check_safe(value.as_bytes(), Self::MAX_LEN) {
             Ok(()) => Self(HeaderValue::from_static(value)),

@@ -93,6 +93,7 @@ impl JobCarrier {
     /// The caller's correlation ID and current job ID, to enqueue a job with: in a
     /// request, the request's ID and no parent; in a job, the job's correlation ID and
     /// its job ID as the parent; elsewhere, nothing (the job generates its own ID).
+    #[must_use]
     pub fn capture() -> Self {
         Self {
             correlation_id: crate::current(),
@@ -101,6 +102,7 @@ impl JobCarrier {
     }
 
     /// A carrier holding exactly these IDs, e.g. rebuilt from a queue's own metadata.
+    #[must_use]
     pub fn new(correlation_id: Option<CorrelationId>, parent_job_id: Option<JobId>) -> Self {
         Self {
             correlation_id,
@@ -124,6 +126,7 @@ impl JobCarrier {
     ///
     /// Call it once per run: every call makes a new job ID, so a retried job gets a new
     /// one for each attempt, like a Celery retry.
+    #[must_use]
     pub fn into_context(self) -> CorrelationContext {
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
         Self::context(id, self.parent_job_id, crate::DEFAULT_SENTRY_TAG)
@@ -132,6 +135,7 @@ impl JobCarrier {
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
     /// from `config`'s generator (and transformer), as for a request without one, and
     /// the Sentry tag is `config`'s.
+    #[must_use]
     pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
         let id = match self.correlation_id {
             Some(id) => id,

@@ -29,6 +29,7 @@ pub struct JobId(CorrelationId);
 
 impl JobId {
     /// A new random job ID (UUID v4, 32 lowercase hex characters).
+    #[must_use]
     pub fn generate() -> Self {
         Self(UuidV4::new_id())
     }

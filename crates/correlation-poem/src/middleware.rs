@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use correlation_core::adapter::{self, REJECTION_BODY, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
-use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Decision, Outcome};
+use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Outcome};
 use pin_project_lite::pin_project;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
@@ -40,11 +40,13 @@ pub struct Correlation {
 impl Correlation {
     /// The middleware with the default configuration: `X-Request-ID`, UUID v4, strict
     /// validation, request header updated, response header echoed.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The middleware with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -78,6 +80,7 @@ pub struct CorrelationEndpoint<E> {
 
 impl<E> CorrelationEndpoint<E> {
     /// Wraps `inner` with `config`; usually made by `.with(Correlation::...)`.
+    #[must_use]
     pub fn new(inner: E, config: CorrelationConfig) -> Self {
         Self { inner, config }
     }
@@ -130,17 +133,17 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                 config,
             };
         }
-        let Decision { id, outcome } = adapter::decide_and_update(config, request.headers_mut());
-        if outcome == Outcome::Rejected {
+        let decision = adapter::decide_and_update(config, request.headers_mut());
+        if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
-                    response: Some(rejection(config, &id)),
+                    response: Some(rejection(config, &decision.id)),
                 },
                 context: None,
                 config,
             };
         }
-        let context = adapter::request_context(config, id);
+        let context = adapter::request_context(config, decision.id);
         // Work the inner endpoint does before returning its future sees the ID.
         let _entered = adapter::enter(&context);
         ResponseFuture {

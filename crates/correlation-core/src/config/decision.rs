@@ -28,6 +28,7 @@ pub enum Outcome {
 
 /// The result of [`CorrelationConfig::decide`]: the request's final ID and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Decision {
     /// The ID the request runs under.
     pub id: CorrelationId,

@@ -31,6 +31,7 @@ pub(crate) type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What happens to a request whose incoming ID fails validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OnInvalid {
     /// Replace it with a generated ID and log a warning (the default, never rejects).
     #[default]

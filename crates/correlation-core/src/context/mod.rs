@@ -58,6 +58,7 @@ pub struct CorrelationContext {
 
 impl CorrelationContext {
     /// A context holding only `id`.
+    #[must_use]
     pub fn new(id: CorrelationId) -> Self {
         Self {
             current: Current::request(id),
@@ -67,6 +68,7 @@ impl CorrelationContext {
 
     /// The caller's current context: its ID (if any), its job IDs (inside a job), span
     /// and Sentry hub.
+    #[must_use]
     pub fn capture() -> Self {
         Self {
             current: Current::get(),

@@ -144,11 +144,13 @@ pub struct JobContextLayer {
 
 impl JobContextLayer {
     /// Jobs enqueued without a correlation ID get a UUID v4 (32 hex characters).
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Jobs enqueued without a correlation ID get one from `config`'s generator.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self {
             config: Some(config),
@@ -182,6 +184,7 @@ pub struct JobContextService<S> {
 
 impl<S> JobContextService<S> {
     /// Wraps `inner`; a missing correlation ID is generated as [`JobContextLayer::new`] does.
+    #[must_use]
     pub fn new(inner: S) -> Self {
         Self {
             inner,
@@ -190,6 +193,7 @@ impl<S> JobContextService<S> {
     }
 
     /// A [`JobContextLayer`] with the default configuration.
+    #[must_use]
     pub fn layer() -> JobContextLayer {
         JobContextLayer::new()
     }

@@ -55,11 +55,13 @@ pub struct PropagateCorrelationMiddleware {
 
 impl PropagateCorrelationMiddleware {
     /// Writes the ID under `x-request-id`.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Writes the ID under `config`'s response header name.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }

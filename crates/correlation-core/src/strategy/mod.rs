@@ -47,6 +47,7 @@ pub struct UuidV4;
 
 impl UuidV4 {
     /// Generates an ID; infallible, unlike the trait method.
+    #[must_use]
     pub fn new_id() -> CorrelationId {
         simple(Uuid::new_v4())
     }
