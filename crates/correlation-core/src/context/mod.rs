@@ -81,7 +81,7 @@ impl CorrelationContext {
     pub(crate) fn for_request(id: CorrelationId, _sentry_tag: &str) -> Self {
         #[cfg(feature = "tracing")]
         let span = Some(tracing::info_span!(
-            target: crate::LOG_TARGET,
+            target: crate::constants::LOG_TARGET,
             "request",
             correlation_id = %id
         ));
@@ -103,7 +103,7 @@ impl CorrelationContext {
     pub(crate) fn for_job(id: CorrelationId, job: JobIds, _sentry_tag: &str) -> Self {
         #[cfg(feature = "tracing")]
         let span = Some(tracing::info_span!(
-            target: crate::LOG_TARGET,
+            target: crate::constants::LOG_TARGET,
             "job",
             correlation_id = %id,
             job_id = %job.current,
