@@ -7,7 +7,7 @@
 //! ID), the request is rejected or updates are turned off. Responses carry exactly one
 //! header with the final ID.
 //!
-//! [`CorrelationConfig::decide_request`] turns what an adapter found into the decision
+//! `CorrelationConfig::decide_request` turns what an adapter found into the decision
 //! and a [`RequestHeaderPlan`]; this module applies both to `http::HeaderMap`, and an
 //! adapter over another header map applies the plan to its own.
 
@@ -54,7 +54,7 @@ impl<'a> Incoming<'a> {
 }
 
 /// What to do to a request's headers once its ID is decided: see
-/// [`CorrelationConfig::decide_request`].
+/// [`adapter::decide_request`](crate::adapter::decide_request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "the request headers are only updated by applying the plan"]
 pub struct RequestHeaderPlan {

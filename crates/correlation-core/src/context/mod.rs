@@ -32,11 +32,10 @@ pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 /// `sentry` feature, its own Sentry hub.
 ///
 /// Adapters make one per request with
-/// [`CorrelationConfig::request_context`](crate::CorrelationConfig::request_context), run
-/// the inner service's `call` with [`run`](Self::run) (or under [`enter`](Self::enter)
-/// when its future is built in place), its future with [`wrap`](Self::wrap), and every
-/// poll of the response body with [`run_mut`](Self::run_mut).
-/// [`capture`](Self::capture) takes the caller's context, to carry it elsewhere.
+/// [`adapter::request_context`](crate::adapter::request_context) and enter it as the
+/// [`adapter`](crate::adapter) module describes. [`run`](Self::run) runs a closure in it,
+/// [`wrap`](Self::wrap) a future, and [`capture`](Self::capture) takes the caller's
+/// context, to carry it elsewhere.
 /// A job's context comes from its [`JobCarrier`](crate::JobCarrier).
 ///
 /// ```
