@@ -182,10 +182,9 @@
 //!   registered outside `Correlation` sees the wrapper.
 //! - With [`OnInvalid::Reject`], an invalid ID gets `400 Bad Request` (with a fresh ID
 //!   echoed) without reaching the inner service.
-//! - actix-web 4 uses the `http` 0.2 header types while core uses `http` 1. Accepting an
-//!   incoming ID costs one allocation (its bytes are copied once and then shared by the
-//!   context, the request header and the response header); a generated ID costs core's
-//!   allocation plus one.
+//! - actix-web 4 uses the `http` 0.2 header types while core uses `http` 1. An accepted
+//!   incoming value stays in the request and is echoed as it is; the context's ID copies
+//!   its bytes once (one allocation). A generated ID costs core's allocation plus one.
 //!
 //! ## Feature Flags
 //!
