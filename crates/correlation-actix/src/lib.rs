@@ -4,7 +4,7 @@
 //!
 //! Depend on this crate in an actix-web 4 application; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! ```
 //! use actix_web::{App, test, web};
@@ -71,9 +71,9 @@
 //! errors returned by inner middleware, panics caught by actix-web-lab's `CatchPanic`
 //! and the 101 of a WebSocket upgrade.
 //!
-//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
-//! Carry the ID into other work with [`core::spawn`], [`core::spawn_local`],
-//! [`core::spawn_blocking`] and [`core::CorrelationFutureExt`]: `actix_web::rt::spawn`
+//! In handlers, take [`CorrelationId`], or call [`correlation_core::current`] anywhere below.
+//! Carry the ID into other work with [`correlation_core::spawn`], [`correlation_core::spawn_local`],
+//! [`correlation_core::spawn_blocking`] and [`correlation_core::CorrelationFutureExt`]: `actix_web::rt::spawn`
 //! and `tokio::spawn` start without it.
 //!
 //! # Ordering

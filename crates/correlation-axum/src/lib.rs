@@ -5,7 +5,7 @@
 //!
 //! Depend on this crate in an axum or tower-based service; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! ```
 //! use axum::{Router, body::Body, routing::get};
@@ -73,9 +73,9 @@
 //! header on the response, replacing any the handler set: on 2xx, 4xx, the router's 404
 //! fallback, 5xx, panics turned into 500s and the 101 of a WebSocket upgrade.
 //!
-//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
-//! Carry the ID into other work with [`core::spawn`], [`core::spawn_blocking`] and
-//! [`core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
+//! In handlers, take [`CorrelationId`], or call [`correlation_core::current`] anywhere below.
+//! Carry the ID into other work with [`correlation_core::spawn`], [`correlation_core::spawn_blocking`] and
+//! [`correlation_core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
 //!
 //! # Ordering
 //!

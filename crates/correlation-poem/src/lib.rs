@@ -5,7 +5,7 @@
 //!
 //! Depend on this crate in a poem application; the framework-agnostic parts
 //! (configuration, context helpers, log formatting) come from [`correlation_core`],
-//! re-exported as [`core`].
+//! re-exported under its own name.
 //!
 //! [poem]: https://docs.rs/poem
 //!
@@ -76,9 +76,9 @@
 //! With [`OnInvalid::Reject`], an invalid ID is answered with `400 Bad Request` (body
 //! `invalid correlation id`, a fresh ID echoed) without calling the endpoint.
 //!
-//! In handlers, take [`CorrelationId`], or call [`core::current`] anywhere below.
-//! Carry the ID into other work with [`core::spawn`], [`core::spawn_blocking`] and
-//! [`core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
+//! In handlers, take [`CorrelationId`], or call [`correlation_core::current`] anywhere below.
+//! Carry the ID into other work with [`correlation_core::spawn`], [`correlation_core::spawn_blocking`] and
+//! [`correlation_core::CorrelationFutureExt`]: a plain `tokio::spawn` starts without it.
 //!
 //! # Ordering
 //!
@@ -164,7 +164,7 @@
 //! extractor and a `tracing` span around the endpoint, and echoes it only on successful
 //! responses: an `Err` (such as a `Route`'s 404) leaves without it. `Correlation` reuses a valid
 //! incoming ID, replaces an invalid one (with one `WARN`), rewrites the request header,
-//! keeps the ID in a task-local that [`core::current`], log formatters, spawned tasks
+//! keeps the ID in a task-local that [`correlation_core::current`], log formatters, spawned tasks
 //! and streaming bodies see, and echoes it on every response, errors included.
 //!
 //! | poem | correlation-poem |
@@ -174,7 +174,7 @@
 //! | `RequestId::with_header_name("x-trace")` | `CorrelationConfig::builder().header_name("x-trace")` |
 //! | hyphenated UUIDs | `.generator(HyphenatedUuidV4)` (default: 32 hex digits) |
 //! | any incoming value | `.validator(AnySafe)`: any value of 1 to 128 visible ASCII bytes |
-//! | `req_id: ReqId` | `id: CorrelationId` (or [`core::current`] anywhere) |
+//! | `req_id: ReqId` | `id: CorrelationId` (or [`correlation_core::current`] anywhere) |
 //!
 //! The closest drop-in for `RequestId::default().reuse_id(ReuseId::Use)`, keeping its
 //! ID format and its trust in any (safe) incoming value:
@@ -209,7 +209,7 @@
 //! poem's `Tracing` middleware logs one `tracing` event per response (`response` with
 //! the status and duration, or `error`). Place it **inside** `Correlation`, i.e. write
 //! `.with(Tracing)` before `.with(Correlation::...)`: its events are then emitted while
-//! the ID is current, so a formatter that reads [`core::current`] shows it (through
+//! the ID is current, so a formatter that reads [`correlation_core::current`] shows it (through
 //! tracing's `log` feature, `correlation_core::format` prints `[<id>]` on them). Placed
 //! outside, its events come after the scope has ended and carry no ID. `Tracing` logs an
 //! `Err` returned from inside it (such as a `Route`'s 404) by its message only; to see
