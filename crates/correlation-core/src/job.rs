@@ -96,7 +96,7 @@ impl JobCarrier {
     #[must_use]
     pub fn capture() -> Self {
         Self {
-            correlation_id: crate::current(),
+            correlation_id: crate::context::current(),
             parent_job_id: current_job_id(),
         }
     }
@@ -129,7 +129,7 @@ impl JobCarrier {
     #[must_use]
     pub fn into_context(self) -> CorrelationContext {
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
-        Self::context(id, self.parent_job_id, crate::DEFAULT_SENTRY_TAG)
+        Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG)
     }
 
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes

@@ -56,3 +56,26 @@ fn interned(name: &HeaderName) -> HeaderName {
     // A parsed name's text is a valid lowercase name, which `from_static` accepts.
     HeaderName::from_static(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_lowercased_and_kept_once() {
+        let first = parse_header_name("X-Trace-Token").unwrap();
+        let again = parse_header_name("x-trace-token").unwrap();
+        assert_eq!(first, "x-trace-token");
+        // Both are the one interned text.
+        assert!(std::ptr::eq(first.as_str(), again.as_str()));
+
+        assert!(matches!(
+            parse_header_name("Cookie"),
+            Err(ConfigError::ForbiddenHeaderName { name }) if name == "Cookie"
+        ));
+        assert!(matches!(
+            parse_header_name("bad name"),
+            Err(ConfigError::InvalidHeaderName { .. })
+        ));
+    }
+}
