@@ -160,6 +160,11 @@ pin_project! {
     /// The future of [`CorrelationEndpoint::call`]. `context` (the request's ID, and
     /// its span and Sentry hub with those features) is set unless the path is skipped
     /// or the request rejected.
+    ///
+    /// It holds the context itself rather than wrapping the inner future with
+    /// `CorrelationContext::wrap` as the other adapters do: poem's endpoint returns the
+    /// handler's output or error, and turning it into a response (user code that may
+    /// log) must run inside the scope too, in the same entry as the poll.
     struct ResponseFuture<'a, F> {
         #[pin]
         kind: Kind<F>,
