@@ -13,7 +13,7 @@
 use axum::Router;
 use axum::routing::get;
 use correlation_axum::correlation_core::CorrelationConfig;
-use correlation_axum::correlation_core::propagation::CorrelationMiddleware;
+use correlation_axum::correlation_core::propagation::PropagateCorrelationMiddleware;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 /// The message of the Sentry event every app's `/capture` route sends.
@@ -22,7 +22,7 @@ pub const CAPTURED_MESSAGE: &str = "captured under a correlation ID";
 /// The `reqwest-middleware` client of the README's "Outgoing HTTP" recipe.
 pub fn outgoing_client(config: CorrelationConfig) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
-        .with(CorrelationMiddleware::with_config(config))
+        .with(PropagateCorrelationMiddleware::with_config(config))
         .build()
 }
 

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The name of the span our crates open around each request.
-const SPAN: &str = "request";
+const SPAN: &str = "correlation";
 
 const ID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
 

@@ -1,5 +1,5 @@
 //! Two real services in one process, over real HTTP: a caller service calls a demo
-//! service through reqwest with `CorrelationMiddleware`. The callee accepts the caller's
+//! service through reqwest with `PropagateCorrelationMiddleware`. The callee accepts the caller's
 //! ID, and both services' log lines for that call carry it.
 //!
 //! - an axum service calls the poem demo;
@@ -13,7 +13,7 @@ use std::thread;
 
 use correlation_conformance::TestServer;
 use correlation_conformance::servers;
-use correlation_core::propagation::CorrelationMiddleware;
+use correlation_core::propagation::PropagateCorrelationMiddleware;
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{CorrelationConfig, IdValidator, StrictUuidV4, current};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
@@ -40,7 +40,7 @@ async fn call_callee(client: &ClientWithMiddleware, callee: SocketAddr) -> Strin
 
 fn propagating_client() -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
-        .with(CorrelationMiddleware::new())
+        .with(PropagateCorrelationMiddleware::new())
         .build()
 }
 

@@ -7,10 +7,8 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
+use correlation_core::adapter::{self, REJECTION_BODY};
 use pin_project_lite::pin_project;
-
-/// The body of a rejected request (`OnInvalid::Reject`).
-const REJECTION_MESSAGE: &[u8] = b"invalid correlation id";
 
 pin_project! {
     /// A response body whose chunks are produced with the request's correlation ID as the
@@ -40,7 +38,7 @@ pin_project! {
             if let Some(mut context) = this.context.take() {
                 let mut kind = this.kind;
                 if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
-                    context.run_mut(|| kind.set(BodyKind::Done));
+                    adapter::run_mut(&mut context, || kind.set(BodyKind::Done));
                 }
             }
         }
@@ -106,7 +104,7 @@ impl<B> CorrelationBody<B> {
     pub(crate) fn rejection() -> Self {
         Self {
             kind: BodyKind::Message {
-                message: Some(Bytes::from_static(REJECTION_MESSAGE)),
+                message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
             },
             context: None,
         }
@@ -143,7 +141,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
         let this = self.project();
         match this.kind.project() {
             BodyKindProj::Body { body } => match this.context {
-                Some(context) => context.run_mut(|| body.poll_next(cx)),
+                Some(context) => adapter::run_mut(context, || body.poll_next(cx)),
                 None => body.poll_next(cx),
             },
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),

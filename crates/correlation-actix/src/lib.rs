@@ -182,10 +182,9 @@
 //!   registered outside `Correlation` sees the wrapper.
 //! - With [`OnInvalid::Reject`], an invalid ID gets `400 Bad Request` (with a fresh ID
 //!   echoed) without reaching the inner service.
-//! - actix-web 4 uses the `http` 0.2 header types while core uses `http` 1. Accepting an
-//!   incoming ID costs one allocation (its bytes are copied once and then shared by the
-//!   context, the request header and the response header); a generated ID costs core's
-//!   allocation plus one.
+//! - actix-web 4 uses the `http` 0.2 header types while core uses `http` 1. An accepted
+//!   incoming value stays in the request and is echoed as it is; the context's ID copies
+//!   its bytes once (one allocation). A generated ID costs core's allocation plus one.
 //!
 //! ## Feature Flags
 //!
@@ -196,7 +195,7 @@
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span recording `correlation_id`, entered in the handler, spawned work and while the body streams and drops (so `Logger`'s line is inside it) |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` with the ID (when a Sentry client is bound) |
-//! | `reqwest` | `correlation_core::propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
+//! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
 //! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
 //! | `tracing-actix-web` | [`CorrelationRootSpanBuilder`]: tracing-actix-web's root span with the correlation ID as `request_id` |

@@ -12,6 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
+use correlation_core::adapter::{self, Incoming, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
 use correlation_core::{
     CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation,
 };
@@ -32,11 +33,13 @@ pub struct Correlation {
 
 impl Correlation {
     /// The middleware with the default configuration: `X-Request-ID`, UUID v4, strict validation.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The middleware with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -67,25 +70,29 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(CorrelationMiddleware {
             service: Rc::new(service),
-            state: Rc::new(State::new(self.config.clone())),
+            config: Rc::new(ActixConfig::new(self.config.clone())),
         }))
     }
 }
 
-/// The configuration with the header names converted once to actix's own header types.
+/// The configuration with the header names and the rejection's status converted once to
+/// actix's own types.
 ///
-/// actix-web 4 uses `http` 0.2 header types while core uses `http` 1: the names are
-/// converted here, once per worker, and never per request.
-struct State {
+/// actix-web 4 uses `http` 0.2 types while core uses `http` 1: they are converted here,
+/// once per worker, and never per request.
+struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
     response: HeaderName,
+    rejection_status: StatusCode,
 }
 
-impl State {
+impl ActixConfig {
     fn new(config: CorrelationConfig) -> Self {
         Self {
+            rejection_status: StatusCode::from_u16(REJECTION_STATUS.as_u16())
+                .expect("http 0.2 accepts every status code http 1 accepts"),
             incoming: config
                 .incoming_header_names()
                 .iter()
@@ -112,13 +119,13 @@ fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
 /// service with it as the current one.
 pub struct CorrelationMiddleware<S> {
     service: Rc<S>,
-    state: Rc<State>,
+    config: Rc<ActixConfig>,
 }
 
 impl<S> CorrelationMiddleware<S> {
     /// The configuration in use.
     pub fn config(&self) -> &CorrelationConfig {
-        &self.state.config
+        &self.config.config
     }
 
     /// The inner service.
@@ -131,7 +138,7 @@ impl<S> fmt::Debug for CorrelationMiddleware<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationMiddleware")
             .field("service", &std::any::type_name::<S>())
-            .field("config", &self.state.config)
+            .field("config", &self.config.config)
             .finish()
     }
 }
@@ -143,13 +150,13 @@ where
 {
     type Response = ServiceResponse<CorrelationBody<B>>;
     type Error = Error;
-    type Future = ResponseFuture<S, S::Future>;
+    type Future = ResponseFuture<S::Future>;
 
     forward_ready!(service);
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
-        let state = &*self.state;
-        let config = &state.config;
+        let actix = &*self.config;
+        let config = &actix.config;
         if config.is_skipped(request.path()) {
             return ResponseFuture {
                 kind: Kind::Skipped {
@@ -158,115 +165,58 @@ where
             };
         }
 
-        // The first incoming name present decides, and of its values the first one.
-        let incoming = state.incoming.iter().enumerate().find_map(|(index, name)| {
+        // Core's header rules over actix's own map: what was found under which name...
+        let found = actix.incoming.iter().enumerate().find_map(|(index, name)| {
             let mut values = request.headers().get_all(name);
             let first = values.next()?;
-            Some(Incoming {
-                value: first.clone(),
-                in_place: index == 0 && values.len() == 0,
-            })
+            Some((index, first, values.next().is_none()))
         });
-        let decision = config.decide_value(
-            incoming
-                .as_ref()
-                .map(|incoming| http_value(incoming.value.as_bytes()))
-                .as_ref(),
+        let (decision, plan) = adapter::decide_request(
+            config,
+            found.map(|(index, value, alone)| Incoming::from_bytes(value.as_bytes(), index, alone)),
         );
         let id = decision.id;
-        let (value, in_place) = match incoming {
-            // Accepted as is: the incoming value serves the request and the response.
-            Some(incoming) if incoming.value.as_bytes() == id.as_bytes() => {
-                (incoming.value, incoming.in_place)
-            }
-            _ => (actix_value(&id), false),
+        // ...and the final ID as an actix value: the incoming one when it is the ID.
+        let value = match found {
+            Some((_, incoming, _)) if incoming.as_bytes() == id.as_bytes() => incoming.clone(),
+            _ => actix_value(&id),
         };
+        let echo = config.echo_response_header().then(|| value.clone());
 
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
                     request: Some(request),
-                    value: config.echo_response_header().then_some(value),
-                    state: Rc::clone(&self.state),
+                    value: echo,
+                    config: Rc::clone(&self.config),
                 },
             };
         }
 
-        // Core's `update_request_headers` on actix's own header map: exactly one header
-        // with the final ID, under the first incoming name.
-        let others = &state.incoming[1..];
-        if config.update_request_header() && !(in_place && others.is_empty()) {
-            let headers = request.headers_mut();
-            for name in others {
+        // ...then the plan, applied with actix's names.
+        let headers = request.headers_mut();
+        if plan.remove_others() {
+            for name in &actix.incoming[1..] {
                 headers.remove(name);
             }
-            if !in_place {
-                headers.insert(state.incoming[0].clone(), value.clone());
-            }
+        }
+        if plan.write_id() {
+            headers.insert(actix.incoming[0].clone(), value);
         }
 
-        // The inner service is called on the first poll, inside the scope: its `call`
-        // (where middleware may already log) and its future both run with the ID, at the
-        // cost of one scope entry per poll.
-        let context = config.request_context(id);
+        // The inner service's `call` (where actix starts extracting handler arguments)
+        // and its future both run with the ID.
+        let context = adapter::request_context(config, id);
+        let entered = adapter::enter(&context);
+        let future = self.service.call(request);
+        drop(entered);
         ResponseFuture {
             kind: Kind::Scoped {
-                future: context.wrap(Call {
-                    pending: Some((Rc::clone(&self.service), request)),
-                    future: None,
-                }),
-                value: config.echo_response_header().then_some(value),
-                state: Rc::clone(&self.state),
+                future: context.wrap(future),
+                value: echo,
+                config: Rc::clone(&self.config),
             },
         }
-    }
-}
-
-/// The first value of the first incoming header present.
-struct Incoming {
-    value: HeaderValue,
-    /// Found under the first incoming name, alone: the request already holds exactly
-    /// the header an accepted ID needs.
-    in_place: bool,
-}
-
-/// The incoming value as core's `http` 1 header value: its bytes are copied once into a
-/// buffer that the ID then shares (actix-web 4's `http` 0.2 values cannot lend theirs).
-fn http_value(incoming: &[u8]) -> correlation_core::http::HeaderValue {
-    let bytes = if incoming.len() <= 64 {
-        Bytes::from_owner(IdBuf::<64>::new(incoming))
-    } else if incoming.len() <= CorrelationId::MAX_LEN {
-        Bytes::from_owner(IdBuf::<{ CorrelationId::MAX_LEN }>::new(incoming))
-    } else {
-        // Too long to be accepted anyway: core replaces it.
-        Bytes::copy_from_slice(incoming)
-    };
-    // actix parsed it as a header value, and both `http` versions accept the same
-    // bytes; the fallback (a space, which core rejects) keeps this total.
-    correlation_core::http::HeaderValue::from_maybe_shared(bytes)
-        .unwrap_or(correlation_core::http::HeaderValue::from_static(" "))
-}
-
-/// Up to `N` bytes held inline, so sharing them costs one allocation.
-struct IdBuf<const N: usize> {
-    len: usize,
-    buf: [u8; N],
-}
-
-impl<const N: usize> IdBuf<N> {
-    fn new(bytes: &[u8]) -> Self {
-        let mut buf = [0; N];
-        buf[..bytes.len()].copy_from_slice(bytes);
-        Self {
-            len: bytes.len(),
-            buf,
-        }
-    }
-}
-
-impl<const N: usize> AsRef<[u8]> for IdBuf<N> {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }
 
@@ -277,48 +227,21 @@ fn actix_value(id: &CorrelationId) -> HeaderValue {
 }
 
 pin_project! {
-    /// Calls the inner service when first polled, then drives the future it returns.
-    struct Call<S, F> {
-        pending: Option<(Rc<S>, ServiceRequest)>,
-        #[pin]
-        future: Option<F>,
-    }
-}
-
-impl<S> Future for Call<S, S::Future>
-where
-    S: Service<ServiceRequest>,
-{
-    type Output = Result<S::Response, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Some((service, request)) = this.pending.take() {
-            this.future.set(Some(service.call(request)));
-        }
-        this.future
-            .as_pin_mut()
-            .expect("ResponseFuture polled after completion")
-            .poll(cx)
-    }
-}
-
-pin_project! {
     /// The response future of [`CorrelationMiddleware`]; `F` is the inner service's future.
-    pub struct ResponseFuture<S, F> {
+    pub struct ResponseFuture<F> {
         #[pin]
-        kind: Kind<S, F>,
+        kind: Kind<F>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<S, F> {
+    enum Kind<F> {
         Scoped {
             #[pin]
-            future: WithCorrelation<Call<S, F>>,
+            future: WithCorrelation<F>,
             value: Option<HeaderValue>,
-            state: Rc<State>,
+            config: Rc<ActixConfig>,
         },
         Skipped {
             #[pin]
@@ -327,23 +250,22 @@ pin_project! {
         Rejected {
             request: Option<ServiceRequest>,
             value: Option<HeaderValue>,
-            state: Rc<State>,
+            config: Rc<ActixConfig>,
         },
     }
 }
 
-impl<S, F> fmt::Debug for ResponseFuture<S, F> {
+impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("service", &std::any::type_name::<S>())
             .field("future", &std::any::type_name::<F>())
             .finish_non_exhaustive()
     }
 }
 
-impl<S, B> Future for ResponseFuture<S, S::Future>
+impl<F, B> Future for ResponseFuture<F>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
     B: MessageBody,
 {
     type Output = Result<ServiceResponse<CorrelationBody<B>>, Error>;
@@ -353,19 +275,20 @@ where
             KindProj::Scoped {
                 mut future,
                 value,
-                state,
+                config,
             } => {
                 let result = ready!(future.as_mut().poll(cx));
                 // The future is done: its context moves on to the body.
-                let context = future
-                    .take_context()
-                    .expect("ResponseFuture polled after completion");
+                let context = adapter::take_context(future)
+                    .expect("`ResponseFuture` polled after completion");
                 Poll::Ready(match result {
                     Ok(response) => {
                         let mut response =
                             response.map_body(|_, body| CorrelationBody::scoped(body, context));
                         if let Some(value) = value.take() {
-                            response.headers_mut().insert(state.response.clone(), value);
+                            response
+                                .headers_mut()
+                                .insert(config.response.clone(), value);
                         }
                         Ok(response)
                     }
@@ -373,7 +296,7 @@ where
                         (Some(value), Some(id)) => CorrelatedError {
                             error,
                             id: id.clone(),
-                            name: state.response.clone(),
+                            name: config.response.clone(),
                             value,
                         }
                         .into(),
@@ -388,20 +311,20 @@ where
             KindProj::Rejected {
                 request,
                 value,
-                state,
+                config,
             } => {
                 let request = request
                     .take()
-                    .expect("ResponseFuture polled after completion");
+                    .expect("`ResponseFuture` polled after completion");
                 let mut response =
-                    HttpResponse::with_body(StatusCode::BAD_REQUEST, CorrelationBody::rejection());
+                    HttpResponse::with_body(config.rejection_status, CorrelationBody::rejection());
                 let headers = response.headers_mut();
                 headers.insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                    HeaderValue::from_static(REJECTION_CONTENT_TYPE),
                 );
                 if let Some(value) = value.take() {
-                    headers.insert(state.response.clone(), value);
+                    headers.insert(config.response.clone(), value);
                 }
                 Poll::Ready(Ok(request.into_response(response)))
             }

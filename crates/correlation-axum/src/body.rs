@@ -6,11 +6,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
+use correlation_core::adapter::{self, REJECTION_BODY};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-
-/// The body of a rejected request (`OnInvalid::Reject`).
-const REJECTION_MESSAGE: &[u8] = b"invalid correlation id";
 
 pin_project! {
     /// A response body whose frames are produced with the request's correlation ID as the
@@ -55,7 +53,7 @@ impl<B> CorrelationBody<B> {
     pub(crate) fn rejection() -> Self {
         Self {
             kind: BodyKind::Rejection {
-                message: Some(Bytes::from_static(REJECTION_MESSAGE)),
+                message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
             },
         }
     }
@@ -84,7 +82,9 @@ where
         match self.project().kind.project() {
             // A finished body runs no more code: spare it the scope.
             BodyKindProj::Scoped { body, .. } if body.is_end_stream() => body.poll_frame(cx),
-            BodyKindProj::Scoped { body, context } => context.run_mut(|| body.poll_frame(cx)),
+            BodyKindProj::Scoped { body, context } => {
+                adapter::run_mut(context, || body.poll_frame(cx))
+            }
             BodyKindProj::Plain { body } => body.poll_frame(cx),
             BodyKindProj::Rejection { message } => {
                 Poll::Ready(message.take().map(|data| Ok(Frame::data(data.into()))))

@@ -5,8 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use correlation_core::adapter::{self, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
 use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -24,11 +25,13 @@ pub struct CorrelationLayer {
 
 impl CorrelationLayer {
     /// The layer with the default configuration: `X-Request-ID`, UUID v4, strict validation.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The layer with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -62,13 +65,16 @@ pub struct CorrelationService<S> {
 
 impl<S> CorrelationService<S> {
     /// Wraps `inner` with `config`.
+    #[must_use]
     pub fn new(inner: S, config: CorrelationConfig) -> Self {
         Self { inner, config }
     }
 
-    /// A [`CorrelationLayer`] with `config`, for `ServiceBuilder` users.
-    pub fn layer(config: CorrelationConfig) -> CorrelationLayer {
-        CorrelationLayer::with_config(config)
+    /// A [`CorrelationLayer`] with the default configuration, like
+    /// [`CorrelationLayer::new`]; [`CorrelationLayer::with_config`] takes one.
+    #[must_use]
+    pub fn layer() -> CorrelationLayer {
+        CorrelationLayer::new()
     }
 
     /// The inner service.
@@ -116,7 +122,7 @@ where
                 },
             };
         }
-        let decision = self.config.decide_and_update(request.headers_mut());
+        let decision = adapter::decide_and_update(&self.config, request.headers_mut());
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
@@ -131,9 +137,11 @@ where
             .insert(tower_http::request_id::RequestId::new(
                 decision.id.to_header_value(),
             ));
-        let mut context = self.config.request_context(decision.id);
+        let context = adapter::request_context(&self.config, decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID too.
-        let future = context.run_mut(|| self.inner.call(request));
+        let entered = adapter::enter(&context);
+        let future = self.inner.call(request);
+        drop(entered);
         ResponseFuture {
             kind: Kind::Scoped {
                 future: context.wrap(future),
@@ -190,16 +198,12 @@ where
                 let response = ready!(future.as_mut().poll(cx))?;
                 let (mut parts, body) = response.into_parts();
                 // The future is done: its context moves on to the body.
-                let body = match future.take_context() {
-                    Some(context) => {
-                        if let Some(id) = context.id() {
-                            config.echo_response_headers(&mut parts.headers, id);
-                        }
-                        CorrelationBody::scoped(body, context)
-                    }
-                    // Polled again after completion: hand the body over untouched.
-                    None => CorrelationBody::plain(body),
-                };
+                let context = adapter::take_context(future)
+                    .expect("`ResponseFuture` polled after completion");
+                if let Some(id) = context.id() {
+                    adapter::echo_response_headers(config, &mut parts.headers, id);
+                }
+                let body = CorrelationBody::scoped(body, context);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
             KindProj::Skipped { future } => {
@@ -207,15 +211,14 @@ where
                 Poll::Ready(Ok(response.map(CorrelationBody::plain)))
             }
             KindProj::Rejected { id, config } => {
+                let id = id.take().expect("`ResponseFuture` polled after completion");
                 let mut response = Response::new(CorrelationBody::rejection());
-                *response.status_mut() = StatusCode::BAD_REQUEST;
+                *response.status_mut() = REJECTION_STATUS;
                 response.headers_mut().insert(
                     http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                    HeaderValue::from_static(REJECTION_CONTENT_TYPE),
                 );
-                if let Some(id) = id.take() {
-                    config.echo_response_headers(response.headers_mut(), &id);
-                }
+                adapter::echo_response_headers(config, response.headers_mut(), &id);
                 Poll::Ready(Ok(response))
             }
         }

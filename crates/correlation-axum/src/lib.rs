@@ -168,7 +168,7 @@
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span recording `correlation_id`, entered in the handler, spawned work and while the body streams |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` with the ID |
-//! | `reqwest` | `correlation_core::propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
+//! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
 //! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
 //! | `tower-http` | the ID also in request extensions as tower-http's `RequestId` (tower-http 0.6 and 0.7), for `TraceLayer::make_span_with` |

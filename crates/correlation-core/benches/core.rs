@@ -102,12 +102,12 @@ fn scope_round_trip(c: &mut Criterion) {
     let generated = UuidV4::new_id();
     let mut context = CorrelationContext::new(generated.clone());
     group.bench_function("run_mut (owned context)", |b| {
-        b.iter(|| black_box(&mut context).run_mut(|| black_box(1)))
+        b.iter(|| correlation_core::adapter::run_mut(black_box(&mut context), || black_box(1)))
     });
     let context = CorrelationContext::new(generated.clone());
     group.bench_function("enter+leave (guard)", |b| {
         b.iter(|| {
-            let _entered = black_box(&context).enter();
+            let _entered = correlation_core::adapter::enter(black_box(&context));
             black_box(1)
         })
     });

@@ -24,7 +24,10 @@ fn main() {
                 "3758c31e11774540ba330109c405579a",
                 "9e6454c421d54e4aa66ab28f15576414",
             ] {
-                let context = config.request_context(CorrelationId::from_static(id));
+                let context = correlation_core::adapter::request_context(
+                    &config,
+                    CorrelationId::from_static(id),
+                );
                 context
                     .wrap(async {
                         sentry_core::capture_message("something failed", sentry_core::Level::Error);

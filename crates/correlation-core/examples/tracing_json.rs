@@ -14,9 +14,10 @@ async fn main() {
     let config = CorrelationConfig::default();
 
     // What an adapter does for each request: the request span records the ID.
-    let context = config.request_context(CorrelationId::from_static(
-        "9e6454c421d54e4aa66ab28f15576414",
-    ));
+    let context = correlation_core::adapter::request_context(
+        &config,
+        CorrelationId::from_static("9e6454c421d54e4aa66ab28f15576414"),
+    );
     context
         .wrap(async {
             tracing::info!("handling the request");

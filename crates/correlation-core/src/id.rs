@@ -106,17 +106,24 @@ impl CorrelationId {
 
     /// Shares the bytes of `value` (no copy) after checking the safety rules.
     pub fn from_header_value(value: &HeaderValue) -> Result<Self, InvalidCorrelationId> {
-        Self::from_header_value_with_limit(value, Self::MAX_LEN)
+        check_safe(value.as_bytes(), Self::MAX_LEN)?;
+        Ok(Self::from_checked_header_value(value))
     }
 
-    pub(crate) fn from_header_value_with_limit(
-        value: &HeaderValue,
-        max: usize,
-    ) -> Result<Self, InvalidCorrelationId> {
-        check_safe(value.as_bytes(), max)?;
-        let mut value = value.clone();
-        value.set_sensitive(false);
-        Ok(Self(value))
+    /// Copies `bytes`, which the caller has already found to be visible ASCII within the
+    /// length limit, into one allocation that every clone shares: for header values of
+    /// other `http` versions, whose bytes cannot be shared.
+    pub(crate) fn from_checked_bytes(bytes: &[u8]) -> Self {
+        debug_assert!(check_safe(bytes, Self::MAX_LEN).is_ok());
+        let shared = if bytes.len() <= 64 {
+            Bytes::from_owner(IdBuf::<64>::new(bytes))
+        } else {
+            Bytes::from_owner(IdBuf::<{ Self::MAX_LEN }>::new(bytes))
+        };
+        // `HeaderValue` checks the bytes again; the fallback keeps this total.
+        HeaderValue::from_maybe_shared(shared)
+            .map(Self)
+            .unwrap_or_else(|_| Self::from_static("0"))
     }
 
     /// Shares the bytes of `value`, which the caller has already found to be visible ASCII
@@ -134,6 +141,7 @@ impl CorrelationId {
     ///
     /// Panics if `value` breaks the safety rules. Meant for constants in tests and
     /// examples; use [`CorrelationId::new`] for anything that comes from outside.
+    #[must_use]
     pub fn from_static(value: &'static str) -> Self {
         match check_safe(value.as_bytes(), Self::MAX_LEN) {
             Ok(()) => Self(HeaderValue::from_static(value)),
@@ -166,6 +174,30 @@ impl CorrelationId {
     /// Borrows the ID as a header value.
     pub fn as_header_value(&self) -> &HeaderValue {
         &self.0
+    }
+}
+
+/// Up to `N` bytes held inline, so that sharing them costs one allocation (a `Vec` made
+/// into `Bytes` costs a second one when first cloned).
+struct IdBuf<const N: usize> {
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> IdBuf<N> {
+    fn new(bytes: &[u8]) -> Self {
+        let mut buf = [0; N];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Self {
+            len: bytes.len(),
+            buf,
+        }
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for IdBuf<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

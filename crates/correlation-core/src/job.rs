@@ -8,102 +8,13 @@
 //! enqueued with none (a scheduled job) gets a generated one that its own children
 //! inherit.
 
-use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 
 use crate::config::CorrelationConfig;
 use crate::context::{CorrelationContext, WithCorrelation, with_current_job};
-use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::id::CorrelationId;
+use crate::job_id::{JobId, JobIds};
 use crate::strategy::UuidV4;
-
-/// The ID of one job run: a random UUID v4 as 32 lowercase hex characters.
-///
-/// It obeys the same safety rules as a [`CorrelationId`] (1 to 128 bytes of visible
-/// ASCII), so a value read back from a queue is always safe to log. Cloning is cheap (a
-/// reference count); [`generate`](Self::generate) allocates once.
-///
-/// ```
-/// use correlation_core::JobId;
-///
-/// let id = JobId::generate();
-/// assert_eq!(id.len(), 32);
-/// assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
-/// assert_ne!(id, JobId::generate());
-/// assert!("not a job id".parse::<JobId>().is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct JobId(CorrelationId);
-
-impl JobId {
-    /// A new random job ID (UUID v4, 32 lowercase hex characters).
-    pub fn generate() -> Self {
-        Self(UuidV4::new_id())
-    }
-
-    /// Copies `value` into a job ID after checking the safety rules.
-    pub fn new(value: &str) -> Result<Self, InvalidCorrelationId> {
-        CorrelationId::new(value).map(Self)
-    }
-
-    /// The ID as a string slice.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    /// Length of the ID in bytes (always at least 1).
-    #[allow(clippy::len_without_is_empty)] // an ID is never empty
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("JobId").field(&self.as_str()).finish()
-    }
-}
-
-impl AsRef<str> for JobId {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq<str> for JobId {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for JobId {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl FromStr for JobId {
-    type Err = InvalidCorrelationId;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-/// The job IDs of a running job: its own and its parent's.
-#[derive(Clone, Debug)]
-pub(crate) struct JobIds {
-    pub(crate) current: JobId,
-    pub(crate) parent: Option<JobId>,
-}
 
 /// The ID of the job the caller runs in, if any.
 ///
@@ -182,14 +93,16 @@ impl JobCarrier {
     /// The caller's correlation ID and current job ID, to enqueue a job with: in a
     /// request, the request's ID and no parent; in a job, the job's correlation ID and
     /// its job ID as the parent; elsewhere, nothing (the job generates its own ID).
+    #[must_use]
     pub fn capture() -> Self {
         Self {
-            correlation_id: crate::current(),
+            correlation_id: crate::context::current(),
             parent_job_id: current_job_id(),
         }
     }
 
     /// A carrier holding exactly these IDs, e.g. rebuilt from a queue's own metadata.
+    #[must_use]
     pub fn new(correlation_id: Option<CorrelationId>, parent_job_id: Option<JobId>) -> Self {
         Self {
             correlation_id,
@@ -213,14 +126,16 @@ impl JobCarrier {
     ///
     /// Call it once per run: every call makes a new job ID, so a retried job gets a new
     /// one for each attempt, like a Celery retry.
+    #[must_use]
     pub fn into_context(self) -> CorrelationContext {
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
-        Self::context(id, self.parent_job_id, crate::DEFAULT_SENTRY_TAG)
+        Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG)
     }
 
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
     /// from `config`'s generator (and transformer), as for a request without one, and
     /// the Sentry tag is `config`'s.
+    #[must_use]
     pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
         let id = match self.correlation_id {
             Some(id) => id,
@@ -333,14 +248,6 @@ mod tests {
         assert_eq!(current(), None);
         let seen = async { current_job_id() }.in_current_correlation().await;
         assert_eq!(seen, None);
-    }
-
-    #[test]
-    fn job_ids_obey_the_safety_rules() {
-        assert!(JobId::new("").is_err());
-        assert!(JobId::new("has space").is_err());
-        assert_eq!(JobId::new("job-1").unwrap(), "job-1");
-        assert_eq!(format!("{:>7}", JobId::new("ab").unwrap()), "     ab");
     }
 
     #[cfg(feature = "serde")]

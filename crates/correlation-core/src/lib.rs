@@ -43,17 +43,17 @@
 //! - [`CorrelationConfig`]: header names, [generator](IdGenerator),
 //!   [validator](IdValidator), [transformer](IdTransformer), request-header update,
 //!   response echo, what to do with invalid IDs, paths to skip. Checked when built.
-//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning;
-//!   [`CorrelationConfig::decide_and_update`] also leaves the request holding the final ID.
+//! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning.
 //! - [`current`], [`scope`], [`sync_scope`], [`spawn`], [`spawn_local`],
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request
 //!   context, task-local (it follows a task, not a thread), and the ways to carry it
 //!   into other work.
-//! - [`CorrelationContext`]: what an adapter runs a request in — the ID, plus the
-//!   `tracing` span and the Sentry hub where those features are on. Adapters keep it
-//!   owned and enter it with [`CorrelationContext::run_mut`] and
-//!   [`WithCorrelation::take_context`], which move it instead of cloning it, or, to build
-//!   an inner future in place, with the guard of [`CorrelationContext::enter`].
+//! - [`CorrelationContext`]: what a request or a job runs in — the ID, plus the
+//!   `tracing` span and the Sentry hub where those features are on; capture it and run
+//!   other work in it.
+//! - [`adapter`]: for authors of framework adapters, the steps of a correlation
+//!   middleware and the functions for each (the request-header rules, the rejection, the
+//!   request's context and the ways to enter it).
 //! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
 //!   Control characters and bidirectional overrides in what is logged are escaped, so a
 //!   record is one line whatever a client sent; [`Escaped`] does the same in a format of
@@ -87,9 +87,9 @@
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
-//! | `tracing` | a `request` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
+//! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
-//! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
+//! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
 //!
@@ -104,13 +104,16 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adapter;
 mod config;
+mod constants;
 mod context;
 mod display;
 mod fmt;
 mod formats;
 mod id;
 mod job;
+mod job_id;
 #[cfg(feature = "kv")]
 mod kv;
 #[cfg(feature = "opentelemetry")]
@@ -129,12 +132,12 @@ pub mod trace_context;
 mod trust;
 
 pub use config::{
-    ConfigError, CorrelationConfig, CorrelationConfigBuilder, DEFAULT_HEADER_NAME,
-    DEFAULT_SENTRY_TAG, Decision, LOG_TARGET, OnInvalid, Outcome,
+    ConfigError, CorrelationConfig, CorrelationConfigBuilder, Decision, OnInvalid, Outcome,
 };
+pub use constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG, LOG_TARGET};
 pub use context::{
-    CorrelationContext, CorrelationFutureExt, Entered, WithCorrelation, bind_current, current,
-    scope, spawn, spawn_blocking, spawn_local, sync_scope, with_current,
+    CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
+    spawn_blocking, spawn_local, sync_scope, with_current,
 };
 pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 pub use fmt::Escaped;
@@ -143,7 +146,8 @@ pub use fmt::Escaped;
 pub use fmt::{LogFormat, format, format_with_job_ids};
 pub use formats::{Hex32, StrictUuidV7, Ulid};
 pub use id::{CorrelationId, InvalidCorrelationId};
-pub use job::{JobCarrier, JobId, current_job_id, parent_job_id, run_job};
+pub use job::{JobCarrier, current_job_id, parent_job_id, run_job};
+pub use job_id::JobId;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};

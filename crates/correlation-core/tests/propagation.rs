@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use correlation_core::propagation::{
-    CorrelationMiddleware, PropagateCorrelation, PropagateCorrelationLayer,
+    PropagateCorrelation, PropagateCorrelationLayer, PropagateCorrelationMiddleware,
 };
 use correlation_core::{CorrelationConfig, CorrelationId, scope};
 use http::Request;
@@ -90,7 +90,7 @@ async fn tower_get(client: PropagateCorrelation<HyperClient>, addr: SocketAddr) 
 async fn reqwest_middleware_sends_the_current_id_and_nothing_outside() {
     let addr = echo_server("x-request-id").await;
     let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
-        .with(CorrelationMiddleware::new())
+        .with(PropagateCorrelationMiddleware::new())
         .build();
     let url = format!("http://{addr}/");
 
@@ -124,7 +124,7 @@ async fn reqwest_middleware_uses_the_configured_header_name() {
         .build()
         .unwrap();
     let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
-        .with(CorrelationMiddleware::with_config(config))
+        .with(PropagateCorrelationMiddleware::with_config(config))
         .build();
     let seen = scope(id(), get_text(client, format!("http://{addr}/"))).await;
     assert_eq!(seen, ID);

@@ -29,7 +29,10 @@ fn events_of_concurrent_requests_carry_their_own_id() {
             let requests: Vec<_> = ["req-a", "req-b"]
                 .into_iter()
                 .map(|id| {
-                    let context = config.request_context(CorrelationId::from_static(id));
+                    let context = correlation_core::adapter::request_context(
+                        &config,
+                        CorrelationId::from_static(id),
+                    );
                     context.wrap(async move {
                         sentry_core::capture_message(
                             &format!("handler {id}"),
@@ -77,8 +80,7 @@ fn the_tag_name_is_configurable() {
             .sentry_tag("correlation_id")
             .build()
             .unwrap();
-        config
-            .request_context(CorrelationId::from_static("req-c"))
+        correlation_core::adapter::request_context(&config, CorrelationId::from_static("req-c"))
             .run(|| sentry_core::capture_message("tagged", sentry_core::Level::Error));
     });
     assert_eq!(events.len(), 1);
@@ -89,10 +91,12 @@ fn the_tag_name_is_configurable() {
 #[test]
 fn events_under_an_entered_context_carry_its_tag() {
     let events = with_captured_events(|| {
-        let context =
-            CorrelationConfig::default().request_context(CorrelationId::from_static("req-e"));
+        let context = correlation_core::adapter::request_context(
+            &CorrelationConfig::default(),
+            CorrelationId::from_static("req-e"),
+        );
         {
-            let _entered = context.enter();
+            let _entered = correlation_core::adapter::enter(&context);
             sentry_core::capture_message("entered", sentry_core::Level::Error);
         }
         sentry_core::capture_message("left", sentry_core::Level::Error);
@@ -127,9 +131,11 @@ fn events_of_a_background_job_carry_its_correlation_id() {
         runtime.block_on(async {
             let config = CorrelationConfig::default();
             // Enqueued by a request: the job carries the request's ID.
-            let carrier = config
-                .request_context(CorrelationId::from_static("req-job"))
-                .run(JobCarrier::capture);
+            let carrier = correlation_core::adapter::request_context(
+                &config,
+                CorrelationId::from_static("req-job"),
+            )
+            .run(JobCarrier::capture);
             run_job(carrier, async {
                 sentry_core::capture_message("in the job", sentry_core::Level::Error);
                 spawn(async {

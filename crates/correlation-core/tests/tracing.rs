@@ -18,7 +18,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let config = CorrelationConfig::default();
     let requests = (0..4).map(|n| {
         let id = CorrelationId::new(&format!("trace-{n}")).unwrap();
-        let context = config.request_context(id);
+        let context = correlation_core::adapter::request_context(&config, id);
         context.wrap(async move {
             tracing::info!("handler {n}");
             log::info!("bridged {n}");
@@ -43,7 +43,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
                 found[0].correlation_id.as_deref(),
                 Some(format!("trace-{n}").as_str())
             );
-            assert_eq!(found[0].json["spans"][0]["name"], "request");
+            assert_eq!(found[0].json["spans"][0]["name"], "correlation");
         }
     }
     let mut ids: Vec<_> = capture
@@ -73,17 +73,19 @@ async fn events_outside_a_request_have_no_request_span() {
 #[tokio::test]
 async fn events_under_an_entered_context_carry_its_span() {
     let capture = TracingCapture::install();
-    let context =
-        CorrelationConfig::default().request_context(CorrelationId::from_static("entered-1"));
+    let context = correlation_core::adapter::request_context(
+        &CorrelationConfig::default(),
+        CorrelationId::from_static("entered-1"),
+    );
     {
-        let _entered = context.enter();
+        let _entered = correlation_core::adapter::enter(&context);
         tracing::info!("entered marker");
     }
     tracing::info!("left marker");
     let found = capture.events_starting_with("entered marker");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].correlation_id.as_deref(), Some("entered-1"));
-    assert_eq!(found[0].json["spans"][0]["name"], "request");
+    assert_eq!(found[0].json["spans"][0]["name"], "correlation");
     assert_eq!(
         capture.events_starting_with("left marker")[0].correlation_id,
         None

@@ -242,9 +242,9 @@
 //! | `env-logger` (default) | [`correlation_core::format`], [`correlation_core::LogFormat`]: `[<id>]` on every `env_logger` line |
 //! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
-//! | `tracing` | each request runs in a `tracing` span `request` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
+//! | `tracing` | each request runs in a `tracing` span `correlation` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` (see `sentry_tag`) with the ID |
-//! | `reqwest` | `correlation_core::propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
+//! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
 //! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
 //!

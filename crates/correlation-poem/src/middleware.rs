@@ -5,15 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Decision, Outcome};
+use correlation_core::adapter::{self, REJECTION_BODY, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
+use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Outcome};
 use pin_project_lite::pin_project;
-use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use crate::body;
-
-/// The body of a rejected request (`OnInvalid::Reject`).
-const REJECTION_MESSAGE: &str = "invalid correlation id";
 
 /// Gives every request a correlation ID and runs the inner endpoint with it as the
 /// current one; see the [crate docs](crate).
@@ -43,11 +40,13 @@ pub struct Correlation {
 impl Correlation {
     /// The middleware with the default configuration: `X-Request-ID`, UUID v4, strict
     /// validation, request header updated, response header echoed.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The middleware with `config`, the configuration every adapter shares.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -81,6 +80,7 @@ pub struct CorrelationEndpoint<E> {
 
 impl<E> CorrelationEndpoint<E> {
     /// Wraps `inner` with `config`; usually made by `.with(Correlation::...)`.
+    #[must_use]
     pub fn new(inner: E, config: CorrelationConfig) -> Self {
         Self { inner, config }
     }
@@ -126,30 +126,28 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         let config = &self.config;
         if config.is_skipped(request.uri().path()) {
             return ResponseFuture {
-                state: State::Skipped {
+                kind: Kind::Skipped {
                     future: self.inner.call(request),
                 },
                 context: None,
                 config,
             };
         }
-        let Decision { id, outcome } = config.decide_and_update(request.headers_mut());
-        if outcome == Outcome::Rejected {
+        let decision = adapter::decide_and_update(config, request.headers_mut());
+        if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
-                state: State::Rejected {
-                    response: Some(rejection(config, &id)),
+                kind: Kind::Rejected {
+                    response: Some(rejection(config, &decision.id)),
                 },
                 context: None,
                 config,
             };
         }
-        let context = config.request_context(id);
-        // Work the inner endpoint does before returning its future sees the ID. A guard,
-        // not `run`: a closure would take the request in and the future out by moving
-        // them.
-        let _entered = context.enter();
+        let context = adapter::request_context(config, decision.id);
+        // Work the inner endpoint does before returning its future sees the ID.
+        let _entered = adapter::enter(&context);
         ResponseFuture {
-            state: State::Running {
+            kind: Kind::Running {
                 future: self.inner.call(request),
             },
             context: Some(context),
@@ -162,9 +160,14 @@ pin_project! {
     /// The future of [`CorrelationEndpoint::call`]. `context` (the request's ID, and
     /// its span and Sentry hub with those features) is set unless the path is skipped
     /// or the request rejected.
+    ///
+    /// It holds the context itself rather than wrapping the inner future with
+    /// `CorrelationContext::wrap` as the other adapters do: poem's endpoint returns the
+    /// handler's output or error, and turning it into a response (user code that may
+    /// log) must run inside the scope too, in the same entry as the poll.
     struct ResponseFuture<'a, F> {
         #[pin]
-        state: State<F>,
+        kind: Kind<F>,
         context: Option<CorrelationContext>,
         config: &'a CorrelationConfig,
     }
@@ -174,19 +177,19 @@ pin_project! {
         // future inside the scope, so what its destructors log carries the ID.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let mut state = this.state;
-            if let (Some(context), StateProj::Running { .. }) =
-                (this.context, state.as_mut().project())
+            let mut kind = this.kind;
+            if let (Some(context), KindProj::Running { .. }) =
+                (this.context, kind.as_mut().project())
             {
-                context.run_mut(|| state.set(State::Done));
+                adapter::run_mut(context, || kind.set(Kind::Done));
             }
         }
     }
 }
 
 pin_project! {
-    #[project = StateProj]
-    enum State<F> {
+    #[project = KindProj]
+    enum Kind<F> {
         Running { #[pin] future: F },
         Skipped { #[pin] future: F },
         Rejected { response: Option<Response> },
@@ -203,24 +206,24 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut state = this.state;
+        let mut kind = this.kind;
         let Some(context) = this.context.as_mut() else {
-            return match state.as_mut().project() {
-                StateProj::Skipped { future } => future
+            return match kind.as_mut().project() {
+                KindProj::Skipped { future } => future
                     .poll(cx)
                     .map(|result| result.map(IntoResponse::into_response)),
-                StateProj::Rejected { response } => match response.take() {
+                KindProj::Rejected { response } => match response.take() {
                     Some(response) => Poll::Ready(Ok(response)),
-                    None => panic!("`CorrelationEndpoint` future polled after completion"),
+                    None => panic!("`ResponseFuture` polled after completion"),
                 },
-                _ => panic!("`CorrelationEndpoint` future polled after completion"),
+                _ => panic!("`ResponseFuture` polled after completion"),
             };
         };
         // Polling the inner future and turning its output or error into a response
         // (which may run user code): all with the ID, in one scope per poll.
-        let response = context.run_mut(|| {
-            let StateProj::Running { future } = state.as_mut().project() else {
-                panic!("`CorrelationEndpoint` future polled after completion");
+        let response = adapter::run_mut(context, || {
+            let KindProj::Running { future } = kind.as_mut().project() else {
+                panic!("`ResponseFuture` polled after completion");
             };
             future.poll(cx).map(|output| match output {
                 Ok(output) => output.into_response(),
@@ -234,8 +237,7 @@ where
         // context moves on to the body, and dropping this future needs no scope.
         if let Some(context) = this.context.take() {
             if let Some(id) = context.id() {
-                this.config
-                    .echo_response_headers(response.headers_mut(), id);
+                adapter::echo_response_headers(this.config, response.headers_mut(), id);
             }
             let streamed = body::scoped(response.take_body(), context);
             response.set_body(streamed);
@@ -247,9 +249,9 @@ where
 /// The `400 Bad Request` of a rejected ID, carrying the new one.
 fn rejection(config: &CorrelationConfig, id: &CorrelationId) -> Response {
     let mut response = Response::builder()
-        .status(StatusCode::BAD_REQUEST)
-        .content_type("text/plain; charset=utf-8")
-        .body(REJECTION_MESSAGE);
-    config.echo_response_headers(response.headers_mut(), id);
+        .status(REJECTION_STATUS)
+        .content_type(REJECTION_CONTENT_TYPE)
+        .body(REJECTION_BODY);
+    adapter::echo_response_headers(config, response.headers_mut(), id);
     response
 }

@@ -1,5 +1,5 @@
 //! With the `tracing` feature, every `tracing` event of a request carries
-//! `correlation_id` (from the `request` span core opens for it): in the handler, nested
+//! `correlation_id` (from the `correlation` span core opens for it): in the handler, nested
 //! calls, spawned work, the streamed body and poem's `Tracing` access log placed inside
 //! `Correlation`, with `tracing-subscriber`'s JSON output; `log` records bridged by
 //! `tracing-log` too.

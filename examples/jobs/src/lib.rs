@@ -20,7 +20,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use correlation_axum::CorrelationLayer;
-use correlation_core::propagation::{CorrelationMiddleware, JobContextLayer, correlated_task};
+use correlation_core::propagation::{
+    JobContextLayer, PropagateCorrelationMiddleware, correlated_task,
+};
 use correlation_core::{CorrelationConfig, CorrelationId, current, current_job_id};
 use reqwest_middleware::ClientWithMiddleware;
 use serde::{Deserialize, Serialize};
@@ -116,7 +118,7 @@ impl JobDeps {
         done: mpsc::UnboundedSender<ChainDone>,
     ) -> Self {
         let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(CorrelationMiddleware::with_config(config))
+            .with(PropagateCorrelationMiddleware::with_config(config))
             .build();
         Self {
             queue,

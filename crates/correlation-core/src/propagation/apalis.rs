@@ -11,10 +11,12 @@ use apalis_core::task::metadata::{Metadata, MetadataStore};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{CorrelationConfig, LOG_TARGET};
+use crate::config::CorrelationConfig;
+use crate::constants::LOG_TARGET;
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;
-use crate::job::{JobCarrier, JobId};
+use crate::job::JobCarrier;
+use crate::job_id::JobId;
 
 /// The task-metadata key holding the correlation ID a job runs under.
 pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
@@ -142,11 +144,13 @@ pub struct JobContextLayer {
 
 impl JobContextLayer {
     /// Jobs enqueued without a correlation ID get a UUID v4 (32 hex characters).
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Jobs enqueued without a correlation ID get one from `config`'s generator.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self {
             config: Some(config),
@@ -180,6 +184,7 @@ pub struct JobContextService<S> {
 
 impl<S> JobContextService<S> {
     /// Wraps `inner`; a missing correlation ID is generated as [`JobContextLayer::new`] does.
+    #[must_use]
     pub fn new(inner: S) -> Self {
         Self {
             inner,
@@ -188,6 +193,7 @@ impl<S> JobContextService<S> {
     }
 
     /// A [`JobContextLayer`] with the default configuration.
+    #[must_use]
     pub fn layer() -> JobContextLayer {
         JobContextLayer::new()
     }

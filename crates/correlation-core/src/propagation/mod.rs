@@ -7,7 +7,7 @@
 //!
 //! | feature | what | for |
 //! |---|---|---|
-//! | `reqwest` | [`CorrelationMiddleware`] | `reqwest-middleware` clients |
+//! | `reqwest` | [`PropagateCorrelationMiddleware`] | `reqwest-middleware` clients |
 //! | `tower` | [`PropagateCorrelationLayer`] | any tower client of `http::Request` (hyper-util's `Client`, tonic channels) |
 //! | `apalis` | [`JobContextLayer`], [`correlated_task`] | apalis workers and producers, any storage (SQLite, Postgres, Redis, in-memory) |
 //!
@@ -32,7 +32,7 @@ pub use self::apalis::{
 };
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-pub use self::reqwest::CorrelationMiddleware;
+pub use self::reqwest::PropagateCorrelationMiddleware;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use self::tower::{PropagateCorrelation, PropagateCorrelationLayer};

@@ -12,7 +12,7 @@ use crate::config::CorrelationConfig;
 /// leaves the request alone.
 ///
 /// ```
-/// use correlation_core::propagation::CorrelationMiddleware;
+/// use correlation_core::propagation::PropagateCorrelationMiddleware;
 /// use correlation_core::{CorrelationId, scope};
 /// use reqwest_middleware::ClientBuilder;
 /// # use reqwest_middleware::{Middleware, Next, reqwest::{Request, Response}};
@@ -34,7 +34,7 @@ use crate::config::CorrelationConfig;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
-///     .with(CorrelationMiddleware::new())
+///     .with(PropagateCorrelationMiddleware::new())
 /// #   .with(Echo)
 ///     .build();
 ///
@@ -49,30 +49,32 @@ use crate::config::CorrelationConfig;
 /// # }
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct CorrelationMiddleware {
+pub struct PropagateCorrelationMiddleware {
     config: CorrelationConfig,
 }
 
-impl CorrelationMiddleware {
+impl PropagateCorrelationMiddleware {
     /// Writes the ID under `x-request-id`.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Writes the ID under `config`'s response header name.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
 }
 
-impl From<CorrelationConfig> for CorrelationMiddleware {
+impl From<CorrelationConfig> for PropagateCorrelationMiddleware {
     fn from(config: CorrelationConfig) -> Self {
         Self::with_config(config)
     }
 }
 
 #[async_trait::async_trait]
-impl Middleware for CorrelationMiddleware {
+impl Middleware for PropagateCorrelationMiddleware {
     async fn handle(
         &self,
         mut req: Request,

@@ -48,11 +48,13 @@ pub struct PropagateCorrelationLayer {
 
 impl PropagateCorrelationLayer {
     /// Writes the ID under `x-request-id`.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Writes the ID under `config`'s response header name.
+    #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
         Self { config }
     }
@@ -85,11 +87,13 @@ pub struct PropagateCorrelation<S> {
 
 impl<S> PropagateCorrelation<S> {
     /// Wraps `inner`, writing the ID under `config`'s response header name.
+    #[must_use]
     pub fn new(inner: S, config: CorrelationConfig) -> Self {
         Self { inner, config }
     }
 
     /// A [`PropagateCorrelationLayer`] with the default configuration.
+    #[must_use]
     pub fn layer() -> PropagateCorrelationLayer {
         PropagateCorrelationLayer::new()
     }

@@ -9,6 +9,8 @@ use uuid::{Uuid, Variant};
 
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
+pub(crate) mod configured;
+
 /// Makes new correlation IDs for requests that arrive without a usable one.
 ///
 /// Implemented for the built-in generators and for any `Fn() -> impl Into<String>`:
@@ -45,6 +47,7 @@ pub struct UuidV4;
 
 impl UuidV4 {
     /// Generates an ID; infallible, unlike the trait method.
+    #[must_use]
     pub fn new_id() -> CorrelationId {
         simple(Uuid::new_v4())
     }

@@ -1,0 +1,174 @@
+//! For authors of framework adapters: the steps of a correlation middleware, and the
+//! functions for each. Applications do not need this module: they use an adapter
+//! (`correlation-axum`, `correlation-actix`, `correlation-poem`) and the crate root.
+//!
+//! # How an adapter is built
+//!
+//! An adapter is a framework's middleware holding a [`CorrelationConfig`], and for every
+//! request it does the following, in this order.
+//!
+//! 1. **Skip.** If [`CorrelationConfig::is_skipped`] says so for the request's path, call
+//!    the inner service untouched: no ID, no header, no scope.
+//! 2. **Decide and update the request.** On an `http` 1 [`HeaderMap`],
+//!    [`decide_and_update`] does it all. On another header map, look up
+//!    [`incoming_header_names`](CorrelationConfig::incoming_header_names) in order,
+//!    describe the first one present as an [`Incoming`] (its first value, which name,
+//!    alone or not), and call [`decide_request`]: it returns the [`Decision`] and a
+//!    [`RequestHeaderPlan`], which the adapter applies to its own map — write the final
+//!    ID under the first incoming name, remove the others — with nothing but type
+//!    conversion. The rules themselves live here only.
+//! 3. **Reject.** If the outcome is [`Outcome::Rejected`](crate::Outcome::Rejected),
+//!    answer without calling the inner service: status [`REJECTION_STATUS`], body
+//!    [`REJECTION_BODY`], content type [`REJECTION_CONTENT_TYPE`], and the echoed header.
+//! 4. **Enter the scope around the inner service.** Make the request's context with
+//!    [`request_context`] (the ID, plus the `tracing` span and the Sentry hub with those
+//!    features). Build the inner service's future under the guard of [`enter`], so that
+//!    work done in the inner `call` itself sees the ID, then wrap the future with
+//!    [`CorrelationContext::wrap`] so every poll runs inside the context.
+//! 5. **Echo.** When the response is ready, [`echo_response_headers`] puts exactly one
+//!    header with the final ID on it (replacing any the handler set), unless the
+//!    configuration turns echo off.
+//! 6. **Carry the scope into the body.** Take the context back from the finished future
+//!    with [`take_context`] (a move, not a clone) and enter it for every poll of a
+//!    streaming response body, and for its drop, with [`run_mut`]. Bodies already in
+//!    memory run no code and need no scope.
+//!
+//! The three adapters of this crate family follow these steps; read
+//! `correlation-axum`'s `layer.rs` for the shortest complete one.
+//!
+//! ```
+//! use correlation_core::adapter::{self, Incoming};
+//! use correlation_core::http::HeaderValue;
+//! use correlation_core::{CorrelationConfig, Outcome, current};
+//!
+//! let config = CorrelationConfig::builder()
+//!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+//!     .build()?;
+//!
+//! // Found in the framework's own map: the second name, alone.
+//! let found = HeaderValue::from_static("9e6454c4-21d5-4e4a-a66a-b28f15576414");
+//! let (decision, plan) = adapter::decide_request(&config, Some(Incoming::new(&found, 1, true)));
+//! assert_eq!(decision.outcome, Outcome::Accepted);
+//! // Write it under the first name, remove the others.
+//! assert!(plan.write_id() && plan.remove_others());
+//!
+//! let context = adapter::request_context(&config, decision.id);
+//! let entered = adapter::enter(&context);
+//! assert_eq!(current().unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
+//! drop(entered);
+//! # Ok::<(), correlation_core::ConfigError>(())
+//! ```
+
+use std::pin::Pin;
+
+use http::{HeaderMap, StatusCode};
+
+use crate::config::{CorrelationConfig, Decision};
+pub use crate::config::{Incoming, RequestHeaderPlan};
+pub use crate::context::Entered;
+use crate::context::{CorrelationContext, WithCorrelation};
+use crate::id::CorrelationId;
+
+/// The status of the answer to a request whose ID is rejected
+/// ([`OnInvalid::Reject`](crate::OnInvalid::Reject)).
+pub const REJECTION_STATUS: StatusCode = StatusCode::BAD_REQUEST;
+
+/// The body of the answer to a rejected request.
+pub const REJECTION_BODY: &str = "invalid correlation id";
+
+/// The content type of the answer to a rejected request.
+pub const REJECTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// Decides a request's ID from what the adapter found under the incoming names (`None`:
+/// none of them is present), and plans the request's headers.
+///
+/// An absent or empty value is generated silently; an invalid one is replaced (or
+/// rejected) with one warning naming only the new ID, as in
+/// [`CorrelationConfig::decide`].
+pub fn decide_request(
+    config: &CorrelationConfig,
+    incoming: Option<Incoming<'_>>,
+) -> (Decision, RequestHeaderPlan) {
+    config.decide_request(incoming)
+}
+
+/// [`decide_request`] on an `http` 1 header map, with the plan applied: unless the
+/// request is rejected, it leaves the request holding exactly one header with the final
+/// ID.
+///
+/// ```
+/// use correlation_core::adapter;
+/// use correlation_core::http::{HeaderMap, HeaderValue};
+/// use correlation_core::{CorrelationConfig, Outcome};
+///
+/// let config = CorrelationConfig::default();
+/// let mut headers = HeaderMap::new();
+/// headers.append("x-request-id", HeaderValue::from_static("not a uuid"));
+/// let decision = adapter::decide_and_update(&config, &mut headers);
+/// assert_eq!(decision.outcome, Outcome::Replaced);
+/// assert_eq!(headers["x-request-id"], decision.id.as_str());
+/// ```
+pub fn decide_and_update(config: &CorrelationConfig, headers: &mut HeaderMap) -> Decision {
+    config.decide_and_update(headers)
+}
+
+/// Makes the response headers carry exactly one header with the final ID, replacing
+/// any the handler set. Does nothing when echo is turned off.
+pub fn echo_response_headers(
+    config: &CorrelationConfig,
+    headers: &mut HeaderMap,
+    id: &CorrelationId,
+) {
+    config.echo_response_headers(headers, id);
+}
+
+/// The context a request with `id` runs in: the ID, and with the `tracing` feature a
+/// `correlation` span recording `correlation_id`, and with the `sentry` feature a Sentry hub
+/// of its own tagged with the ID (tag name from
+/// [`sentry_tag`](crate::CorrelationConfigBuilder::sentry_tag)).
+pub fn request_context(config: &CorrelationConfig, id: CorrelationId) -> CorrelationContext {
+    config.request_context(id)
+}
+
+/// Enters `context` on the current thread until the returned guard is dropped, in the
+/// manner of tracing's `Span::entered`: for code that cannot pass a closure, such as a
+/// middleware that builds the inner service's future in place inside its own.
+///
+/// It enters a copy of the ID (a reference count), so the context stays free to be
+/// moved while the guard lives. Guards must be dropped on the thread that made them
+/// (they are not `Send`) and in the reverse order of entering. A guard leaked with
+/// `mem::forget` leaves the ID current on its thread; prefer
+/// [`CorrelationContext::run`] or [`CorrelationContext::wrap`] wherever a closure or a
+/// future will do.
+///
+/// ```
+/// use correlation_core::{CorrelationContext, CorrelationId, adapter, current};
+///
+/// let context = CorrelationContext::new(CorrelationId::from_static("req-3"));
+/// let entered = adapter::enter(&context);
+/// assert_eq!(current().unwrap(), "req-3");
+/// let moved = context; // the guard does not borrow the context
+/// drop(entered);
+/// assert_eq!(current(), None);
+/// # let _ = moved;
+/// ```
+#[inline]
+pub fn enter(context: &CorrelationContext) -> Entered {
+    context.enter()
+}
+
+/// Runs `f` inside `context` without cloning it: the context is moved into the thread's
+/// slot for the duration of `f` and back out. For middleware that owns its context and
+/// enters it many times (a response body polled chunk by chunk).
+#[inline]
+pub fn run_mut<R>(context: &mut CorrelationContext, f: impl FnOnce() -> R) -> R {
+    context.run_mut(f)
+}
+
+/// Takes the context back out of a future made by [`CorrelationContext::wrap`], once:
+/// middleware that wrapped a request's future reuses it for the response body instead
+/// of keeping a second copy alongside. `None` when already taken. Taken before
+/// completion, the rest of the future runs without it.
+pub fn take_context<F>(future: Pin<&mut WithCorrelation<F>>) -> Option<CorrelationContext> {
+    future.take_context()
+}

@@ -1,0 +1,290 @@
+//! [`CorrelationConfigBuilder`] and the [`ConfigError`] its checks report.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use super::header_names::parse_header_name;
+use super::{CorrelationConfig, Handle, Inner, OnInvalid, SkipPredicate};
+use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
+use crate::id::{CorrelationId, InvalidCorrelationId};
+use crate::strategy::configured::{Generator, Validator};
+use crate::strategy::{IdGenerator, IdTransformer, IdValidator};
+
+/// A configuration error, reported when the configuration is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A header name is not a valid HTTP header name.
+    #[error("invalid correlation header name {name:?}: {source}")]
+    InvalidHeaderName {
+        /// The rejected name.
+        name: String,
+        /// Why `http` rejected it.
+        source: http::header::InvalidHeaderName,
+    },
+    /// A header name is reserved for framing, routing, authentication or cookies.
+    #[error("header {name:?} cannot carry a correlation id")]
+    ForbiddenHeaderName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The list of incoming header names is empty.
+    #[error("at least one incoming correlation header name is required")]
+    NoHeaderName,
+    /// The maximum ID length is zero.
+    #[error("the maximum correlation id length must be at least 1")]
+    ZeroMaxLength,
+    /// The maximum ID length is above the absolute limit.
+    #[error("the maximum correlation id length is {max}, the limit is 128")]
+    MaxLengthTooLarge {
+        /// The rejected maximum.
+        max: usize,
+    },
+    /// The generator failed when probed at start-up.
+    #[error("the id generator made an unusable id: {0}")]
+    GeneratorOutputInvalid(InvalidCorrelationId),
+    /// The generator panicked when probed at start-up.
+    #[error("the id generator panicked")]
+    GeneratorPanicked,
+}
+
+/// Builds a [`CorrelationConfig`]; every check runs in [`build`](Self::build).
+#[must_use]
+pub struct CorrelationConfigBuilder {
+    incoming: Vec<String>,
+    response: Option<String>,
+    generator: Generator,
+    validator: Validator,
+    transformer: Option<Box<dyn IdTransformer>>,
+    update_request_header: bool,
+    echo_response_header: bool,
+    on_invalid: OnInvalid,
+    skip_paths: Vec<String>,
+    skip: Option<SkipPredicate>,
+    max_length: usize,
+    sentry_tag: Cow<'static, str>,
+}
+
+impl Default for CorrelationConfigBuilder {
+    fn default() -> Self {
+        Self {
+            incoming: vec![DEFAULT_HEADER_NAME.to_owned()],
+            response: None,
+            generator: Generator::UuidV4,
+            validator: Validator::StrictUuidV4,
+            transformer: None,
+            update_request_header: true,
+            echo_response_header: true,
+            on_invalid: OnInvalid::Replace,
+            skip_paths: Vec::new(),
+            skip: None,
+            max_length: CorrelationId::MAX_LEN,
+            sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
+        }
+    }
+}
+
+impl fmt::Debug for CorrelationConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrelationConfigBuilder")
+            .field("incoming_header_names", &self.incoming)
+            .field("response_header_name", &self.response)
+            .field("max_length", &self.max_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CorrelationConfigBuilder {
+    /// Uses one header name for requests and responses (default `X-Request-ID`).
+    pub fn header_name(mut self, name: impl Into<String>) -> Self {
+        self.incoming = vec![name.into()];
+        self
+    }
+
+    /// Reads the ID from several headers in priority order, e.g.
+    /// `["X-Correlation-ID", "X-Request-ID"]`. The response uses the first name unless
+    /// [`response_header_name`](Self::response_header_name) is set.
+    pub fn incoming_header_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.incoming = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Writes the ID on responses (and outgoing calls) under this name.
+    pub fn response_header_name(mut self, name: impl Into<String>) -> Self {
+        self.response = Some(name.into());
+        self
+    }
+
+    /// Sets how new IDs are made (default [`UuidV4`](crate::UuidV4)).
+    pub fn generator(mut self, generator: impl IdGenerator) -> Self {
+        self.generator = Generator::new(generator);
+        self
+    }
+
+    /// Sets which incoming IDs are accepted (default [`StrictUuidV4`](crate::StrictUuidV4)).
+    pub fn validator(mut self, validator: impl IdValidator) -> Self {
+        self.validator = Validator::new(validator);
+        self
+    }
+
+    /// Rewrites incoming and generated IDs alike (default: none).
+    pub fn transformer(mut self, transformer: impl IdTransformer) -> Self {
+        self.transformer = Some(Box::new(transformer));
+        self
+    }
+
+    /// Whether the handler sees the final ID in the request header (default `true`).
+    pub fn update_request_header(mut self, update: bool) -> Self {
+        self.update_request_header = update;
+        self
+    }
+
+    /// Whether responses carry the final ID (default `true`).
+    pub fn echo_response_header(mut self, echo: bool) -> Self {
+        self.echo_response_header = echo;
+        self
+    }
+
+    /// What to do when the incoming ID fails validation (default [`OnInvalid::Replace`]).
+    pub fn on_invalid(mut self, on_invalid: OnInvalid) -> Self {
+        self.on_invalid = on_invalid;
+        self
+    }
+
+    /// Leaves requests to these exact paths alone, e.g. health checks.
+    pub fn skip_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.skip_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Leaves requests alone whose path matches `predicate`.
+    pub fn skip(mut self, predicate: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.skip = Some(Box::new(predicate));
+        self
+    }
+
+    /// Lowers the maximum ID length (1 to 128 bytes, default 128).
+    pub fn max_length(mut self, max: usize) -> Self {
+        self.max_length = max;
+        self
+    }
+
+    /// The Sentry tag that carries the ID on every event of a request (default
+    /// `transaction_id`, as in asgi-correlation-id). Used with the `sentry` feature.
+    pub fn sentry_tag(mut self, tag: impl Into<Cow<'static, str>>) -> Self {
+        self.sentry_tag = tag.into();
+        self
+    }
+
+    /// Checks everything and builds the configuration. The generator is called once
+    /// here, so a generator that cannot make a usable ID fails at start-up.
+    pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
+        Ok(CorrelationConfig {
+            inner: Handle::Shared(Arc::new(self.check()?)),
+        })
+    }
+
+    pub(super) fn check(self) -> Result<Inner, ConfigError> {
+        if self.max_length == 0 {
+            return Err(ConfigError::ZeroMaxLength);
+        }
+        if self.max_length > CorrelationId::MAX_LEN {
+            return Err(ConfigError::MaxLengthTooLarge {
+                max: self.max_length,
+            });
+        }
+        let incoming = self
+            .incoming
+            .iter()
+            .map(|name| parse_header_name(name))
+            .collect::<Result<Box<[_]>, _>>()?;
+        let first = incoming.first().ok_or(ConfigError::NoHeaderName)?.clone();
+        let response = match &self.response {
+            Some(name) => parse_header_name(name)?,
+            None => first,
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.generator.generate())) {
+            Ok(Ok(id)) if id.len() > self.max_length => {
+                return Err(ConfigError::GeneratorOutputInvalid(
+                    InvalidCorrelationId::TooLong {
+                        len: id.len(),
+                        max: self.max_length,
+                    },
+                ));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(ConfigError::GeneratorOutputInvalid(err)),
+            Err(_) => return Err(ConfigError::GeneratorPanicked),
+        }
+        Ok(Inner {
+            incoming,
+            response,
+            generator: self.generator,
+            validator: self.validator,
+            transformer: self.transformer,
+            update_request_header: self.update_request_header,
+            echo_response_header: self.echo_response_header,
+            on_invalid: self.on_invalid,
+            skip_paths: self.skip_paths.into_boxed_slice(),
+            skip: self.skip,
+            max_length: self.max_length,
+            sentry_tag: self.sentry_tag,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misconfiguration_fails_at_build_with_a_clear_message() {
+        let err = |builder: CorrelationConfigBuilder| builder.build().unwrap_err().to_string();
+        assert_eq!(
+            err(CorrelationConfig::builder().header_name("bad name")),
+            "invalid correlation header name \"bad name\": invalid HTTP header name"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().header_name("Content-Length")),
+            "header \"Content-Length\" cannot carry a correlation id"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().incoming_header_names(Vec::<String>::new())),
+            "at least one incoming correlation header name is required"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(0)),
+            "the maximum correlation id length must be at least 1"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(129)),
+            "the maximum correlation id length is 129, the limit is 128"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().generator(|| "has space")),
+            "the id generator made an unusable id: correlation id has a byte outside visible ASCII at position 3"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().max_length(16)),
+            "the id generator made an unusable id: correlation id is 32 bytes long, the limit is 16"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().generator(|| -> String { panic!("generator bug") })),
+            "the id generator panicked"
+        );
+        assert_eq!(
+            err(CorrelationConfig::builder().response_header_name("x\nbad")),
+            "invalid correlation header name \"x\\nbad\": invalid HTTP header name"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The accept / generate / replace decision on a request's incoming ID, and the request
+//! and response headers that follow from it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use http::{HeaderMap, HeaderValue};
+
+use super::{CorrelationConfig, OnInvalid};
+use crate::constants::LOG_TARGET;
+use crate::context::sync_scope;
+use crate::id::CorrelationId;
+use crate::strategy::configured::Candidate;
+
+/// What the decision did with the incoming header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The incoming ID passed validation and is used as is (or as transformed).
+    Accepted,
+    /// No incoming ID, or an empty one: a new ID was generated without a warning.
+    Generated,
+    /// The incoming ID failed validation: a new ID replaced it and a warning was logged.
+    Replaced,
+    /// The incoming ID failed validation and the configuration rejects such requests:
+    /// the adapter answers `400 Bad Request` carrying the new ID.
+    Rejected,
+}
+
+/// The result of [`CorrelationConfig::decide`]: the request's final ID and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decision {
+    /// The ID the request runs under.
+    pub id: CorrelationId,
+    /// How the ID was arrived at.
+    pub outcome: Outcome,
+}
+
+impl CorrelationConfig {
+    /// Decides the request's ID from its headers: the first incoming header name present
+    /// decides, and of its values the first one counts.
+    ///
+    /// An absent or empty value yields [`Outcome::Generated`] silently. A value that
+    /// breaks the safety rules or fails the validator yields [`Outcome::Replaced`] (or
+    /// [`Outcome::Rejected`]) and one `WARN` under the `correlation` target that names
+    /// the new ID and never the rejected value.
+    pub fn decide(&self, headers: &HeaderMap) -> Decision {
+        let incoming = self
+            .inner
+            .incoming
+            .iter()
+            .find_map(|name| headers.get(name));
+        self.decide_value(incoming)
+    }
+
+    /// Decides from one incoming value (`None` when the header is absent).
+    pub fn decide_value(&self, incoming: Option<&HeaderValue>) -> Decision {
+        self.decide_candidate(incoming.map(Candidate::Shared))
+    }
+
+    /// Decides from one incoming value, of whichever header type.
+    pub(super) fn decide_candidate(&self, incoming: Option<Candidate<'_>>) -> Decision {
+        let decision = match incoming {
+            None => self.generated(),
+            Some(value) if value.as_bytes().is_empty() => self.generated(),
+            Some(value) => match self.inner.validator.accept(value, self.inner.max_length) {
+                Some(id) => Decision {
+                    id,
+                    outcome: Outcome::Accepted,
+                },
+                None => return self.invalid(),
+            },
+        };
+        self.transformed(decision)
+    }
+
+    /// A new ID from the configured generator; a generator that fails or panics is
+    /// replaced by a UUID v4 for this ID and a warning is logged.
+    pub fn generate(&self) -> CorrelationId {
+        self.inner.generator.generate_within(self.inner.max_length)
+    }
+
+    fn generated(&self) -> Decision {
+        Decision {
+            id: self.generate(),
+            outcome: Outcome::Generated,
+        }
+    }
+
+    fn invalid(&self) -> Decision {
+        let id = self.generate();
+        let outcome = match self.inner.on_invalid {
+            OnInvalid::Replace => Outcome::Replaced,
+            OnInvalid::Reject => Outcome::Rejected,
+        };
+        // Logged inside the new ID's scope so the line carries `[<new id>]` too.
+        sync_scope(id.clone(), || match outcome {
+            Outcome::Rejected => log::warn!(
+                target: LOG_TARGET,
+                "Rejected request with ID ({id}), since request header value failed validation"
+            ),
+            _ => log::warn!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), since request header value failed validation"
+            ),
+        });
+        Decision { id, outcome }
+    }
+
+    fn transformed(&self, decision: Decision) -> Decision {
+        if self.inner.transformer.is_none() {
+            return decision;
+        }
+        match self.apply_transformer(decision.id) {
+            Some(id) => Decision {
+                id,
+                outcome: decision.outcome,
+            },
+            None => {
+                let id = self.generate();
+                sync_scope(id.clone(), || {
+                    log::warn!(
+                        target: LOG_TARGET,
+                        "Generated new request ID ({id}), since the transformed ID failed the safety rules"
+                    );
+                });
+                Decision {
+                    id,
+                    outcome: Outcome::Replaced,
+                }
+            }
+        }
+    }
+
+    pub(super) fn apply_transformer(&self, id: CorrelationId) -> Option<CorrelationId> {
+        let transformer = self.inner.transformer.as_ref()?;
+        let output = catch_unwind(AssertUnwindSafe(|| transformer.transform(id.as_str()))).ok()?;
+        if output.as_bytes() == id.as_bytes() {
+            return Some(id);
+        }
+        let transformed = CorrelationId::try_from(output).ok()?;
+        (transformed.len() <= self.inner.max_length).then_some(transformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{VALID, headers, is_default_generated};
+    use super::*;
+    use crate::constants::LOG_TARGET;
+    use crate::strategy::{AnySafe, AnyUuid, UuidV4};
+    use crate::test_util::LogCapture;
+
+    #[test]
+    fn valid_incoming_id_is_accepted_without_copying() {
+        let config = CorrelationConfig::default();
+        let map = headers(&[("x-request-id", VALID)]);
+        let decision = config.decide(&map);
+        assert_eq!(decision.outcome, Outcome::Accepted);
+        assert_eq!(decision.id, VALID);
+        assert_eq!(
+            decision.id.as_bytes().as_ptr(),
+            map["x-request-id"].as_bytes().as_ptr()
+        );
+    }
+
+    #[test]
+    fn absent_or_empty_header_generates_silently() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::default();
+        for map in [headers(&[]), headers(&[("x-request-id", "")])] {
+            let decision = config.decide(&map);
+            assert_eq!(decision.outcome, Outcome::Generated);
+            assert!(is_default_generated(&decision.id));
+            assert!(logs.records_containing(decision.id.as_str()).is_empty());
+        }
+    }
+
+    #[test]
+    fn invalid_id_is_replaced_with_one_warning_naming_only_the_new_id() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::default();
+        let hostile = "hostile-value-7f3a\tinjected";
+        let decision = config.decide(&headers(&[("x-request-id", hostile)]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+        let lines = logs.records_for(decision.id.as_str());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].level, log::Level::Warn);
+        assert_eq!(lines[0].target, LOG_TARGET);
+        assert_eq!(
+            lines[0].message,
+            format!(
+                "Generated new request ID ({}), since request header value failed validation",
+                decision.id
+            )
+        );
+        assert!(logs.records_containing("hostile-value-7f3a").is_empty());
+    }
+
+    #[test]
+    fn first_value_and_first_present_name_count() {
+        let config = CorrelationConfig::default();
+        let decision = config.decide(&headers(&[
+            ("x-request-id", "bad"),
+            ("x-request-id", VALID),
+        ]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+
+        let config = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let other = "9e6454c421d54e4aa66ab28f15576414";
+        let both = headers(&[("x-request-id", VALID), ("x-correlation-id", other)]);
+        assert_eq!(config.decide(&both).id, other);
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", VALID)])).id,
+            VALID
+        );
+        assert_eq!(config.response_header_name(), "x-correlation-id");
+    }
+
+    #[test]
+    fn an_explicit_built_in_generator_makes_the_same_ids_as_the_default() {
+        let explicit = CorrelationConfig::builder()
+            .generator(UuidV4)
+            .build()
+            .unwrap();
+        assert!(is_default_generated(&explicit.generate()));
+        let hyphenated = CorrelationConfig::builder()
+            .generator(crate::HyphenatedUuidV4)
+            .build()
+            .unwrap();
+        let id = hyphenated.generate();
+        assert_eq!((id.len(), id.as_str().matches('-').count()), (36, 4));
+    }
+
+    #[test]
+    fn validators_choose_what_is_accepted() {
+        let v1 = "c232ab00-9414-11ec-b3c8-9f6bdeced846";
+        let any_uuid = CorrelationConfig::builder()
+            .validator(AnyUuid)
+            .build()
+            .unwrap();
+        assert_eq!(
+            any_uuid.decide(&headers(&[("x-request-id", v1)])).outcome,
+            Outcome::Accepted
+        );
+        let any_safe = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .build()
+            .unwrap();
+        let decision = any_safe.decide(&headers(&[("x-request-id", "order-42")]));
+        assert_eq!(
+            (decision.outcome, decision.id.as_str()),
+            (Outcome::Accepted, "order-42")
+        );
+        let closure = CorrelationConfig::builder()
+            .validator(|id: &str| id.starts_with("req-"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            closure
+                .decide(&headers(&[("x-request-id", "req-1")]))
+                .outcome,
+            Outcome::Accepted
+        );
+        assert_eq!(
+            closure
+                .decide(&headers(&[("x-request-id", "job-1")]))
+                .outcome,
+            Outcome::Replaced
+        );
+    }
+
+    #[test]
+    fn any_safe_still_enforces_the_safety_rules_and_max_length() {
+        let config = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .max_length(8)
+            .generator(|| "gen")
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", "12345678")])).id,
+            "12345678"
+        );
+        let too_long = config.decide(&headers(&[("x-request-id", "123456789")]));
+        assert_eq!(
+            (too_long.outcome, too_long.id.as_str()),
+            (Outcome::Replaced, "gen")
+        );
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-request-id",
+            HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(config.decide(&map).outcome, Outcome::Replaced);
+    }
+
+    #[test]
+    fn transformer_applies_to_incoming_and_generated_ids() {
+        let config = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .generator(|| "gen")
+            .transformer(|id: &str| format!("svc-{id}"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.decide(&headers(&[("x-request-id", "abc")])).id,
+            "svc-abc"
+        );
+        assert_eq!(config.decide(&headers(&[])).id, "svc-gen");
+    }
+
+    #[test]
+    fn unsafe_or_panicking_transformer_output_falls_back_to_a_generated_id() {
+        let logs = LogCapture::install();
+        let unsafe_output = CorrelationConfig::builder()
+            .validator(AnySafe)
+            .transformer(|id: &str| format!("{id}\r\nX-Injected: 1"))
+            .build()
+            .unwrap();
+        let decision = unsafe_output.decide(&headers(&[("x-request-id", "abc-transform")]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+        assert_eq!(logs.records_for(decision.id.as_str()).len(), 1);
+
+        let panicking = CorrelationConfig::builder()
+            .transformer(|_: &str| -> String { panic!("transformer bug") })
+            .build()
+            .unwrap();
+        let decision = panicking.decide(&headers(&[("x-request-id", VALID)]));
+        assert!(is_default_generated(&decision.id));
+    }
+
+    #[test]
+    fn panicking_validator_replaces_the_id() {
+        let config = CorrelationConfig::builder()
+            .validator(|_: &str| -> bool { panic!("validator bug") })
+            .build()
+            .unwrap();
+        let decision = config.decide(&headers(&[("x-request-id", VALID)]));
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert!(is_default_generated(&decision.id));
+    }
+
+    #[test]
+    fn generator_failing_at_request_time_falls_back_to_uuid_v4() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = AtomicUsize::new(0);
+        // Usable when probed at build time, broken afterwards.
+        let config = CorrelationConfig::builder()
+            .generator(move || {
+                if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+                    "probe-ok".to_owned()
+                } else {
+                    "broken id".to_owned()
+                }
+            })
+            .build()
+            .unwrap();
+        assert!(is_default_generated(&config.generate()));
+    }
+
+    #[test]
+    fn reject_mode_reports_rejected_with_a_fresh_id() {
+        let config = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        let decision = config.decide(&headers(&[("x-request-id", "nope")]));
+        assert_eq!(decision.outcome, Outcome::Rejected);
+        assert!(is_default_generated(&decision.id));
+        assert_eq!(config.decide(&headers(&[])).outcome, Outcome::Generated);
+    }
+}

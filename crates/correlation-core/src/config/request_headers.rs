@@ -1,0 +1,384 @@
+//! The rules for the request and response headers, in one place for every framework.
+//!
+//! The first incoming name present decides, and of its values the first one counts. Once
+//! the ID is decided the request carries exactly one header with it, under the first
+//! incoming name: the final ID is written there and the other incoming names are
+//! removed, unless the request already holds exactly that (the common case of an accepted
+//! ID), the request is rejected or updates are turned off. Responses carry exactly one
+//! header with the final ID.
+//!
+//! `CorrelationConfig::decide_request` turns what an adapter found into the decision
+//! and a [`RequestHeaderPlan`]; this module applies both to `http::HeaderMap`, and an
+//! adapter over another header map applies the plan to its own.
+
+use http::header::Entry;
+use http::{HeaderMap, HeaderValue};
+
+use super::{CorrelationConfig, Decision, Outcome};
+use crate::id::CorrelationId;
+use crate::strategy::configured::Candidate;
+
+/// The first value of the first incoming header name a request carries, as an adapter
+/// found it in its request's header map.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    value: Candidate<'a>,
+    name_index: usize,
+    alone: bool,
+}
+
+impl<'a> Incoming<'a> {
+    /// `value`, the first value found under
+    /// [`incoming_header_names()[name_index]`](CorrelationConfig::incoming_header_names);
+    /// `alone` when no other value follows it under that name. An accepted ID shares the
+    /// value's bytes.
+    #[must_use]
+    pub fn new(value: &'a HeaderValue, name_index: usize, alone: bool) -> Self {
+        Self {
+            value: Candidate::Shared(value),
+            name_index,
+            alone,
+        }
+    }
+
+    /// Like [`new`](Self::new), for the bytes of a header value of another type (actix-web
+    /// 4's `http` 0.2, say): an accepted ID copies them once.
+    #[must_use]
+    pub fn from_bytes(value: &'a [u8], name_index: usize, alone: bool) -> Self {
+        Self {
+            value: Candidate::Borrowed(value),
+            name_index,
+            alone,
+        }
+    }
+}
+
+/// What to do to a request's headers once its ID is decided: see
+/// [`adapter::decide_request`](crate::adapter::decide_request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the request headers are only updated by applying the plan"]
+pub struct RequestHeaderPlan {
+    write_id: bool,
+    remove_others: bool,
+}
+
+impl RequestHeaderPlan {
+    /// Leaves the headers as they are.
+    const KEEP: Self = Self {
+        write_id: false,
+        remove_others: false,
+    };
+
+    /// Whether the final ID is to be written under the first incoming name
+    /// ([`request_header_name`](CorrelationConfig::request_header_name)), replacing
+    /// every value there.
+    pub fn write_id(&self) -> bool {
+        self.write_id
+    }
+
+    /// Whether the other incoming names (all but the first) are to be removed.
+    pub fn remove_others(&self) -> bool {
+        self.remove_others
+    }
+}
+
+impl CorrelationConfig {
+    /// Decides the request's ID from what an adapter found (`None`: no incoming name is
+    /// present) and plans the request headers.
+    pub(crate) fn decide_request(
+        &self,
+        incoming: Option<Incoming<'_>>,
+    ) -> (Decision, RequestHeaderPlan) {
+        let decision = self.decide_candidate(incoming.map(|incoming| incoming.value));
+        let plan = self.plan(incoming, &decision);
+        (decision, plan)
+    }
+
+    fn plan(&self, incoming: Option<Incoming<'_>>, decision: &Decision) -> RequestHeaderPlan {
+        if !self.inner.update_request_header || decision.outcome == Outcome::Rejected {
+            // A rejected request is answered without reaching the handler.
+            return RequestHeaderPlan::KEEP;
+        }
+        let in_place = incoming.is_some_and(|incoming| {
+            incoming.name_index == 0
+                && incoming.alone
+                && incoming.value.as_bytes() == decision.id.as_bytes()
+        });
+        RequestHeaderPlan {
+            write_id: !in_place,
+            remove_others: self.inner.incoming.len() > 1,
+        }
+    }
+
+    /// What was found in `headers` under the incoming names.
+    fn find<'h>(&self, headers: &'h HeaderMap) -> Option<Incoming<'h>> {
+        self.inner
+            .incoming
+            .iter()
+            .enumerate()
+            .find_map(|(index, name)| {
+                let mut values = headers.get_all(name).iter();
+                let first = values.next()?;
+                Some(Incoming::new(first, index, values.next().is_none()))
+            })
+    }
+
+    /// [`decide_request`](Self::decide_request) on `http::HeaderMap`, with the plan
+    /// applied.
+    pub(crate) fn decide_and_update(&self, headers: &mut HeaderMap) -> Decision {
+        if let ([name], true) = (&*self.inner.incoming, self.inner.update_request_header) {
+            // One name, updated: one lookup finds the value and the place the ID goes.
+            return match headers.entry(name) {
+                Entry::Vacant(vacant) => {
+                    let (decision, plan) = self.decide_request(None);
+                    if plan.write_id() {
+                        vacant.insert(decision.id.to_header_value());
+                    }
+                    decision
+                }
+                Entry::Occupied(mut occupied) => {
+                    let mut values = occupied.iter();
+                    let incoming = values
+                        .next()
+                        .map(|first| Incoming::new(first, 0, values.next().is_none()));
+                    let (decision, plan) = self.decide_request(incoming);
+                    if plan.write_id() {
+                        occupied.insert(decision.id.to_header_value());
+                    }
+                    decision
+                }
+            };
+        }
+        let (decision, plan) = self.decide_request(self.find(headers));
+        if plan.remove_others() {
+            for name in &self.inner.incoming[1..] {
+                headers.remove(name);
+            }
+        }
+        if plan.write_id() {
+            headers.insert(
+                self.request_header_name().clone(),
+                decision.id.to_header_value(),
+            );
+        }
+        decision
+    }
+
+    /// Makes the response headers carry exactly one header with the final ID, replacing
+    /// any the handler set. Does nothing when echo is turned off.
+    pub(crate) fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
+        if self.inner.echo_response_header {
+            headers.insert(self.inner.response.clone(), id.to_header_value());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::OnInvalid;
+    use super::super::test_support::{VALID, headers};
+    use super::*;
+
+    #[test]
+    fn the_plan_writes_unless_the_request_holds_exactly_the_final_id() {
+        const OTHER: &str = "9e6454c421d54e4aa66ab28f15576414";
+        let two_names = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let valid = HeaderValue::from_static(VALID);
+        let plan = |config: &CorrelationConfig, incoming| {
+            let (_, plan) = config.decide_request(incoming);
+            (plan.write_id(), plan.remove_others())
+        };
+        let default = CorrelationConfig::default();
+        assert_eq!(plan(&default, None), (true, false));
+        assert_eq!(
+            plan(&default, Some(Incoming::new(&valid, 0, true))),
+            (false, false)
+        );
+        assert_eq!(
+            plan(&default, Some(Incoming::new(&valid, 0, false))),
+            (true, false)
+        );
+        let bad = HeaderValue::from_static("bad");
+        assert_eq!(
+            plan(&default, Some(Incoming::new(&bad, 0, true))),
+            (true, false)
+        );
+        // The same rules on the bytes of another header type.
+        assert_eq!(
+            plan(
+                &default,
+                Some(Incoming::from_bytes(VALID.as_bytes(), 0, true))
+            ),
+            (false, false)
+        );
+        assert_eq!(
+            plan(&two_names, Some(Incoming::new(&valid, 0, true))),
+            (false, true)
+        );
+        assert_eq!(
+            plan(&two_names, Some(Incoming::new(&valid, 1, true))),
+            (true, true)
+        );
+        let other = HeaderValue::from_static(OTHER);
+        let (decision, _) = two_names.decide_request(Some(Incoming::new(&other, 1, true)));
+        assert_eq!(decision.id, OTHER);
+
+        let reject = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        assert_eq!(
+            plan(&reject, Some(Incoming::new(&bad, 0, true))),
+            (false, false)
+        );
+        let off = CorrelationConfig::builder()
+            .update_request_header(false)
+            .build()
+            .unwrap();
+        assert_eq!(plan(&off, None), (false, false));
+    }
+
+    #[test]
+    fn request_headers_end_up_with_exactly_one_final_id() {
+        let config = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .validator(crate::strategy::AnySafe)
+            .build()
+            .unwrap();
+        let mut map = headers(&[
+            ("x-correlation-id", "a"),
+            ("x-correlation-id", "b"),
+            ("x-request-id", "c"),
+        ]);
+        let decision = config.decide_and_update(&mut map);
+        assert_eq!(decision.id, "a");
+        assert_eq!(map.get_all("x-correlation-id").iter().count(), 1);
+        assert_eq!(map["x-correlation-id"], "a");
+        assert!(!map.contains_key("x-request-id"));
+    }
+
+    #[test]
+    fn decide_and_update_leaves_each_request_with_exactly_its_final_id() {
+        const OTHER: &str = "9e6454c4-21d5-4e4a-a66a-b28f15576414";
+        let default = CorrelationConfig::default();
+        let two_names = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        let transformed = CorrelationConfig::builder()
+            .transformer(|id: &str| id.to_uppercase())
+            .build()
+            .unwrap();
+        let reject = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        type Case<'a> = (
+            &'a CorrelationConfig,
+            &'a [(&'a str, &'a str)],
+            Outcome,
+            &'a str,
+        );
+        let cases: [Case<'_>; 8] = [
+            (
+                &default,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+            (
+                &default,
+                &[("x-request-id", "")],
+                Outcome::Generated,
+                "x-request-id",
+            ),
+            (
+                &default,
+                &[("x-request-id", VALID), ("x-request-id", OTHER)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+            (&default, &[], Outcome::Generated, "x-request-id"),
+            (
+                &default,
+                &[("x-request-id", "bad")],
+                Outcome::Replaced,
+                "x-request-id",
+            ),
+            (
+                &two_names,
+                &[("x-correlation-id", VALID), ("x-request-id", OTHER)],
+                Outcome::Accepted,
+                "x-correlation-id",
+            ),
+            (
+                &two_names,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-correlation-id",
+            ),
+            (
+                &transformed,
+                &[("x-request-id", VALID)],
+                Outcome::Accepted,
+                "x-request-id",
+            ),
+        ];
+        for (config, pairs, outcome, name) in cases {
+            let mut map = headers(pairs);
+            let decision = config.decide_and_update(&mut map);
+            assert_eq!(decision.outcome, outcome, "{pairs:?}");
+            let values: Vec<_> = config
+                .incoming_header_names()
+                .iter()
+                .flat_map(|name| map.get_all(name))
+                .collect();
+            assert_eq!(values, [decision.id.as_header_value()], "{pairs:?}");
+            assert_eq!(map[name], decision.id.as_str(), "{pairs:?}");
+        }
+
+        // A rejected request is answered without reaching the handler: left untouched.
+        let mut map = headers(&[("x-request-id", "bad")]);
+        let decision = reject.decide_and_update(&mut map);
+        assert_eq!(decision.outcome, Outcome::Rejected);
+        assert_eq!(map["x-request-id"], "bad");
+
+        // With request updates off, the headers stay as they came.
+        let untouched = CorrelationConfig::builder()
+            .update_request_header(false)
+            .build()
+            .unwrap();
+        let mut map = headers(&[("x-request-id", "bad")]);
+        let decision = untouched.decide_and_update(&mut map);
+        assert_eq!(decision.outcome, Outcome::Replaced);
+        assert_eq!(map["x-request-id"], "bad");
+        let mut map = headers(&[]);
+        assert_eq!(
+            untouched.decide_and_update(&mut map).outcome,
+            Outcome::Generated
+        );
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn echo_replaces_the_handlers_header_unless_turned_off() {
+        let id = CorrelationId::from_static("final");
+        let mut map = headers(&[("x-request-id", "from-handler"), ("x-request-id", "twice")]);
+        CorrelationConfig::default().echo_response_headers(&mut map, &id);
+        assert_eq!(
+            map.get_all("x-request-id").iter().collect::<Vec<_>>(),
+            ["final"]
+        );
+
+        let off = CorrelationConfig::builder()
+            .echo_response_header(false)
+            .build()
+            .unwrap();
+        let mut map = HeaderMap::new();
+        off.echo_response_headers(&mut map, &id);
+        assert!(map.is_empty());
+    }
+}

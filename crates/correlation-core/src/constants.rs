@@ -1,0 +1,11 @@
+//! The names every part of this crate family shares: the log target, the default header
+//! name and the default Sentry tag.
+
+/// The log target of every message this crate family emits.
+pub const LOG_TARGET: &str = "correlation";
+
+/// The default header name, as in asgi-correlation-id and tower-http.
+pub const DEFAULT_HEADER_NAME: &str = "x-request-id";
+
+/// The default Sentry tag name holding the correlation ID (asgi-correlation-id's name).
+pub const DEFAULT_SENTRY_TAG: &str = "transaction_id";
