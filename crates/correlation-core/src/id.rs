@@ -15,7 +15,8 @@ use http::HeaderValue;
 ///
 /// Cloning is cheap: the bytes live in a reference-counted [`HeaderValue`], so an
 /// accepted incoming header value reaches the task-local context and the response
-/// header without being copied.
+/// header without being copied; an ID copied from a header value of another type (an
+/// `http` 0.2 one in actix-web 4) holds a UUID's length in itself, without an allocation.
 ///
 /// ```
 /// use correlation_core::CorrelationId;
@@ -28,8 +29,39 @@ use http::HeaderValue;
 /// assert!("".parse::<CorrelationId>().is_err());
 /// # Ok::<(), correlation_core::InvalidCorrelationId>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CorrelationId(HeaderValue);
+#[derive(Clone)]
+pub struct CorrelationId(Repr);
+
+/// Where an ID's bytes live.
+#[derive(Clone)]
+enum Repr {
+    /// Shared with header values: an accepted `http` 1 value, a generated ID.
+    Shared(HeaderValue),
+    /// Held in the ID itself: a short ID copied from a header value of another type.
+    Inline(Inline),
+}
+
+/// Up to [`Inline::CAPACITY`] bytes, enough for a hyphenated UUID.
+#[derive(Clone, Copy)]
+struct Inline {
+    len: u8,
+    buf: [u8; Inline::CAPACITY],
+}
+
+impl Inline {
+    const CAPACITY: usize = 38;
+
+    fn new(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len()).ok()?;
+        let mut buf = [0; Self::CAPACITY];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self { len, buf })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
 
 /// Why a value cannot be a [`CorrelationId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -88,8 +120,12 @@ impl CorrelationId {
         // The safety rules are a subset of what `HeaderValue` accepts, so this cannot fail;
         // the error arm keeps the function total without a panic.
         HeaderValue::from_maybe_shared(bytes)
-            .map(Self)
+            .map(Self::shared)
             .map_err(|_| InvalidCorrelationId::InvalidByte { position: 0 })
+    }
+
+    fn shared(value: HeaderValue) -> Self {
+        Self(Repr::Shared(value))
     }
 
     /// Builds an ID from the text of a UUID (hex digits and hyphens, which always pass
@@ -100,7 +136,7 @@ impl CorrelationId {
         debug_assert!(check_safe(&buf, Self::MAX_LEN).is_ok());
         // `HeaderValue` checks the bytes again; the error arm keeps this total.
         HeaderValue::from_maybe_shared(Bytes::from_owner(buf))
-            .map(Self)
+            .map(Self::shared)
             .map_err(|_| InvalidCorrelationId::InvalidByte { position: 0 })
     }
 
@@ -111,19 +147,14 @@ impl CorrelationId {
     }
 
     /// Copies `bytes`, which the caller has already found to be visible ASCII within the
-    /// length limit, into one allocation that every clone shares: for header values of
-    /// other `http` versions, whose bytes cannot be shared.
+    /// length limit: for header values of other `http` versions, whose bytes cannot be
+    /// shared. A short ID is held in the ID itself, a longer one in one allocation.
     pub(crate) fn from_checked_bytes(bytes: &[u8]) -> Self {
         debug_assert!(check_safe(bytes, Self::MAX_LEN).is_ok());
-        let shared = if bytes.len() <= 64 {
-            Bytes::from_owner(IdBuf::<64>::new(bytes))
-        } else {
-            Bytes::from_owner(IdBuf::<{ Self::MAX_LEN }>::new(bytes))
-        };
-        // `HeaderValue` checks the bytes again; the fallback keeps this total.
-        HeaderValue::from_maybe_shared(shared)
-            .map(Self)
-            .unwrap_or_else(|_| Self::from_static("0"))
+        match Inline::new(bytes) {
+            Some(inline) => Self(Repr::Inline(inline)),
+            None => Self::shared(shared_value(bytes)),
+        }
     }
 
     /// Shares the bytes of `value`, which the caller has already found to be visible ASCII
@@ -132,7 +163,7 @@ impl CorrelationId {
         debug_assert!(check_safe(value.as_bytes(), Self::MAX_LEN).is_ok());
         let mut value = value.clone();
         value.set_sensitive(false);
-        Self(value)
+        Self::shared(value)
     }
 
     /// Makes an ID from a string literal.
@@ -144,7 +175,7 @@ impl CorrelationId {
     #[must_use]
     pub fn from_static(value: &'static str) -> Self {
         match check_safe(value.as_bytes(), Self::MAX_LEN) {
-            Ok(()) => Self(HeaderValue::from_static(value)),
+            Ok(()) => Self::shared(HeaderValue::from_static(value)),
             Err(err) => panic!("invalid static correlation id {value:?}: {err}"),
         }
     }
@@ -152,28 +183,69 @@ impl CorrelationId {
     /// The ID as a string slice.
     pub fn as_str(&self) -> &str {
         // Visible ASCII is always UTF-8, so the fallback is never taken.
-        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The ID as bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        match &self.0 {
+            Repr::Shared(value) => value.as_bytes(),
+            Repr::Inline(inline) => inline.as_bytes(),
+        }
     }
 
     /// Length of the ID in bytes (always at least 1).
     #[allow(clippy::len_without_is_empty)] // an ID is never empty
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
-    /// The ID as a header value, sharing its bytes (no copy and no re-validation).
+    /// The ID as a header value: it shares the ID's bytes (no copy and no re-validation),
+    /// except for an ID copied from a header value of another type, whose bytes are
+    /// copied once more.
     pub fn to_header_value(&self) -> HeaderValue {
-        self.0.clone()
+        match &self.0 {
+            Repr::Shared(value) => value.clone(),
+            Repr::Inline(inline) => shared_value(inline.as_bytes()),
+        }
     }
+}
 
-    /// Borrows the ID as a header value.
-    pub fn as_header_value(&self) -> &HeaderValue {
-        &self.0
+/// `bytes` (visible ASCII within the length limit) copied into one allocation that every
+/// clone of the header value shares.
+fn shared_value(bytes: &[u8]) -> HeaderValue {
+    let shared = if bytes.len() <= 64 {
+        Bytes::from_owner(IdBuf::<64>::new(bytes))
+    } else {
+        Bytes::from_owner(IdBuf::<{ CorrelationId::MAX_LEN }>::new(bytes))
+    };
+    // `HeaderValue` checks the bytes again; the fallback keeps this total.
+    HeaderValue::from_maybe_shared(shared).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+impl PartialEq for CorrelationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for CorrelationId {}
+
+impl std::hash::Hash for CorrelationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialOrd for CorrelationId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CorrelationId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -299,13 +371,16 @@ impl TryFrom<HeaderValue> for CorrelationId {
 
 impl From<CorrelationId> for HeaderValue {
     fn from(id: CorrelationId) -> Self {
-        id.0
+        match id.0 {
+            Repr::Shared(value) => value,
+            Repr::Inline(inline) => shared_value(inline.as_bytes()),
+        }
     }
 }
 
 impl From<&CorrelationId> for HeaderValue {
     fn from(id: &CorrelationId) -> Self {
-        id.0.clone()
+        id.to_header_value()
     }
 }
 
@@ -337,7 +412,38 @@ impl<'de> serde::Deserialize<'de> for CorrelationId {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
+
+    #[test]
+    fn an_id_copied_from_other_bytes_holds_a_uuid_without_allocating() {
+        let hyphenated = "3758c31e-1177-4540-ba33-0109c405579a";
+        let mut copied = None;
+        let allocations = allocation_counter::measure(|| {
+            copied = Some(CorrelationId::from_checked_bytes(hyphenated.as_bytes()));
+        });
+        let copied = copied.unwrap();
+        assert_eq!(allocations.count_total, 0);
+        // It is the same ID as one sharing a header value's bytes, wherever it is compared.
+        let shared = CorrelationId::from_static(hyphenated);
+        assert_eq!(copied, shared);
+        assert_eq!(copied.cmp(&shared), std::cmp::Ordering::Equal);
+        let state = std::hash::RandomState::new();
+        assert_eq!(state.hash_one(&copied), state.hash_one(&shared));
+        assert_eq!(copied.to_header_value(), hyphenated);
+        assert_eq!(HeaderValue::from(copied.clone()), hyphenated);
+        assert_eq!(format!("{copied:?}"), format!("{shared:?}"));
+
+        // A longer one is copied once, into bytes its clones share.
+        let long = "a".repeat(100);
+        let mut copied = None;
+        let allocations = allocation_counter::measure(|| {
+            copied = Some(CorrelationId::from_checked_bytes(long.as_bytes()));
+        });
+        assert_eq!(allocations.count_total, 1);
+        assert_eq!(copied.unwrap().as_str(), long);
+    }
 
     #[test]
     fn accepts_visible_ascii_only() {

@@ -336,7 +336,7 @@ mod tests {
                 .iter()
                 .flat_map(|name| map.get_all(name))
                 .collect();
-            assert_eq!(values, [decision.id.as_header_value()], "{pairs:?}");
+            assert_eq!(values, [decision.id.as_bytes()], "{pairs:?}");
             assert_eq!(map[name], decision.id.as_str(), "{pairs:?}");
         }
 
