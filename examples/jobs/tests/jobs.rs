@@ -13,7 +13,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
 use correlation_core::propagation::correlated_task;
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{CorrelationConfig, IdValidator, StrictUuidV4, current, current_job_id};
@@ -168,8 +167,12 @@ async fn worker_then_worker_then_worker_outside_a_request() {
 
     // Enqueued outside any request or job, like a scheduled job: no ID to carry.
     assert_eq!((current(), current_job_id()), (None, None));
-    let task = correlated_task(Step { step: 1, of: 3 });
-    demo.queue.clone().push_task(task).await.unwrap();
+    let task = correlated_task(Step {
+        step: 1,
+        of: 3,
+        failing_attempts: 0,
+    });
+    demo.queue.push_task(task).await.unwrap();
     let chain = demo.next_finished().await;
 
     // The first job generated an ID, and its children inherited it.
@@ -191,11 +194,13 @@ async fn nothing_of_one_job_leaks_into_the_next_on_the_same_worker() {
     demo.enqueue(request, 2).await;
     assert_eq!(demo.next_finished().await.correlation_id, request);
     let first = chain_lines(logs, request, 2);
-    demo.queue
-        .clone()
-        .push(Step { step: 1, of: 1 })
-        .await
-        .unwrap();
+    let bare = apalis::prelude::TaskBuilder::new(Step {
+        step: 1,
+        of: 1,
+        failing_attempts: 0,
+    })
+    .build();
+    demo.queue.push_task(bare).await.unwrap();
     let next = demo.next_finished().await;
 
     let id = next.correlation_id.as_str();
