@@ -68,7 +68,9 @@ impl Queue {
             "sqlite" => Ok(sqlite_queue(url).await?),
             "redis" | "rediss" => {
                 let connection = apalis_redis::connect(url).await?;
-                let config = apalis_redis::Config::default().queue(name);
+                // One task per fetch, so that a queue's jobs spread over the worker
+                // processes rather than the first poll taking a whole batch.
+                let config = apalis_redis::Config::default().queue(name).batch_size(1);
                 Ok(Self::Redis(
                     RedisStorage::new(connection).with_config(config),
                 ))
@@ -76,7 +78,7 @@ impl Queue {
             "postgres" | "postgresql" => {
                 let pool = PgPool::connect(url).await?;
                 PostgresStorage::setup(&pool).await?;
-                let config = apalis_postgres::Config::default().queue(name);
+                let config = apalis_postgres::Config::default().queue(name).batch_size(1);
                 Ok(Self::Postgres(
                     PostgresStorage::new(&pool).with_config(config),
                 ))
