@@ -6,7 +6,8 @@
 //!   previous job's ID;
 //! - worker, then worker, then worker outside any request: all share the ID the first
 //!   job generated;
-//! - nothing of one job leaks into the next job run on the same worker.
+//! - nothing of one job leaks into the next job run on the same worker;
+//! - a job that fails and is retried runs every attempt under the same IDs.
 // Tests start tasks and threads outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 
@@ -64,8 +65,13 @@ impl Demo {
 
     /// `POST /jobs?of=<of>` with `id` as the incoming correlation ID; returns the body.
     async fn enqueue(&self, id: &str, of: u32) -> String {
+        self.enqueue_with(id, &format!("of={of}")).await
+    }
+
+    /// `POST /jobs?<query>` with `id` as the incoming correlation ID; returns the body.
+    async fn enqueue_with(&self, id: &str, query: &str) -> String {
         let response = reqwest::Client::new()
-            .post(format!("http://{}/jobs?of={of}", self.addr))
+            .post(format!("http://{}/jobs?{query}", self.addr))
             .header("x-request-id", id)
             .send()
             .await
@@ -220,4 +226,39 @@ async fn nothing_of_one_job_leaks_into_the_next_on_the_same_worker() {
         })
     );
     assert_eq!((current(), current_job_id()), (None, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_job_runs_every_attempt_under_the_same_ids() {
+    let logs = LogCapture::install();
+    let mut demo = Demo::start().await;
+    let id = "3e9b1f7a2c4d4e6f8a0b1c2d3e4f5a6b";
+
+    demo.enqueue_with(id, "of=2&fail=1").await;
+    assert_eq!(demo.next_finished().await.correlation_id, id);
+
+    let mut parent = None;
+    for step in 1..=2 {
+        let failed = line(
+            logs,
+            id,
+            &format!("job {step} of 2 failing attempt 1 on purpose"),
+        );
+        assert!(is_v4_hex(failed.job_id.as_deref()), "{failed:?}");
+        assert_eq!(failed.parent_job_id, parent, "job {step}: {failed:?}");
+        let attempts: Vec<_> = logs
+            .records_for(id)
+            .into_iter()
+            .filter(|record| record.message == format!("job {step} of 2 running"))
+            .collect();
+        assert_eq!(attempts.len(), 2, "job {step}: {attempts:?}");
+        for attempt in &attempts {
+            assert_eq!(
+                (&attempt.job_id, &attempt.parent_job_id),
+                (&failed.job_id, &failed.parent_job_id),
+                "job {step}: {attempts:?}"
+            );
+        }
+        parent = failed.job_id;
+    }
 }

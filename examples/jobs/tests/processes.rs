@@ -169,7 +169,7 @@ async fn remove_queue(broker: Service, queue: &str) -> Result<(), String> {
 /// One web process and two worker processes on a queue of their own, and what they logged.
 struct System {
     // Fields drop in order: the processes go before their queue is removed.
-    processes: Vec<DemoProcess>,
+    _processes: Vec<DemoProcess>,
     _cleanup: QueueCleanup,
     web_url: String,
     incoming: mpsc::UnboundedReceiver<(&'static str, String)>,
@@ -187,7 +187,7 @@ impl System {
             broker,
             queue: queue.clone(),
         };
-        let (sender, incoming) = mpsc::unbounded_channel();
+        let (sender, mut incoming) = mpsc::unbounded_channel();
         let mut web = spawn("web", &[("JOBS_ROLE", "web")], broker, &queue, &sender);
         let stdout = web.child.stdout.take().expect("stdout is piped");
         let mut processes = vec![web];
@@ -198,14 +198,24 @@ impl System {
                 .strip_prefix("listening on ")
                 .unwrap_or_else(|| panic!("the web process printed {line:?}, not its address"))
                 .to_owned(),
-            other => panic!("the web process did not print its address within {WAIT:?}: {other:?}"),
+            other => {
+                let mut logged = Vec::new();
+                while let Ok((_, line)) = incoming.try_recv() {
+                    logged.push(line);
+                }
+                panic!(
+                    "the web process did not print its address within {WAIT:?} ({other:?}); \
+                     it logged:\n{}",
+                    logged.join("\n")
+                )
+            }
         };
         for name in ["worker-1", "worker-2"] {
             let env = [("JOBS_ROLE", "worker"), ("JOBS_WEB_URL", web_url.as_str())];
             processes.push(spawn(name, &env, broker, &queue, &sender));
         }
         Some(Self {
-            processes,
+            _processes: processes,
             _cleanup: cleanup,
             web_url,
             incoming,
@@ -239,7 +249,10 @@ impl System {
                     }
                     self.raw.push(format!("{process}: {raw}"));
                 }
-                Ok(None) => unreachable!("the system keeps a sender"),
+                Ok(None) => panic!(
+                    "{what}: never, every process has exited; they logged:\n{}",
+                    self.raw.join("\n")
+                ),
                 Err(_) => panic!(
                     "{what}: not within {WAIT:?}; the processes logged:\n{}",
                     self.raw.join("\n")
@@ -429,7 +442,6 @@ async fn chains_run_across_worker_processes(broker: Service) {
         "the {} jobs did not spread over both workers",
         jobs.len()
     );
-    drop(system.processes.drain(..));
 }
 
 /// A chain whose every job fails its first attempt: the broker hands each job out again,
@@ -468,7 +480,6 @@ async fn retried_jobs_keep_their_ids(broker: Service) {
     }
     let done = system.line(&id, &format!("job {of} of {of} done: /whoami saw {id}"));
     assert_eq!(done.job_id, parent);
-    drop(system.processes.drain(..));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
