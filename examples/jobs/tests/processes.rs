@@ -501,3 +501,70 @@ async fn redis_retried_jobs_keep_their_correlation_and_job_ids() {
 async fn postgres_retried_jobs_keep_their_correlation_and_job_ids() {
     retried_jobs_keep_their_ids(Service::Postgres).await;
 }
+
+/// Runs the demo with `JOBS_DEMO_ONESHOT=1` on `url` and queue `queue`; returns whether it
+/// succeeded, and what it logged.
+async fn oneshot(url: &str, queue: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let run = Command::new(DEMO)
+        .env("JOBS_DATABASE_URL", url)
+        .env("JOBS_QUEUE", queue)
+        .env("JOBS_DEMO_ONESHOT", "1")
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env_remove("PORT")
+        .env_remove("JOBS_ROLE")
+        .env_remove("JOBS_WEB_URL")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(WAIT + Duration::from_secs(5), run)
+        .await
+        .unwrap_or_else(|_| panic!("the oneshot demo on {url} did not exit"))
+        .unwrap_or_else(|err| panic!("could not start {DEMO}: {err}"));
+    let logged = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), logged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oneshot_demo_finishes_its_chain_on_each_storage() {
+    let (ok, logged) = oneshot("sqlite::memory:", "example-jobs", &[]).await;
+    assert!(ok, "on SQLite:\n{logged}");
+    for broker in [Service::Redis, Service::Postgres] {
+        let Some(broker) = broker.require() else {
+            continue;
+        };
+        let queue = unique_name("example_jobs_oneshot");
+        let _cleanup = QueueCleanup {
+            broker,
+            queue: queue.clone(),
+        };
+        let (ok, logged) = oneshot(&broker.url(), &queue, &[]).await;
+        assert!(ok, "on {broker}:\n{logged}");
+        assert!(
+            logged.contains("/whoami saw the same ID"),
+            "on {broker}:\n{logged}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn misconfiguration_fails_at_start_up_with_a_clear_message() {
+    for (env, message) in [
+        (
+            [("JOBS_ROLE", "wokrer")].as_slice(),
+            "JOBS_ROLE must be web, worker or both",
+        ),
+        (
+            [("JOBS_ROLE", "web")].as_slice(),
+            "JOBS_DEMO_ONESHOT=1 needs JOBS_ROLE=both",
+        ),
+        (
+            [("JOBS_DATABASE_URL", "mysql://localhost/jobs")].as_slice(),
+            "JOBS_DATABASE_URL must start with sqlite:, redis:// or postgres://",
+        ),
+    ] {
+        let (ok, logged) = oneshot("sqlite::memory:", "example-jobs", env).await;
+        assert!(!ok, "{env:?} started:\n{logged}");
+        assert!(logged.contains(message), "{env:?}:\n{logged}");
+    }
+}
