@@ -1,7 +1,8 @@
 //! The background-jobs demo, shared by `main` and the tests: an axum endpoint enqueues
-//! job 1 on an apalis SQLite queue, job 1 enqueues job 2, and so on to the chain's last
-//! job, which calls this service back over HTTP. Every log line carries the request's
-//! correlation ID, and each job's line its parent and current job IDs:
+//! job 1 on an apalis queue (SQLite, Redis or PostgreSQL), job 1 enqueues job 2, and so on
+//! to the chain's last job, which calls the web service back over HTTP. The web service
+//! and the workers may run in one process or in several. Every log line carries the
+//! request's correlation ID, and each job's line its parent and current job IDs:
 //!
 //! ```text
 //! INFO  [5bd6e2a7…] [---]               example_jobs: view: enqueueing job 1 of 3
@@ -11,9 +12,12 @@
 //! INFO  [5bd6e2a7…] [---]               example_jobs: whoami: called with our ID
 //! ```
 
+use std::fmt;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, BoxDynError, Data, TaskSink, WorkerBuilder};
+use apalis::prelude::{Attempt, BackendExt, BoxDynError, Data, Task, TaskSink, WorkerBuilder};
+use apalis_postgres::{PgPool, PostgresStorage};
+use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use axum::Router;
 use axum::extract::State;
@@ -35,10 +39,85 @@ pub struct Step {
     pub step: u32,
     /// The chain's length: the job with `step == of` enqueues nothing.
     pub of: u32,
+    /// How many attempts of each job of the chain fail on purpose (before it enqueues
+    /// anything), to show that a retried job keeps its IDs.
+    #[serde(default)]
+    pub failing_attempts: u32,
 }
 
-/// The demo's queue: apalis's SQLite storage of [`Step`]s.
-pub type Queue = SqliteStorage<Step>;
+/// The demo's queue of [`Step`]s, on one of apalis's storages.
+#[derive(Clone)]
+pub enum Queue {
+    /// `apalis-sqlite`, in one process (in memory) or shared through a file.
+    Sqlite(SqliteStorage<Step>),
+    /// `apalis-redis`: the queue's keys start with its name.
+    Redis(RedisStorage<Step>),
+    /// `apalis-postgres`: apalis's tables in the `apalis` schema; the queue's name is
+    /// its rows' job type.
+    Postgres(PostgresStorage<Step>),
+}
+
+/// The queue's name when `JOBS_QUEUE` does not set one.
+pub const DEFAULT_QUEUE_NAME: &str = "example-jobs";
+
+impl Queue {
+    /// Connects to the storage `url` names and returns the queue called `name` there:
+    /// `sqlite:...` (e.g. `sqlite::memory:` or `sqlite://jobs.db?mode=rwc`), `redis://...`
+    /// or `postgres://...` (`postgresql://` too). Creates apalis's tables when needed.
+    pub async fn connect(url: &str, name: &str) -> Result<Self, BoxDynError> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "sqlite" => Ok(sqlite_queue(url).await?),
+            "redis" | "rediss" => {
+                let connection = apalis_redis::connect(url).await?;
+                // One task per fetch, so that a queue's jobs spread over the worker
+                // processes rather than the first poll taking a whole batch.
+                let config = apalis_redis::Config::default().queue(name).batch_size(1);
+                Ok(Self::Redis(
+                    RedisStorage::new(connection).with_config(config),
+                ))
+            }
+            "postgres" | "postgresql" => {
+                let pool = PgPool::connect(url).await?;
+                PostgresStorage::setup(&pool).await?;
+                let config = apalis_postgres::Config::default().queue(name).batch_size(1);
+                Ok(Self::Postgres(
+                    PostgresStorage::new(&pool).with_config(config),
+                ))
+            }
+            _ => Err(format!(
+                "JOBS_DATABASE_URL must start with sqlite:, redis:// or postgres://, not {:?}",
+                scheme.escape_default().to_string()
+            )
+            .into()),
+        }
+    }
+
+    /// Which storage: `sqlite`, `redis` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Redis(_) => "redis",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Enqueues `task` (build it with `correlated_task` to carry the caller's IDs).
+    pub async fn push_task(&self, task: Task<Step>) -> Result<(), BoxDynError> {
+        match self {
+            Self::Sqlite(storage) => storage.clone().push_task(task).await?,
+            Self::Redis(storage) => storage.clone().push_task(task).await?,
+            Self::Postgres(storage) => storage.clone().push_task(task).await?,
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Queue").field(&self.kind()).finish()
+    }
+}
 
 /// What the last job of a chain reports when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +133,13 @@ pub struct ChainDone {
 pub async fn sqlite_queue(url: &str) -> Result<Queue, apalis_sqlite::Error> {
     let pool = SqlitePool::connect(url).await?;
     SqliteStorage::setup(&pool).await?;
-    Ok(SqliteStorage::new(&pool))
+    Ok(Queue::Sqlite(SqliteStorage::new(&pool)))
 }
 
 /// The HTTP side: `POST /jobs` enqueues job 1 of a chain of 3 (`?of=N` for another
-/// length) and answers `202` with the request's correlation ID; `GET /whoami` answers
-/// with the correlation ID it was called with (the last job calls it).
+/// length, `?fail=K` to make each job's first K attempts fail) and answers `202` with
+/// the request's correlation ID; `GET /whoami` answers with the correlation ID it was
+/// called with (the last job calls it).
 pub fn app(config: CorrelationConfig, queue: Queue) -> Router {
     Router::new()
         .route("/jobs", post(enqueue))
@@ -69,18 +149,23 @@ pub fn app(config: CorrelationConfig, queue: Queue) -> Router {
 }
 
 #[derive(Debug, Deserialize)]
-struct ChainLength {
+struct ChainOptions {
     of: Option<u32>,
+    fail: Option<u32>,
 }
 
 async fn enqueue(
-    State(mut queue): State<Queue>,
-    axum::extract::Query(length): axum::extract::Query<ChainLength>,
+    State(queue): State<Queue>,
+    axum::extract::Query(options): axum::extract::Query<ChainOptions>,
 ) -> Result<(StatusCode, String), (StatusCode, String)> {
-    let of = length.of.unwrap_or(3).max(1);
+    let of = options.of.unwrap_or(3).max(1);
     log::info!("view: enqueueing job 1 of {of}");
     // Built here, inside the request's scope, the task carries the request's ID.
-    let task = correlated_task(Step { step: 1, of });
+    let task = correlated_task(Step {
+        step: 1,
+        of,
+        failing_attempts: options.fail.unwrap_or(0),
+    });
     queue.push_task(task).await.map_err(|err| {
         log::error!("view: could not enqueue: {err}");
         (
@@ -129,16 +214,27 @@ impl JobDeps {
     }
 }
 
-/// Runs one job: logs, then enqueues the next step or, as the last, calls `/whoami`.
-async fn run_step(step: Step, deps: Data<JobDeps>) -> Result<(), BoxDynError> {
+/// Runs one job: logs, fails on purpose if asked to, then enqueues the next step or, as
+/// the last, calls `/whoami`.
+async fn run_step(step: Step, attempt: Attempt, deps: Data<JobDeps>) -> Result<(), BoxDynError> {
     log::info!("job {} of {} running", step.step, step.of);
+    // apalis numbers attempts from 1.
+    let attempt = attempt.current();
+    if attempt <= step.failing_attempts as usize {
+        log::warn!(
+            "job {} of {} failing attempt {attempt} on purpose",
+            step.step,
+            step.of
+        );
+        return Err(format!("attempt {attempt} failed on purpose").into());
+    }
     if step.step < step.of {
         let next = Step {
             step: step.step + 1,
-            of: step.of,
+            ..step
         };
         // Built inside this job, the task carries our ID and this job as its parent.
-        deps.queue.clone().push_task(correlated_task(next)).await?;
+        deps.queue.push_task(correlated_task(next)).await?;
         log::info!(
             "job {} of {} enqueued job {}",
             step.step,
@@ -171,27 +267,39 @@ async fn run_step(step: Step, deps: Data<JobDeps>) -> Result<(), BoxDynError> {
     Ok(())
 }
 
-/// How often an idle worker looks for new jobs. The SQLite storage's own wake-up only
-/// reaches the storage value a job was pushed through, not the worker's copy, so the
+/// How often an idle worker looks for new jobs. A storage's own wake-up only reaches the
+/// storage value a job was pushed through, never a worker in another process, so the
 /// worker polls.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Runs a worker named `name` on `queue` until `shutdown` completes: every job runs in
-/// the context it was enqueued with ([`JobContextLayer`]).
+/// the context it was enqueued with ([`JobContextLayer`]). Worker names must be unique
+/// per queue across processes.
 pub async fn run_worker(
     name: &str,
     queue: Queue,
     deps: JobDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), apalis::prelude::WorkerError> {
-    WorkerBuilder::new(name)
-        .backend(queue.poll_with_interval(POLL_INTERVAL))
-        .data(deps)
-        .layer(JobContextLayer::new())
-        .build(run_step)
-        .run_until(async {
-            shutdown.await;
-            Ok::<(), std::io::Error>(())
-        })
-        .await
+    let shutdown = async {
+        shutdown.await;
+        Ok::<(), std::io::Error>(())
+    };
+    // One worker definition; the storages are different types.
+    macro_rules! run_on {
+        ($storage:expr) => {
+            WorkerBuilder::new(name)
+                .backend($storage.poll_with_interval(POLL_INTERVAL))
+                .data(deps)
+                .layer(JobContextLayer::new())
+                .build(run_step)
+                .run_until(shutdown)
+                .await
+        };
+    }
+    match queue {
+        Queue::Sqlite(storage) => run_on!(storage),
+        Queue::Redis(storage) => run_on!(storage),
+        Queue::Postgres(storage) => run_on!(storage),
+    }
 }

@@ -6,14 +6,14 @@
 //!   previous job's ID;
 //! - worker, then worker, then worker outside any request: all share the ID the first
 //!   job generated;
-//! - nothing of one job leaks into the next job run on the same worker.
+//! - nothing of one job leaks into the next job run on the same worker;
+//! - a job that fails and is retried runs every attempt under the same IDs.
 // Tests start tasks and threads outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
 use correlation_core::propagation::correlated_task;
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{CorrelationConfig, IdValidator, StrictUuidV4, current, current_job_id};
@@ -65,8 +65,13 @@ impl Demo {
 
     /// `POST /jobs?of=<of>` with `id` as the incoming correlation ID; returns the body.
     async fn enqueue(&self, id: &str, of: u32) -> String {
+        self.enqueue_with(id, &format!("of={of}")).await
+    }
+
+    /// `POST /jobs?<query>` with `id` as the incoming correlation ID; returns the body.
+    async fn enqueue_with(&self, id: &str, query: &str) -> String {
         let response = reqwest::Client::new()
-            .post(format!("http://{}/jobs?of={of}", self.addr))
+            .post(format!("http://{}/jobs?{query}", self.addr))
             .header("x-request-id", id)
             .send()
             .await
@@ -168,8 +173,12 @@ async fn worker_then_worker_then_worker_outside_a_request() {
 
     // Enqueued outside any request or job, like a scheduled job: no ID to carry.
     assert_eq!((current(), current_job_id()), (None, None));
-    let task = correlated_task(Step { step: 1, of: 3 });
-    demo.queue.clone().push_task(task).await.unwrap();
+    let task = correlated_task(Step {
+        step: 1,
+        of: 3,
+        failing_attempts: 0,
+    });
+    demo.queue.push_task(task).await.unwrap();
     let chain = demo.next_finished().await;
 
     // The first job generated an ID, and its children inherited it.
@@ -191,11 +200,13 @@ async fn nothing_of_one_job_leaks_into_the_next_on_the_same_worker() {
     demo.enqueue(request, 2).await;
     assert_eq!(demo.next_finished().await.correlation_id, request);
     let first = chain_lines(logs, request, 2);
-    demo.queue
-        .clone()
-        .push(Step { step: 1, of: 1 })
-        .await
-        .unwrap();
+    let bare = apalis::prelude::TaskBuilder::new(Step {
+        step: 1,
+        of: 1,
+        failing_attempts: 0,
+    })
+    .build();
+    demo.queue.push_task(bare).await.unwrap();
     let next = demo.next_finished().await;
 
     let id = next.correlation_id.as_str();
@@ -215,4 +226,39 @@ async fn nothing_of_one_job_leaks_into_the_next_on_the_same_worker() {
         })
     );
     assert_eq!((current(), current_job_id()), (None, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_job_runs_every_attempt_under_the_same_ids() {
+    let logs = LogCapture::install();
+    let mut demo = Demo::start().await;
+    let id = "3e9b1f7a2c4d4e6f8a0b1c2d3e4f5a6b";
+
+    demo.enqueue_with(id, "of=2&fail=1").await;
+    assert_eq!(demo.next_finished().await.correlation_id, id);
+
+    let mut parent = None;
+    for step in 1..=2 {
+        let failed = line(
+            logs,
+            id,
+            &format!("job {step} of 2 failing attempt 1 on purpose"),
+        );
+        assert!(is_v4_hex(failed.job_id.as_deref()), "{failed:?}");
+        assert_eq!(failed.parent_job_id, parent, "job {step}: {failed:?}");
+        let attempts: Vec<_> = logs
+            .records_for(id)
+            .into_iter()
+            .filter(|record| record.message == format!("job {step} of 2 running"))
+            .collect();
+        assert_eq!(attempts.len(), 2, "job {step}: {attempts:?}");
+        for attempt in &attempts {
+            assert_eq!(
+                (&attempt.job_id, &attempt.parent_job_id),
+                (&failed.job_id, &failed.parent_job_id),
+                "job {step}: {attempts:?}"
+            );
+        }
+        parent = failed.job_id;
+    }
 }

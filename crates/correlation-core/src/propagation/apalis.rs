@@ -12,11 +12,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::CorrelationConfig;
-use crate::constants::LOG_TARGET;
+use crate::constants::{DEFAULT_SENTRY_TAG, LOG_TARGET};
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;
 use crate::job::JobCarrier;
-use crate::job_id::JobId;
+use crate::job_id::{JobId, JobIds};
+use crate::strategy::UuidV4;
 
 /// The task-metadata key holding the correlation ID a job runs under.
 pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
@@ -24,10 +25,16 @@ pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
 /// The task-metadata key holding the ID of the job that enqueued a job.
 pub const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
 
-/// Stored as two string entries ([`METADATA_CORRELATION_ID`], [`METADATA_PARENT_JOB_ID`]),
+/// The task-metadata key holding a job's own ID, given when the task is built, so that
+/// every attempt of the task runs under the same job ID.
+pub const METADATA_JOB_ID: &str = "correlation.job_id";
+
+/// Stored as string entries ([`METADATA_CORRELATION_ID`], [`METADATA_PARENT_JOB_ID`]),
 /// so every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
-/// carries it. Injecting replaces earlier entries; extracting ignores values that break
-/// the safety rules (use [`JobContextLayer`] to have them reported).
+/// carries it. Injecting replaces earlier entries, and gives the task its own job ID
+/// ([`METADATA_JOB_ID`]) unless it has one: the storage keeps it with the task, so a
+/// retried task runs every attempt under the same job ID. Extracting ignores values that
+/// break the safety rules (use [`JobContextLayer`] to have them reported).
 impl Metadata for JobCarrier {
     type Error = Infallible;
 
@@ -55,20 +62,34 @@ impl Metadata for JobCarrier {
                 }
             }
         }
+        store.insert_if_absent(METADATA_JOB_ID, JobId::generate().as_str());
         Ok(())
     }
 }
 
 /// Reads the carrier, and whether some stored value was unusable.
 fn read_carrier(store: &MetadataStore) -> (JobCarrier, bool) {
+    let (carrier, _, unusable) = read_job(store);
+    (carrier, unusable)
+}
+
+/// Reads the carrier and the job's own ID, and whether some stored value was unusable.
+fn read_job(store: &MetadataStore) -> (JobCarrier, Option<JobId>, bool) {
     let mut unusable = false;
+    let job_id = store
+        .get(METADATA_JOB_ID)
+        .and_then(|value| JobId::new(value).map_err(|_| unusable = true).ok());
     let correlation_id = store
         .get(METADATA_CORRELATION_ID)
         .and_then(|value| CorrelationId::new(value).map_err(|_| unusable = true).ok());
     let parent_job_id = store
         .get(METADATA_PARENT_JOB_ID)
         .and_then(|value| JobId::new(value).map_err(|_| unusable = true).ok());
-    (JobCarrier::new(correlation_id, parent_job_id), unusable)
+    (
+        JobCarrier::new(correlation_id, parent_job_id),
+        job_id,
+        unusable,
+    )
 }
 
 /// A task for `args` carrying the caller's context ([`JobCarrier::capture`]): push it
@@ -85,12 +106,16 @@ pub fn correlated_task<Args>(args: Args) -> Task<Args> {
 
 /// An apalis worker layer that runs every task inside the context its metadata carries
 /// (see [`correlated_task`]): the carried correlation ID (a generated one if none), a
-/// fresh job ID, and the carried parent job ID. Log lines of the handler, and of
-/// anything it spawns with this crate's helpers, carry all three.
+/// job ID given when the task was built (a fresh one for a task built without the
+/// carrier), and the carried parent job ID. Log lines of the handler, and of anything it
+/// spawns with this crate's helpers, carry all three.
 ///
 /// apalis workers are tower services, so this is a tower [`Layer`] for
-/// `WorkerBuilder::layer`. Each attempt of a retried task is a new run with a new job
-/// ID; put this layer outside apalis's retry layer to keep one job ID for all attempts.
+/// `WorkerBuilder::layer`. A task that fails and is retried, by the worker's retry layer
+/// or by the storage fetching it again (in any worker process), runs every attempt under
+/// the same correlation ID, job ID and parent job ID, as long as it was built with the
+/// carrier and enqueued with a correlation ID. A task enqueued with no correlation ID at
+/// all generates one per attempt.
 ///
 /// ```
 /// use apalis_core::backend::TaskSink;
@@ -214,10 +239,11 @@ impl<S> JobContextService<S> {
     }
 
     fn context(&self, store: &MetadataStore) -> CorrelationContext {
-        let (carrier, unusable) = read_carrier(store);
-        let context = match &self.config {
-            Some(config) => carrier.into_context_with(config),
-            None => carrier.into_context(),
+        let (carrier, job_id, unusable) = read_job(store);
+        let context = match (job_id, &self.config) {
+            (Some(job_id), config) => context_for_attempt(carrier, job_id, config.as_ref()),
+            (None, Some(config)) => carrier.into_context_with(config),
+            (None, None) => carrier.into_context(),
         };
         if unusable {
             context.run(|| {
@@ -229,6 +255,25 @@ impl<S> JobContextService<S> {
         }
         context
     }
+}
+
+/// The context of one attempt of a task whose job ID was given when it was built.
+fn context_for_attempt(
+    carrier: JobCarrier,
+    job_id: JobId,
+    config: Option<&CorrelationConfig>,
+) -> CorrelationContext {
+    let id = match (carrier.correlation_id(), config) {
+        (Some(id), _) => id.clone(),
+        (None, Some(config)) => config.decide_value(None).id,
+        (None, None) => UuidV4::new_id(),
+    };
+    let job = JobIds {
+        current: job_id,
+        parent: carrier.parent_job_id().cloned(),
+    };
+    let sentry_tag = config.map_or(DEFAULT_SENTRY_TAG, CorrelationConfig::sentry_tag);
+    CorrelationContext::for_job(id, job, sentry_tag)
 }
 
 impl<S> fmt::Debug for JobContextService<S> {
@@ -277,8 +322,42 @@ mod tests {
             JobCarrier::extract(&store).unwrap(),
             JobCarrier::new(Some(id), Some(parent))
         );
+        let job_id = store.get(METADATA_JOB_ID).unwrap().to_owned();
+        assert_eq!(job_id.len(), 32);
         JobCarrier::default().inject(&mut store).unwrap();
-        assert!(store.is_empty());
+        assert_eq!(store.get(METADATA_CORRELATION_ID), None);
+        assert_eq!(store.get(METADATA_PARENT_JOB_ID), None);
+        assert_eq!(store.get(METADATA_JOB_ID), Some(job_id.as_str()));
+    }
+
+    #[test]
+    fn every_attempt_of_a_task_runs_under_its_job_id() {
+        let id = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+        let parent = JobId::generate();
+        let task = sync_scope(id.clone(), || {
+            TaskBuilder::new(())
+                .metadata(&JobCarrier::new(Some(id.clone()), Some(parent.clone())))
+                .build()
+        });
+        let layer = JobContextService::new(());
+        let first = layer.context(task.ctx().metadata());
+        let second = layer.context(task.ctx().metadata());
+        assert_eq!(first.id(), Some(&id));
+        assert_eq!(first.parent_job_id(), Some(&parent));
+        assert_eq!(
+            first.job_id().map(JobId::as_str),
+            task.ctx().metadata().get(METADATA_JOB_ID)
+        );
+        assert_eq!(
+            (second.id(), second.job_id(), second.parent_job_id()),
+            (first.id(), first.job_id(), first.parent_job_id())
+        );
+        // A task built without the carrier gets a fresh job ID per attempt.
+        let bare = TaskBuilder::new(()).build();
+        assert_ne!(
+            layer.context(bare.ctx().metadata()).job_id(),
+            layer.context(bare.ctx().metadata()).job_id()
+        );
     }
 
     #[test]
@@ -306,6 +385,8 @@ mod tests {
         );
         assert_eq!(task.ctx().metadata().get(METADATA_PARENT_JOB_ID), None);
         let outside = correlated_task(8_u32);
-        assert!(outside.ctx().metadata().is_empty());
+        assert_eq!(outside.ctx().metadata().get(METADATA_CORRELATION_ID), None);
+        assert_eq!(outside.ctx().metadata().get(METADATA_PARENT_JOB_ID), None);
+        assert!(outside.ctx().metadata().get(METADATA_JOB_ID).is_some());
     }
 }

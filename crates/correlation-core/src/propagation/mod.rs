@@ -27,8 +27,8 @@ mod tower;
 #[cfg(feature = "apalis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "apalis")))]
 pub use self::apalis::{
-    JobContextLayer, JobContextService, METADATA_CORRELATION_ID, METADATA_PARENT_JOB_ID,
-    correlated_task,
+    JobContextLayer, JobContextService, METADATA_CORRELATION_ID, METADATA_JOB_ID,
+    METADATA_PARENT_JOB_ID, correlated_task,
 };
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
