@@ -1,5 +1,5 @@
-//! Carrying the correlation ID beyond one process: onto outgoing HTTP calls and into
-//! background jobs.
+//! Carrying the correlation ID beyond one process: onto outgoing HTTP calls, into
+//! background jobs and through message brokers.
 //!
 //! Each integration is thin; the header work is
 //! [`CorrelationConfig::inject_current`](crate::CorrelationConfig::inject_current) and
@@ -10,15 +10,43 @@
 //! | `reqwest` | [`CorrelationMiddleware`] | `reqwest-middleware` clients |
 //! | `tower` | [`PropagateCorrelationLayer`] | any tower client of `http::Request` (hyper-util's `Client`, tonic channels) |
 //! | `apalis` | [`JobContextLayer`], [`correlated_task`] | apalis workers and producers, any storage (SQLite, Postgres, Redis, in-memory) |
+//! | `nats` | [`nats`](mod@nats) | `async-nats` publishers and subscribers, core NATS and JetStream |
+//! | `lapin` | [`lapin`](mod@lapin) | RabbitMQ (AMQP 0-9-1) publishers and consumers |
+//! | `mqtt` | [`mqtt`](mod@mqtt) | `rumqttc` MQTT v5 publishers and subscribers |
 //!
 //! The outgoing header is the configuration's
 //! [`response_header_name`](crate::CorrelationConfig::response_header_name) (default
 //! `x-request-id`): the name this service echoes is the name its peers read. Calls made
 //! outside a request (and outside a job) carry no header, so the receiving service
 //! generates an ID of its own.
+//!
+//! # Messages
+//!
+//! The broker modules have the same two halves. On publish, `inject_current` writes the
+//! current ID under the response header name and, inside a job, the job's ID under
+//! [`PARENT_JOB_ID_HEADER`]. On receipt, `message_context` gives the context to run the
+//! message's handler in: every delivery is a job run of its own (a fresh
+//! [`current_job_id`](crate::current_job_id), the publishing job as its
+//! [`parent_job_id`](crate::parent_job_id)), under the carried correlation ID. The ID is
+//! decided exactly as for an HTTP request ([`CorrelationConfig::decide_value`]): a
+//! message without one gets a generated ID, and a value that fails validation is
+//! replaced and reported in one `WARN` that never contains it. Header names are
+//! matched without regard to ASCII case, as in HTTP.
+
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+use crate::{CorrelationConfig, CorrelationContext, JobCarrier, JobId, config::LOG_TARGET};
 
 #[cfg(feature = "apalis")]
 mod apalis;
+#[cfg(feature = "lapin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lapin")))]
+pub mod lapin;
+#[cfg(feature = "mqtt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mqtt")))]
+pub mod mqtt;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 #[cfg(feature = "tower")]
@@ -36,3 +64,85 @@ pub use self::reqwest::CorrelationMiddleware;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use self::tower::{PropagateCorrelation, PropagateCorrelationLayer};
+
+/// The message header (MQTT: user property) carrying the ID of the job that published a
+/// message, which becomes the parent job of the run handling it.
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))))]
+pub const PARENT_JOB_ID_HEADER: &str = "x-parent-job-id";
+
+/// A value found under a message header, as far as deciding the ID is concerned.
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+#[derive(Debug, Clone, Copy)]
+enum Carried<'a> {
+    /// The header's value.
+    Bytes(&'a [u8]),
+    /// A value that cannot be an ID at all (an AMQP number, say): it counts as invalid.
+    #[cfg_attr(not(feature = "lapin"), allow(dead_code))]
+    Unusable,
+}
+
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+impl Carried<'_> {
+    fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Carried::Bytes(bytes) => Some(bytes),
+            Carried::Unusable => None,
+        }
+    }
+}
+
+/// The context a received message's handler runs in, from the values a message carries
+/// under the configuration's first incoming header name present (`correlation_id`) and
+/// under [`PARENT_JOB_ID_HEADER`].
+///
+/// The correlation ID goes through the request decision, so a missing one is generated
+/// and an invalid one replaced with its `WARN`; an unusable parent job ID is dropped with
+/// a `WARN`, as the apalis layer does.
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+fn received_context(
+    config: &CorrelationConfig,
+    correlation_id: Option<Carried<'_>>,
+    parent_job_id: Option<Carried<'_>>,
+) -> CorrelationContext {
+    // A value `http` cannot hold (a control character, say) is at least as invalid as
+    // one it can: the tab stands in for it, which no validator accepts because it breaks
+    // the safety rules, so the decision replaces it and warns.
+    let invalid = http::HeaderValue::from_static("\t");
+    let incoming = correlation_id.map(|carried| {
+        carried
+            .as_bytes()
+            .and_then(|bytes| http::HeaderValue::from_bytes(bytes).ok())
+            .unwrap_or_else(|| invalid.clone())
+    });
+    let decision = config.decide_value(incoming.as_ref());
+    let parent = parent_job_id.map(|carried| {
+        carried
+            .as_bytes()
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|value| JobId::new(value).ok())
+    });
+    let context = JobCarrier::new(Some(decision.id), parent.clone().flatten()).into_context_with(config);
+    if matches!(parent, Some(None)) {
+        context.run(|| {
+            log::warn!(
+                target: LOG_TARGET,
+                "Message header {PARENT_JOB_ID_HEADER} held an unusable job ID; it was ignored"
+            );
+        });
+    }
+    context
+}
+
+/// The first of the configuration's incoming header names that `find` finds, so a
+/// message is read like a request.
+#[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+fn find_incoming<'a>(
+    config: &CorrelationConfig,
+    mut find: impl FnMut(&str) -> Option<Carried<'a>>,
+) -> Option<Carried<'a>> {
+    config
+        .incoming_header_names()
+        .iter()
+        .find_map(|name| find(name.as_str()))
+}
