@@ -41,7 +41,9 @@ impl Queue {
     async fn declare(rabbitmq: Service) -> Self {
         let connection = Connection::connect(&rabbitmq.url(), ConnectionProperties::default())
             .await
-            .unwrap_or_else(|err| panic!("cannot connect to RabbitMQ at {}: {err}", rabbitmq.url()));
+            .unwrap_or_else(|err| {
+                panic!("cannot connect to RabbitMQ at {}: {err}", rabbitmq.url())
+            });
         let channel = connection.create_channel().await.unwrap();
         let name = unique_name("correlation.lapin");
         let options = QueueDeclareOptions {
@@ -130,7 +132,9 @@ fn with_header(value: AMQPValue) -> BasicProperties {
 
 #[tokio::test]
 async fn a_message_published_in_a_request_is_handled_under_its_id() {
-    let Some(rabbitmq) = Service::RabbitMq.require() else { return };
+    let Some(rabbitmq) = Service::RabbitMq.require() else {
+        return;
+    };
     let logs = LogCapture::install();
     let mut queue = Queue::declare(rabbitmq).await;
     let config = CorrelationConfig::default();
@@ -138,12 +142,17 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
     let from_request = unique_name("from-request");
     let properties = BasicProperties::default().with_content_type("text/plain".into());
     scope(request_id(), async {
-        queue.publish(&from_request, with_current(&config, properties)).await;
+        queue
+            .publish(&from_request, with_current(&config, properties))
+            .await;
     })
     .await;
     queue.wait_for(&from_request).await;
     let record = handled(logs, &from_request);
-    assert_eq!(record.correlation_id.as_deref(), Some(request_id().as_str()));
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        Some(request_id().as_str())
+    );
     assert!(record.job_id.as_deref().is_some_and(is_v4_hex));
     assert_eq!(record.parent_job_id, None);
 
@@ -157,7 +166,10 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
     .await;
     queue.wait_for(&from_job).await;
     let record = handled(logs, &from_job);
-    assert_eq!(record.correlation_id.as_deref(), Some(request_id().as_str()));
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        Some(request_id().as_str())
+    );
     assert_eq!(record.parent_job_id.as_deref(), Some(publisher.as_str()));
 
     queue.delete().await;
@@ -165,7 +177,9 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
 #[tokio::test]
 async fn a_message_without_the_header_gets_a_fresh_id_and_a_hostile_one_is_replaced() {
-    let Some(rabbitmq) = Service::RabbitMq.require() else { return };
+    let Some(rabbitmq) = Service::RabbitMq.require() else {
+        return;
+    };
     let logs = LogCapture::install();
     let mut queue = Queue::declare(rabbitmq).await;
 
@@ -179,7 +193,9 @@ async fn a_message_without_the_header_gets_a_fresh_id_and_a_hostile_one_is_repla
     let value = AMQPValue::LongString(hostile_value.as_str().into());
     queue.publish(&hostile, with_header(value)).await;
     let number = unique_name("number");
-    queue.publish(&number, with_header(AMQPValue::LongLongInt(7))).await;
+    queue
+        .publish(&number, with_header(AMQPValue::LongLongInt(7)))
+        .await;
     for payload in [&carried, &bare, &hostile, &number] {
         queue.wait_for(payload).await;
     }

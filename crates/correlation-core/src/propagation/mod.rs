@@ -68,7 +68,10 @@ pub use self::tower::{PropagateCorrelation, PropagateCorrelationLayer};
 /// The message header (MQTT: user property) carrying the ID of the job that published a
 /// message, which becomes the parent job of the run handling it.
 #[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "nats", feature = "lapin", feature = "mqtt")))
+)]
 pub const PARENT_JOB_ID_HEADER: &str = "x-parent-job-id";
 
 /// A value found under a message header, as far as deciding the ID is concerned.
@@ -122,7 +125,8 @@ fn received_context(
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .and_then(|value| JobId::new(value).ok())
     });
-    let context = JobCarrier::new(Some(decision.id), parent.clone().flatten()).into_context_with(config);
+    let context =
+        JobCarrier::new(Some(decision.id), parent.clone().flatten()).into_context_with(config);
     if matches!(parent, Some(None)) {
         context.run(|| {
             log::warn!(
@@ -145,4 +149,68 @@ fn find_incoming<'a>(
         .incoming_header_names()
         .iter()
         .find_map(|name| find(name.as_str()))
+}
+
+#[cfg(all(test, any(feature = "nats", feature = "lapin", feature = "mqtt")))]
+mod tests {
+    use super::*;
+    use crate::test_util::LogCapture;
+    use crate::{IdValidator, OnInvalid, StrictUuidV4};
+
+    const ID: &str = "5bd6e2a7fa4a4c32bd84a5ec5a43c1d3";
+
+    fn is_v4_hex(id: &str) -> bool {
+        id.len() == 32 && StrictUuidV4.is_valid(id)
+    }
+
+    fn warnings_under(logs: &LogCapture, id: &str) -> usize {
+        logs.filtered(|r| r.level == log::Level::Warn && r.correlation_id.as_deref() == Some(id))
+            .len()
+    }
+
+    #[test]
+    fn a_carried_id_and_parent_are_used_and_each_run_gets_its_own_job_id() {
+        let config = CorrelationConfig::default();
+        let parent = JobId::generate();
+        let carried = Some(Carried::Bytes(ID.as_bytes()));
+        let parent_bytes = Some(Carried::Bytes(parent.as_str().as_bytes()));
+        let first = received_context(&config, carried, parent_bytes);
+        let second = received_context(&config, carried, parent_bytes);
+        assert_eq!(first.id().unwrap(), ID);
+        assert_eq!(first.parent_job_id(), Some(&parent));
+        assert_ne!(first.job_id(), second.job_id());
+    }
+
+    #[test]
+    fn values_no_header_can_hold_and_non_strings_are_replaced_with_one_warning() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::default();
+        for carried in [
+            Carried::Bytes(b"control-chars\r\n\x1b[2J"),
+            Carried::Bytes(b"\xff\xfe"),
+            Carried::Unusable,
+        ] {
+            let context = received_context(&config, Some(carried), None);
+            let id = context.id().unwrap().as_str();
+            assert!(is_v4_hex(id), "{id}");
+            assert_eq!(warnings_under(logs, id), 1, "{carried:?}");
+        }
+        assert!(logs.records_containing("control-chars").is_empty());
+    }
+
+    #[test]
+    fn an_unusable_parent_is_dropped_with_a_warning_and_rejecting_configs_still_run() {
+        let logs = LogCapture::install();
+        let config = CorrelationConfig::builder()
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        let carried = Some(Carried::Bytes(b"not a uuid"));
+        let context = received_context(&config, carried, Some(Carried::Bytes(b"a b")));
+        let id = context.id().unwrap().as_str();
+        assert!(is_v4_hex(id), "{id}");
+        assert_eq!(context.parent_job_id(), None);
+        // One for the replaced ID, one for the dropped parent.
+        assert_eq!(warnings_under(logs, id), 2);
+    }
 }
