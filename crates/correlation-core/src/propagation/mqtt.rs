@@ -67,10 +67,11 @@ pub fn inject_current(config: &CorrelationConfig, properties: &mut PublishProper
     let name = config.response_header_name().as_str();
     let job = crate::current_job_id();
     let pairs = &mut properties.user_properties;
-    pairs.retain(|(key, _)| {
-        !key.eq_ignore_ascii_case(name)
-            && !(job.is_some() && key.eq_ignore_ascii_case(PARENT_JOB_ID_HEADER))
-    });
+    let replaced = |key: &str| {
+        key.eq_ignore_ascii_case(name)
+            || (job.is_some() && key.eq_ignore_ascii_case(PARENT_JOB_ID_HEADER))
+    };
+    pairs.retain(|(key, _)| !replaced(key));
     pairs.push((name.to_owned(), id.as_str().to_owned()));
     if let Some(job) = job {
         pairs.push((PARENT_JOB_ID_HEADER.to_owned(), job.as_str().to_owned()));
