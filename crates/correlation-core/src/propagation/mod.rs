@@ -34,7 +34,7 @@
 //! matched without regard to ASCII case, as in HTTP.
 
 #[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
-use crate::{CorrelationConfig, CorrelationContext, JobCarrier, JobId, config::LOG_TARGET};
+use crate::{CorrelationConfig, CorrelationContext, JobId, config::LOG_TARGET};
 
 #[cfg(feature = "apalis")]
 mod apalis;
@@ -125,8 +125,8 @@ fn received_context(
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .and_then(|value| JobId::new(value).ok())
     });
-    let context =
-        JobCarrier::new(Some(decision.id), parent.clone().flatten()).into_context_with(config);
+    let context = crate::JobCarrier::new(Some(decision.id), parent.clone().flatten())
+        .into_context_with(config);
     if matches!(parent, Some(None)) {
         context.run(|| {
             log::warn!(
