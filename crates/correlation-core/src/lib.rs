@@ -87,7 +87,7 @@
 //! | `reqwest` | `propagation::CorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
-//! | `nats` | `propagation::nats`: the ID in NATS message headers (`async-nats` 0.46, core NATS and JetStream) |
+//! | `nats` | `propagation::nats`: the ID in NATS message headers (`async-nats` 0.46 to 0.51, core NATS and JetStream) |
 //! | `lapin` | `propagation::lapin`: the ID in the AMQP header table (`lapin` 3, RabbitMQ) |
 //! | `mqtt` | `propagation::mqtt`: the ID in MQTT v5 user properties (`rumqttc` 0.25) |
 //!
