@@ -88,7 +88,7 @@
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
 //! | `nats` | `propagation::nats`: the ID in NATS message headers (`async-nats` 0.46 to 0.51, core NATS and JetStream) |
-//! | `lapin` | `propagation::lapin`: the ID in the AMQP header table (`lapin` 3, RabbitMQ) |
+//! | `lapin` | `propagation::lapin`: the ID in the AMQP header table (`lapin` 3 and 4, RabbitMQ) |
 //! | `mqtt` | `propagation::mqtt`: the ID in MQTT v5 user properties (`rumqttc` 0.25) |
 //!
 //! No feature is on by default. The `apalis` feature depends only on `apalis-core` 1,

@@ -1,7 +1,8 @@
 //! The RabbitMQ integration against the local RabbitMQ: a message published inside a
 //! request is handled, in another task, under the request's ID; a message without the
 //! header gets a fresh ID; a hostile value is replaced with one warning that never shows
-//! it. Each test declares its own queue and deletes it.
+//! it. Each test declares its own queue and deletes it. Names are passed with `.into()`,
+//! which fits lapin 3 (`&str`) and lapin 4 (`ShortString`) alike.
 
 use std::time::Duration;
 
@@ -51,12 +52,17 @@ impl Queue {
             ..Default::default()
         };
         channel
-            .queue_declare(&name, options, FieldTable::default())
+            .queue_declare(name.as_str().into(), options, FieldTable::default())
             .await
             .unwrap();
         let options = BasicConsumeOptions::default();
         let mut deliveries = channel
-            .basic_consume(&name, "consumer", options, FieldTable::default())
+            .basic_consume(
+                name.as_str().into(),
+                "consumer".into(),
+                options,
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let (handled, reports) = mpsc::unbounded_channel();
@@ -86,8 +92,8 @@ impl Queue {
     async fn publish(&self, payload: &str, properties: BasicProperties) {
         self.channel
             .basic_publish(
-                "",
-                &self.name,
+                "".into(),
+                self.name.as_str().into(),
                 BasicPublishOptions::default(),
                 payload.as_bytes(),
                 properties,
@@ -107,7 +113,7 @@ impl Queue {
 
     async fn delete(self) {
         self.channel
-            .queue_delete(&self.name, QueueDeleteOptions::default())
+            .queue_delete(self.name.as_str().into(), QueueDeleteOptions::default())
             .await
             .unwrap();
     }

@@ -20,13 +20,13 @@
 //! // In a request handler: the message carries the request's ID.
 //! let properties = with_current(&config, BasicProperties::default());
 //! channel
-//!     .basic_publish("", "emails", BasicPublishOptions::default(), b"42", properties)
+//!     .basic_publish("".into(), "emails".into(), BasicPublishOptions::default(), b"42", properties)
 //!     .await?;
 //!
 //! // In the consumer: each delivery's handler logs under the ID it carries.
 //! let options = BasicConsumeOptions::default();
 //! let mut deliveries = channel
-//!     .basic_consume("emails", "mailer", options, FieldTable::default())
+//!     .basic_consume("emails".into(), "mailer".into(), options, FieldTable::default())
 //!     .await?;
 //! while let Some(delivery) = deliveries.next().await {
 //!     let delivery = delivery?;
