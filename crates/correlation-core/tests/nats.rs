@@ -227,8 +227,10 @@ async fn a_jetstream_message_is_handled_under_the_id_it_was_published_with() {
         message.ack().await.unwrap();
         payload
     });
-    let handled_payload = timeout(WAIT, worker)
-        .await
+    let handled_payload = timeout(WAIT, worker).await;
+    // Deleted before the assertions, so a failing run leaves no stream behind.
+    jetstream.delete_stream(&name).await.unwrap();
+    let handled_payload = handled_payload
         .unwrap_or_else(|_| panic!("the JetStream worker got no message within {WAIT:?}"))
         .unwrap();
     assert_eq!(handled_payload, payload);
@@ -237,6 +239,4 @@ async fn a_jetstream_message_is_handled_under_the_id_it_was_published_with() {
         record.correlation_id.as_deref(),
         Some(request_id().as_str())
     );
-
-    jetstream.delete_stream(&name).await.unwrap();
 }
