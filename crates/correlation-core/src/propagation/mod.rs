@@ -34,7 +34,7 @@
 //! matched without regard to ASCII case, as in HTTP.
 
 #[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
-use crate::{CorrelationConfig, CorrelationContext, JobId, config::LOG_TARGET};
+use crate::{CorrelationConfig, CorrelationContext, JobId, LOG_TARGET};
 
 #[cfg(feature = "apalis")]
 mod apalis;
