@@ -224,7 +224,10 @@ fn through_axum_an_accepted_id_costs_one_body_box_over_a_no_op_layer() {
     // `Response<Body>` with `Body::new`, which boxes any body that is not already
     // `axum::body::Body` (1): the price of scoping the body, which the floor pays too.
     assert_eq!(ours - noop - CONTEXT_IN_AXUM, 1);
-    assert!(ours - CONTEXT_IN_AXUM <= floor, "ours {ours}, floor {floor}");
+    assert!(
+        ours - CONTEXT_IN_AXUM <= floor,
+        "ours {ours}, floor {floor}"
+    );
 }
 
 #[test]
@@ -236,7 +239,10 @@ fn through_axum_a_generated_id_adds_its_one_buffer() {
     // The body box, plus the generated ID's buffer. Inserting the request header does
     // not allocate: the map already holds `Host` and has room.
     assert_eq!(ours - noop - CONTEXT_IN_AXUM, 2);
-    assert!(ours - CONTEXT_IN_AXUM <= floor, "ours {ours}, floor {floor}");
+    assert!(
+        ours - CONTEXT_IN_AXUM <= floor,
+        "ours {ours}, floor {floor}"
+    );
 }
 
 /// What tower-http's request-ID pair allocates for the same requests: more than ours.

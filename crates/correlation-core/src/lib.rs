@@ -92,6 +92,9 @@
 //! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
+//! | `nats` | `propagation::nats`: the ID in NATS message headers (`async-nats` 0.46 to 0.51, core NATS and JetStream) |
+//! | `lapin` | `propagation::lapin`: the ID in the AMQP header table (`lapin` 3 and 4, RabbitMQ) |
+//! | `mqtt` | `propagation::mqtt`: the ID in MQTT v5 user properties (`rumqttc` 0.25) |
 //!
 //! No feature is on by default. The `apalis` feature depends only on `apalis-core` 1,
 //! which states no minimum Rust version; the storages may need a newer Rust than this
@@ -119,10 +122,24 @@ mod kv;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod panic_hook;
-#[cfg(any(feature = "apalis", feature = "reqwest", feature = "tower"))]
+#[cfg(any(
+    feature = "apalis",
+    feature = "reqwest",
+    feature = "tower",
+    feature = "nats",
+    feature = "lapin",
+    feature = "mqtt"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "apalis", feature = "reqwest", feature = "tower")))
+    doc(cfg(any(
+        feature = "apalis",
+        feature = "reqwest",
+        feature = "tower",
+        feature = "nats",
+        feature = "lapin",
+        feature = "mqtt"
+    )))
 )]
 pub mod propagation;
 pub mod strategy;
