@@ -110,7 +110,7 @@ async fn place_order(
     nats.publish_with_headers(subject.clone(), headers, order.into())
         .await
         .map_err(poem::error::InternalServerError)?;
-    // Published means flushed: the test waits for the consumer, not for a buffer.
+    // Flushed before answering: once the caller hears back, the order is on its way.
     nats.flush()
         .await
         .map_err(poem::error::InternalServerError)?;
