@@ -61,6 +61,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
         // sqlx logs every polling query at `info` once `log` is on.
         .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".to_owned()))
         .init();
+    // A job that panics is logged on one line under its correlation and job IDs.
+    correlation_core::install_panic_hook();
     let role = Role::from_env()?;
     let oneshot = std::env::var("JOBS_DEMO_ONESHOT").is_ok_and(|value| value == "1");
     if oneshot && role != Role::Both {
