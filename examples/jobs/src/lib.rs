@@ -65,25 +65,38 @@ impl Queue {
     /// `sqlite:...` (e.g. `sqlite::memory:` or `sqlite://jobs.db?mode=rwc`), `redis://...`
     /// or `postgres://...` (`postgresql://` too). Creates apalis's tables when needed.
     pub async fn connect(url: &str, name: &str) -> Result<Self, BoxDynError> {
+        let [queue] = Self::connect_all(url, [name]).await?;
+        Ok(queue)
+    }
+
+    /// Like [`connect`](Self::connect), for several queues of one storage sharing one
+    /// connection (one pool).
+    pub async fn connect_all<const N: usize>(
+        url: &str,
+        names: [&str; N],
+    ) -> Result<[Self; N], BoxDynError> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {
-            "sqlite" => Ok(sqlite_queue(url).await?),
+            "sqlite" => {
+                let queue = sqlite_queue(url).await?;
+                Ok(names.map(|_| queue.clone()))
+            }
             "redis" | "rediss" => {
                 let connection = apalis_redis::connect(url).await?;
                 // One task per fetch, so that a queue's jobs spread over the worker
                 // processes rather than the first poll taking a whole batch.
-                let config = apalis_redis::Config::default().queue(name).batch_size(1);
-                Ok(Self::Redis(
-                    RedisStorage::new(connection).with_config(config),
-                ))
+                Ok(names.map(|name| {
+                    let config = apalis_redis::Config::default().queue(name).batch_size(1);
+                    Self::Redis(RedisStorage::new(connection.clone()).with_config(config))
+                }))
             }
             "postgres" | "postgresql" => {
                 let pool = PgPool::connect(url).await?;
                 PostgresStorage::setup(&pool).await?;
-                let config = apalis_postgres::Config::default().queue(name).batch_size(1);
-                Ok(Self::Postgres(
-                    PostgresStorage::new(&pool).with_config(config),
-                ))
+                Ok(names.map(|name| {
+                    let config = apalis_postgres::Config::default().queue(name).batch_size(1);
+                    Self::Postgres(PostgresStorage::new(&pool).with_config(config))
+                }))
             }
             _ => Err(format!(
                 "JOBS_DATABASE_URL must start with sqlite:, redis:// or postgres://, not {:?}",

@@ -11,6 +11,9 @@
 //! - `JOBS_DATABASE_URL`: the queue's storage, `sqlite:...` (default `sqlite::memory:`),
 //!   `redis://...` or `postgres://...`.
 //! - `JOBS_QUEUE`: the queue's name in that storage (default `example-jobs`).
+//! - `JOBS_NEXT_QUEUE` (workers): the queue a job enqueues the next job of its chain on
+//!   (default: its own). Two workers whose queues point at each other run each chain
+//!   across both processes, one job each in turn.
 //! - `JOBS_ROLE`: `both` (default) runs the web service and a worker in this process;
 //!   `web` only the web service; `worker` only a worker, which calls the web service at
 //!   `JOBS_WEB_URL` (e.g. `http://127.0.0.1:8080`). Run one `web` and any number of
@@ -82,7 +85,16 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
     let queue_name = std::env::var("JOBS_QUEUE").unwrap_or_else(|_| DEFAULT_QUEUE_NAME.to_owned());
 
     let config = CorrelationConfig::default();
-    let queue = Queue::connect(&database, &queue_name).await?;
+    let (queue, next_queue) = match std::env::var("JOBS_NEXT_QUEUE") {
+        Ok(next) => {
+            let [queue, next] = Queue::connect_all(&database, [&queue_name, &next]).await?;
+            (queue, next)
+        }
+        Err(_) => {
+            let queue = Queue::connect(&database, &queue_name).await?;
+            (queue.clone(), queue)
+        }
+    };
 
     let (stop, stopped) = watch::channel(false);
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
@@ -119,7 +131,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
             "worker {name} on queue {queue_name} ({}), calling {base_url}",
             queue.kind()
         );
-        let deps = JobDeps::new(queue.clone(), config, base_url, done);
+        let deps = JobDeps::new(next_queue, config, base_url, done);
         #[allow(clippy::disallowed_methods)]
         // nothing to carry: the worker starts outside any request
         let working =

@@ -168,9 +168,9 @@ async fn remove_queue(broker: Service, queue: &str) -> Result<(), String> {
 
 /// One web process and two worker processes on a queue of their own, and what they logged.
 struct System {
-    // Fields drop in order: the processes go before their queue is removed.
+    // Fields drop in order: the processes go before their queues are removed.
     _processes: Vec<DemoProcess>,
-    _cleanup: QueueCleanup,
+    _cleanup: [QueueCleanup; 2],
     web_url: String,
     incoming: mpsc::UnboundedReceiver<(&'static str, String)>,
     lines: Vec<Line>,
@@ -182,11 +182,12 @@ impl System {
     /// in `CORRELATION_SKIP_SERVICES`.
     async fn start(broker: Service) -> Option<Self> {
         let broker = broker.require()?;
+        // The web process enqueues on `queue`; worker 1 runs it and enqueues each next
+        // job on `other`, which worker 2 runs and enqueues back on `queue`: every chain
+        // runs across both processes, whatever their speed.
         let queue = unique_name("example_jobs");
-        let cleanup = QueueCleanup {
-            broker,
-            queue: queue.clone(),
-        };
+        let other = unique_name("example_jobs");
+        let cleanup = [queue.clone(), other.clone()].map(|queue| QueueCleanup { broker, queue });
         let (sender, mut incoming) = mpsc::unbounded_channel();
         let mut web = spawn("web", &[("JOBS_ROLE", "web")], broker, &queue, &sender);
         let stdout = web.child.stdout.take().expect("stdout is piped");
@@ -210,9 +211,13 @@ impl System {
                 )
             }
         };
-        for name in ["worker-1", "worker-2"] {
-            let env = [("JOBS_ROLE", "worker"), ("JOBS_WEB_URL", web_url.as_str())];
-            processes.push(spawn(name, &env, broker, &queue, &sender));
+        for (name, runs, next) in [("worker-1", &queue, &other), ("worker-2", &other, &queue)] {
+            let env = [
+                ("JOBS_ROLE", "worker"),
+                ("JOBS_WEB_URL", web_url.as_str()),
+                ("JOBS_NEXT_QUEUE", next.as_str()),
+            ];
+            processes.push(spawn(name, &env, broker, runs, &sender));
         }
         Some(Self {
             _processes: processes,
@@ -430,18 +435,17 @@ async fn chains_run_across_worker_processes(broker: Service) {
             );
         }
     }
-    let workers: BTreeSet<_> = system
-        .lines
-        .iter()
-        .filter(|line| line.is_demo() && line.message.ends_with("running"))
-        .map(|line| line.process)
-        .collect();
-    assert_eq!(
-        workers,
-        BTreeSet::from(["worker-1", "worker-2"]),
-        "the {} jobs did not spread over both workers",
-        jobs.len()
-    );
+    // The workers hand each next job to each other's queue: every chain crosses processes.
+    for id in &ids {
+        let workers: Vec<_> = (1..=of)
+            .map(|step| {
+                system
+                    .line(id, &format!("job {step} of {of} running"))
+                    .process
+            })
+            .collect();
+        assert_eq!(workers, ["worker-1", "worker-2", "worker-1"], "chain {id}");
+    }
 }
 
 /// A chain whose every job fails its first attempt: the broker hands each job out again,
