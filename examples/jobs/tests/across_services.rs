@@ -10,6 +10,8 @@
 // Servers, the consumer and the worker start outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tonic_health::pb::HealthCheckRequest;
+
+use support::QueueCleanup;
 
 /// How long the whole flow may take, from the request to the worker's gRPC answer.
 const WAIT: Duration = Duration::from_secs(30);
@@ -161,60 +165,6 @@ async fn ship(shipment: Shipment, deps: Data<WorkerDeps>) -> Result<(), BoxDynEr
     Ok(())
 }
 
-/// Removes the test's apalis queue from Redis when dropped, after the worker stopped.
-struct QueueCleanup {
-    queue: String,
-}
-
-impl Drop for QueueCleanup {
-    fn drop(&mut self) {
-        let queue = self.queue.clone();
-        // A runtime of its own: the test's runtime may be shutting down.
-        let cleaned = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|err| err.to_string())?
-                .block_on(remove_queue(&queue))
-        })
-        .join();
-        if let Ok(Err(err)) = cleaned {
-            eprintln!(
-                "could not remove the test queue {} from Redis: {err}",
-                self.queue
-            );
-        }
-    }
-}
-
-async fn remove_queue(queue: &str) -> Result<(), String> {
-    let client = redis::Client::open(Service::Redis.url()).map_err(|err| err.to_string())?;
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|err| err.to_string())?;
-    // apalis-redis keeps every key of a queue under `<queue>:`...
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{queue}:*"))
-        .query_async(&mut connection)
-        .await
-        .map_err(|err| err.to_string())?;
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(|err| err.to_string())?;
-    }
-    // ...except its entry in the list of every queue that had workers.
-    redis::cmd("ZREM")
-        .arg("core:apalis:queues:list")
-        .arg(format!("{queue}:workers"))
-        .query_async::<()>(&mut connection)
-        .await
-        .map_err(|err| err.to_string())
-}
-
 /// The records the flow's own code logged at `place`: the gRPC server's (its crate's
 /// target), or the test's lines starting with `place:`.
 fn logged_at(logs: &LogCapture, place: &str) -> Vec<CapturedRecord> {
@@ -247,6 +197,7 @@ async fn one_id_follows_a_request_through_http_nats_redis_jobs_and_grpc() {
     // The apalis queue on Redis, and its worker.
     let queue_name = unique_name("across_services");
     let _cleanup = QueueCleanup {
+        broker: redis,
         queue: queue_name.clone(),
     };
     let connection = apalis_redis::connect(redis.url())

@@ -12,6 +12,8 @@
 // Tests start tasks outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,6 +23,8 @@ use correlation_test_services::{Service, unique_name};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
+
+use support::QueueCleanup;
 
 /// The demo binary, built by cargo before the tests run.
 const DEMO: &str = env!("CARGO_BIN_EXE_jobs");
@@ -87,83 +91,6 @@ impl Drop for DemoProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-/// Removes the test's queue from the broker when dropped, after the processes are gone.
-struct QueueCleanup {
-    broker: Service,
-    queue: String,
-}
-
-impl Drop for QueueCleanup {
-    fn drop(&mut self) {
-        let (broker, queue) = (self.broker, self.queue.clone());
-        // A runtime of its own: the test's runtime may be shutting down.
-        let cleaned = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|err| err.to_string())?
-                .block_on(remove_queue(broker, &queue))
-        })
-        .join();
-        if let Ok(Err(err)) = cleaned {
-            eprintln!(
-                "could not remove the test queue {} from {broker}: {err}",
-                self.queue
-            );
-        }
-    }
-}
-
-async fn remove_queue(broker: Service, queue: &str) -> Result<(), String> {
-    match broker {
-        Service::Redis => {
-            let client = redis::Client::open(broker.url()).map_err(|err| err.to_string())?;
-            let mut connection = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|err| err.to_string())?;
-            // apalis-redis keeps every key of a queue under `<queue>:`.
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{queue}:*"))
-                .query_async(&mut connection)
-                .await
-                .map_err(|err| err.to_string())?;
-            if !keys.is_empty() {
-                redis::cmd("DEL")
-                    .arg(keys)
-                    .query_async::<()>(&mut connection)
-                    .await
-                    .map_err(|err| err.to_string())?;
-            }
-            // ...except its entry in the list of every queue that had workers.
-            redis::cmd("ZREM")
-                .arg("core:apalis:queues:list")
-                .arg(format!("{queue}:workers"))
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| err.to_string())?;
-        }
-        Service::Postgres => {
-            let pool = sqlx::PgPool::connect(&broker.url())
-                .await
-                .map_err(|err| err.to_string())?;
-            // apalis-postgres stores a queue's name as its jobs' and workers' type.
-            for statement in [
-                "DELETE FROM apalis.jobs WHERE job_type = $1",
-                "DELETE FROM apalis.workers WHERE worker_type = $1",
-            ] {
-                sqlx::query(statement)
-                    .bind(queue)
-                    .execute(&pool)
-                    .await
-                    .map_err(|err| err.to_string())?;
-            }
-        }
-        other => return Err(format!("{other} holds no job queue")),
-    }
-    Ok(())
 }
 
 /// One web process and two worker processes on a queue of their own, and what they logged.
