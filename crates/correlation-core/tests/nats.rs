@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use support::{assert_carried_fresh_and_replaced, handled, is_v4_hex, request_id};
+use support::{assert_carried_fresh_and_replaced, assert_handled_as_a_job_of, handled, request_id};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -78,13 +78,7 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
     .await
     .unwrap();
     wait_for(&mut reports, &from_request).await;
-    let record = handled(logs, &from_request);
-    assert_eq!(
-        record.correlation_id.as_deref(),
-        Some(request_id().as_str())
-    );
-    assert!(record.job_id.as_deref().is_some_and(is_v4_hex));
-    assert_eq!(record.parent_job_id, None);
+    assert_handled_as_a_job_of(logs, &from_request, None);
 
     // Published from a job: the handler's parent job is the publishing job.
     let from_job = unique_name("from-job");
@@ -101,13 +95,7 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
     })
     .await;
     wait_for(&mut reports, &from_job).await;
-    let record = handled(logs, &from_job);
-    assert_eq!(
-        record.correlation_id.as_deref(),
-        Some(request_id().as_str())
-    );
-    assert_eq!(record.parent_job_id.as_deref(), Some(publisher.as_str()));
-    assert_ne!(record.job_id.as_deref(), Some(publisher.as_str()));
+    assert_handled_as_a_job_of(logs, &from_job, Some(publisher.as_str()));
 }
 
 #[tokio::test]

@@ -17,6 +17,23 @@ pub(crate) fn handled(logs: &LogCapture, payload: &str) -> CapturedRecord {
     records.into_iter().next().unwrap()
 }
 
+/// Asserts that the message `payload` was handled under the request's ID, as a job of its
+/// own (a fresh job ID) whose parent is `parent`: the publishing job, or none when a
+/// request published it.
+pub(crate) fn assert_handled_as_a_job_of(logs: &LogCapture, payload: &str, parent: Option<&str>) {
+    let record = handled(logs, payload);
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        Some(request_id().as_str())
+    );
+    assert!(
+        record.job_id.as_deref().is_some_and(is_v4_hex),
+        "{record:?}"
+    );
+    assert_eq!(record.parent_job_id.as_deref(), parent);
+    assert_ne!(record.job_id.as_deref(), parent);
+}
+
 /// The three messages of the "fresh and hostile" tests, handled: `carried` under the
 /// request's ID; `bare`, sent without one, under a fresh ID; `hostile`, whose carried
 /// value contained `hostile-value`, under another fresh ID, with exactly one warning and
