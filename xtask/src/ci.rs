@@ -20,7 +20,7 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
     let skipped_services = crate::services::check()?;
     let _skip = skipped_services
         .as_deref()
-        .map(|names| sh.push_env(crate::services::skip_variable(), names));
+        .map(|names| sh.push_env(correlation_test_services::SKIP_VARIABLE, names));
     step("tests", || {
         Ok(cmd!(
             sh,

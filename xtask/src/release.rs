@@ -37,7 +37,7 @@ const ECOSYSTEM: &str = "correlation-ecosystem";
 /// version's dependency versions.
 pub(crate) fn package(sh: &Shell) -> anyhow::Result<()> {
     let root = crate::project_root();
-    let msrv = workspace_rust_version(sh)?;
+    let (version, msrv) = version_and_msrv(sh)?;
     let packages: Vec<String> = PUBLISHED
         .iter()
         .flat_map(|name| ["-p".to_owned(), (*name).to_owned()])
@@ -54,7 +54,6 @@ pub(crate) fn package(sh: &Shell) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&check).with_context(|| format!("removing {}", check.display()))?;
     }
     std::fs::create_dir_all(&check)?;
-    let version = workspace_version(sh)?;
     let mut members = Vec::new();
     for name in PUBLISHED {
         let dir = format!("{name}-{version}");
@@ -272,28 +271,26 @@ fn reachable<'a>(nodes: &HashMap<&'a str, &'a Value>, roots: &[&'a str]) -> BTre
     seen
 }
 
-fn workspace_rust_version(sh: &Shell) -> anyhow::Result<String> {
-    workspace_package_field(sh, "rust_version")
-}
-
-fn workspace_version(sh: &Shell) -> anyhow::Result<String> {
-    workspace_package_field(sh, "version")
-}
-
-/// A field of `correlation-core`'s metadata, which inherits the workspace's.
-fn workspace_package_field(sh: &Shell, field: &str) -> anyhow::Result<String> {
+/// The `version` and `rust-version` of `correlation-core`, which inherits the
+/// workspace's, from one `cargo metadata`.
+fn version_and_msrv(sh: &Shell) -> anyhow::Result<(String, String)> {
     let metadata = cmd!(sh, "cargo metadata --locked --format-version 1 --no-deps")
         .quiet()
         .read()?;
     let metadata: Value = serde_json::from_str(&metadata)?;
-    metadata["packages"]
+    let core = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|package| package["name"] == PUBLISHED[0])
-        .and_then(|package| package[field].as_str())
-        .map(str::to_owned)
-        .with_context(|| format!("`{}` has no `{field}`", PUBLISHED[0]))
+        .with_context(|| format!("the workspace has no `{}`", PUBLISHED[0]))?;
+    let field = |name: &str| {
+        core[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("`{}` has no `{name}`", PUBLISHED[0]))
+    };
+    Ok((field("version")?, field("rust_version")?))
 }
 
 /// `1.85`, `1.85.0` and `0.2.12+wasi` as comparable numbers (pre-release and build

@@ -1,11 +1,12 @@
 //! The local services the integration tests need: found, or reported with how to install.
 
 use anyhow::bail;
-use correlation_test_services::{SKIP_VARIABLE, Service};
+use correlation_test_services::Service;
 
 /// Checks every service. In CI (`CI` set) a missing one fails the run; on a developer's
 /// machine it prints a notice naming each missing service and how to install it, and
-/// returns the value for [`SKIP_VARIABLE`] so its tests are skipped.
+/// returns the value for `correlation_test_services::SKIP_VARIABLE` so its tests are
+/// skipped.
 pub(crate) fn check() -> anyhow::Result<Option<String>> {
     let missing: Vec<Service> = Service::ALL
         .into_iter()
@@ -39,9 +40,4 @@ pub(crate) fn check() -> anyhow::Result<Option<String>> {
             .collect::<Vec<_>>()
             .join(","),
     ))
-}
-
-/// Tells the tests which services to skip (see [`check`]).
-pub(crate) fn skip_variable() -> &'static str {
-    SKIP_VARIABLE
 }
