@@ -113,14 +113,11 @@ mod constants;
 mod context;
 mod display;
 mod fmt;
-mod formats;
 mod id;
 mod job;
 mod job_id;
 #[cfg(feature = "kv")]
 mod kv;
-#[cfg(feature = "opentelemetry")]
-mod otel;
 mod panic_hook;
 #[cfg(any(
     feature = "apalis",
@@ -161,20 +158,19 @@ pub use fmt::Escaped;
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format, format_with_job_ids};
-pub use formats::{Hex32, StrictUuidV7, Ulid};
 pub use id::{CorrelationId, InvalidCorrelationId};
 pub use job::{JobCarrier, current_job_id, parent_job_id, run_job};
 pub use job_id::JobId;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};
+pub use panic_hook::{PANIC_LOG_TARGET, install_panic_hook};
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
-pub use otel::OpenTelemetryTraceId;
-pub use panic_hook::{PANIC_LOG_TARGET, install_panic_hook};
+pub use strategy::OpenTelemetryTraceId;
 pub use strategy::{
-    AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator, StrictUuidV4,
-    UuidV4, UuidV7,
+    AnySafe, AnyUuid, Hex32, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator,
+    StrictUuidV4, StrictUuidV7, Ulid, UuidV4, UuidV7,
 };
 pub use trust::{InvalidNetwork, PeerAddressUnavailable, TrustPolicy};
 

@@ -10,6 +10,14 @@ use uuid::{Uuid, Variant};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 
 pub(crate) mod configured;
+mod formats;
+#[cfg(feature = "opentelemetry")]
+mod otel;
+
+pub use formats::{Hex32, StrictUuidV7, Ulid};
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub use otel::OpenTelemetryTraceId;
 
 /// Makes new correlation IDs for requests that arrive without a usable one.
 ///
@@ -169,7 +177,7 @@ fn is_hex(byte: u8) -> bool {
 /// short-circuiting caller it was compiled to a byte loop, several times slower (the core
 /// bench's `validation/StrictUuidV4` rows measure it).
 #[inline(never)]
-fn all_hex(digits: &[u8; 32]) -> bool {
+pub(crate) fn all_hex(digits: &[u8; 32]) -> bool {
     digits.iter().fold(true, |all, &byte| all & is_hex(byte))
 }
 

@@ -3,8 +3,8 @@
 
 use uuid::{Uuid, Variant};
 
+use super::{IdGenerator, IdValidator, all_hex};
 use crate::id::{CorrelationId, InvalidCorrelationId};
-use crate::strategy::{IdGenerator, IdValidator};
 
 /// Generates and validates [ULIDs](https://github.com/ulid/spec): 26 characters of
 /// Crockford's base32, a 48-bit millisecond timestamp then 80 random bits, so IDs sort by
@@ -85,10 +85,8 @@ pub struct Hex32;
 
 impl IdValidator for Hex32 {
     fn is_valid(&self, candidate: &str) -> bool {
-        let bytes = candidate.as_bytes();
-        bytes.len() == 32
-            && bytes.iter().all(u8::is_ascii_hexdigit)
-            && bytes.iter().any(|byte| *byte != b'0')
+        <&[u8; 32]>::try_from(candidate.as_bytes())
+            .is_ok_and(|digits| all_hex(digits) && digits.iter().any(|byte| *byte != b'0'))
     }
 }
 

@@ -5,8 +5,8 @@ use std::fmt;
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::{IdGenerator, UuidV4};
 use crate::id::{CorrelationId, InvalidCorrelationId};
-use crate::strategy::{IdGenerator, UuidV4};
 
 /// A generator that uses the trace ID of the current OpenTelemetry span context as the
 /// correlation ID, so logs, traces and the response header share one ID; where there is
