@@ -101,6 +101,13 @@ impl<B> CorrelationBody<B> {
         }
     }
 
+    pub(crate) fn empty() -> Self {
+        Self {
+            kind: BodyKind::Message { message: None },
+            context: None,
+        }
+    }
+
     pub(crate) fn rejection() -> Self {
         Self {
             kind: BodyKind::Message {

@@ -1,5 +1,6 @@
 //! The [`Transform`] (`Correlation`), its service, its response future and the error wrapper.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -12,7 +13,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
-use correlation_core::adapter::{self, Incoming, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
+use correlation_core::adapter::{
+    self, FirstValue, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
+    RequestHeaders,
+};
 use correlation_core::{
     CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation,
 };
@@ -84,15 +88,32 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
+    /// Every header name a source reads, in both `http` versions: a lookup in actix's map
+    /// by a name of the other version would parse (and for most names allocate) it anew.
+    source_names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
     response: HeaderName,
     rejection_status: StatusCode,
+    peer_unavailable_status: StatusCode,
 }
+
+/// The trace-context headers a source may read.
+const TRACE_CONTEXT_NAMES: [&str; 3] = ["traceparent", "x-amzn-trace-id", "x-cloud-trace-context"];
 
 impl ActixConfig {
     fn new(config: CorrelationConfig) -> Self {
         Self {
-            rejection_status: StatusCode::from_u16(REJECTION_STATUS.as_u16())
-                .expect("http 0.2 accepts every status code http 1 accepts"),
+            rejection_status: actix_status(REJECTION_STATUS),
+            peer_unavailable_status: actix_status(PEER_UNAVAILABLE_STATUS),
+            source_names: config
+                .incoming_header_names()
+                .iter()
+                .cloned()
+                .chain(TRACE_CONTEXT_NAMES.map(correlation_core::http::HeaderName::from_static))
+                .map(|name| {
+                    let actix = actix_name(&name);
+                    (name, actix)
+                })
+                .collect(),
             incoming: config
                 .incoming_header_names()
                 .iter()
@@ -105,6 +126,36 @@ impl ActixConfig {
 }
 
 /// Converts a header name of `http` 1 to actix's `http` 0.2 type.
+fn actix_status(status: correlation_core::http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16())
+        .expect("http 0.2 accepts every status code http 1 accepts")
+}
+
+/// Actix's request headers as core's sources read them. Remembers the last value found, so
+/// that an accepted ID is put back on the request (and echoed) as that very value.
+struct ActixHeaders<'a> {
+    map: &'a header::HeaderMap,
+    names: &'a [(correlation_core::http::HeaderName, HeaderName)],
+    found: Cell<Option<&'a HeaderValue>>,
+}
+
+impl RequestHeaders for ActixHeaders<'_> {
+    fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
+        let known = self.names.iter().find(|(known, _)| known == name);
+        let mut values = match known {
+            Some((_, actix)) => self.map.get_all(actix),
+            // A custom source's own header: parsed for this lookup.
+            None => self.map.get_all(name.as_str()),
+        };
+        let first = values.next()?;
+        self.found.set(Some(first));
+        Some(FirstValue::from_bytes(
+            first.as_bytes(),
+            values.next().is_none(),
+        ))
+    }
+}
+
 fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
     if name.as_str() == DEFAULT_HEADER_NAME {
         // Static bytes: cloning it per request touches no reference count.
@@ -165,20 +216,28 @@ where
             };
         }
 
-        // Core's header rules over actix's own map: what was found under which name...
-        let found = actix.incoming.iter().enumerate().find_map(|(index, name)| {
-            let mut values = request.headers().get_all(name);
-            let first = values.next()?;
-            Some((index, first, values.next().is_none()))
-        });
-        let (decision, plan) = adapter::decide_request(
-            config,
-            found.map(|(index, value, alone)| Incoming::from_bytes(value.as_bytes(), index, alone)),
-        );
+        // Core's rules over actix's own map...
+        let headers = ActixHeaders {
+            map: request.headers(),
+            names: &actix.source_names,
+            found: Cell::new(None),
+        };
+        let peer = || request.peer_addr().map(|address| address.ip());
+        let Ok((decision, plan)) = adapter::decide_request(config, &headers, peer) else {
+            adapter::log_peer_address_unavailable(
+                "actix-web gives it for TCP connections only; serve the app over TCP",
+            );
+            return ResponseFuture {
+                kind: Kind::PeerUnavailable {
+                    request: Some(request),
+                    status: actix.peer_unavailable_status,
+                },
+            };
+        };
         let id = decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
-        let value = match found {
-            Some((_, incoming, _)) if incoming.as_bytes() == id.as_bytes() => incoming.clone(),
+        let value = match headers.found.get() {
+            Some(incoming) if incoming.as_bytes() == id.as_bytes() => incoming.clone(),
             _ => actix_value(&id),
         };
         let echo = config.echo_response_header().then(|| value.clone());
@@ -251,6 +310,10 @@ pin_project! {
             request: Option<ServiceRequest>,
             value: Option<HeaderValue>,
             config: Rc<ActixConfig>,
+        },
+        PeerUnavailable {
+            request: Option<ServiceRequest>,
+            status: StatusCode,
         },
     }
 }
@@ -326,6 +389,13 @@ where
                 if let Some(value) = value.take() {
                     headers.insert(config.response.clone(), value);
                 }
+                Poll::Ready(Ok(request.into_response(response)))
+            }
+            KindProj::PeerUnavailable { request, status } => {
+                let request = request
+                    .take()
+                    .expect("`ResponseFuture` polled after completion");
+                let response = HttpResponse::with_body(*status, CorrelationBody::empty());
                 Poll::Ready(Ok(request.into_response(response)))
             }
         }

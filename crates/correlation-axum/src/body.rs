@@ -50,6 +50,12 @@ impl<B> CorrelationBody<B> {
         }
     }
 
+    pub(crate) fn empty() -> Self {
+        Self {
+            kind: BodyKind::Rejection { message: None },
+        }
+    }
+
     pub(crate) fn rejection() -> Self {
         Self {
             kind: BodyKind::Rejection {

@@ -2,12 +2,16 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use correlation_core::adapter::{self, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
+use axum::extract::ConnectInfo;
+use correlation_core::adapter::{
+    self, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
+};
 use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
-use http::{HeaderValue, Request, Response};
+use http::{Extensions, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -18,9 +22,30 @@ use crate::body::CorrelationBody;
 /// current one; see the [crate docs](crate).
 ///
 /// Works with any tower HTTP service and any body type: axum's `Router`, hyper, tonic.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CorrelationLayer {
     config: CorrelationConfig,
+    peer_address: PeerAddress,
+}
+
+/// Finds the connection's peer address in a request's extensions, for the trust policy.
+pub type PeerAddress = fn(&Extensions) -> Option<IpAddr>;
+
+/// The peer address axum records when the app is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
+fn axum_connect_info(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+/// What the error log says when the peer address is missing.
+const PEER_ADDRESS_FIX: &str = "serve the app with `into_make_service_with_connect_info::<SocketAddr>()`, or tell the layer where the address is with `CorrelationLayer::peer_address`";
+
+impl Default for CorrelationLayer {
+    fn default() -> Self {
+        Self::with_config(CorrelationConfig::default())
+    }
 }
 
 impl CorrelationLayer {
@@ -33,7 +58,40 @@ impl CorrelationLayer {
     /// The layer with `config`, the configuration every adapter shares.
     #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            peer_address: axum_connect_info,
+        }
+    }
+
+    /// Where the connection's peer address is found, for a
+    /// [`TrustPolicy::FromPeers`](correlation_core::TrustPolicy::FromPeers): by default
+    /// axum's `ConnectInfo<SocketAddr>`, there when the app is served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`. A stack that records the
+    /// address another way (tonic's `TcpConnectInfo`, a proxy-protocol layer) says where.
+    /// Without an address such a policy answers `500` and logs an error; it never trusts
+    /// silently.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use correlation_axum::{CorrelationConfig, CorrelationLayer, TrustPolicy};
+    ///
+    /// /// Put in the extensions by the application's own connection layer.
+    /// #[derive(Clone)]
+    /// struct ClientAddress(IpAddr);
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+    ///     .build()?;
+    /// let layer = CorrelationLayer::with_config(config)
+    ///     .peer_address(|extensions| extensions.get::<ClientAddress>().map(|client| client.0));
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn peer_address(mut self, find: PeerAddress) -> Self {
+        self.peer_address = find;
+        self
     }
 
     /// The configuration in use.
@@ -52,7 +110,11 @@ impl<S> Layer<S> for CorrelationLayer {
     type Service = CorrelationService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CorrelationService::new(inner, self.config.clone())
+        CorrelationService {
+            inner,
+            config: self.config.clone(),
+            peer_address: self.peer_address,
+        }
     }
 }
 
@@ -61,13 +123,18 @@ impl<S> Layer<S> for CorrelationLayer {
 pub struct CorrelationService<S> {
     inner: S,
     config: CorrelationConfig,
+    peer_address: PeerAddress,
 }
 
 impl<S> CorrelationService<S> {
     /// Wraps `inner` with `config`.
     #[must_use]
     pub fn new(inner: S, config: CorrelationConfig) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            peer_address: axum_connect_info,
+        }
     }
 
     /// A [`CorrelationLayer`] with the default configuration, like
@@ -122,7 +189,19 @@ where
                 },
             };
         }
-        let decision = adapter::decide_and_update(&self.config, request.headers_mut());
+        // Read before the headers are borrowed mutably, and only when the policy asks.
+        let peer = if self.config.trust_policy().needs_peer_address() {
+            (self.peer_address)(request.extensions())
+        } else {
+            None
+        };
+        let Ok(decision) = adapter::decide_and_update(&self.config, request.headers_mut(), || peer)
+        else {
+            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
+            return ResponseFuture {
+                kind: Kind::PeerUnavailable,
+            };
+        };
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
@@ -175,6 +254,7 @@ pin_project! {
             id: Option<CorrelationId>,
             config: CorrelationConfig,
         },
+        PeerUnavailable,
     }
 }
 
@@ -219,6 +299,11 @@ where
                     HeaderValue::from_static(REJECTION_CONTENT_TYPE),
                 );
                 adapter::echo_response_headers(config, response.headers_mut(), &id);
+                Poll::Ready(Ok(response))
+            }
+            KindProj::PeerUnavailable => {
+                let mut response = Response::new(CorrelationBody::empty());
+                *response.status_mut() = PEER_UNAVAILABLE_STATUS;
                 Poll::Ready(Ok(response))
             }
         }

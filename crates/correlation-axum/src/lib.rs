@@ -190,11 +190,11 @@ mod layer;
 
 pub use body::CorrelationBody;
 pub use extract::{CorrelationId, MissingCorrelationLayer};
-pub use layer::{CorrelationLayer, CorrelationService, ResponseFuture};
+pub use layer::{CorrelationLayer, CorrelationService, PeerAddress, ResponseFuture};
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.
 pub use correlation_core;
-pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
+pub use correlation_core::{CorrelationConfig, IdSource, OnInvalid, Outcome, TrustPolicy};
 
 #[cfg(test)]
 mod tests;

@@ -10,13 +10,16 @@
 //! 1. **Skip.** If [`CorrelationConfig::is_skipped`] says so for the request's path, call
 //!    the inner service untouched: no ID, no header, no scope.
 //! 2. **Decide and update the request.** On an `http` 1 [`HeaderMap`],
-//!    [`decide_and_update`] does it all. On another header map, look up
-//!    [`incoming_header_names`](CorrelationConfig::incoming_header_names) in order,
-//!    describe the first one present as an [`Incoming`] (its first value, which name,
-//!    alone or not), and call [`decide_request`]: it returns the [`Decision`] and a
-//!    [`RequestHeaderPlan`], which the adapter applies to its own map — write the final
-//!    ID under the first incoming name, remove the others — with nothing but type
-//!    conversion. The rules themselves live here only.
+//!    [`decide_and_update`] does it all. On another header map, implement
+//!    [`RequestHeaders`] for a wrapper of it and call [`decide_request`]: it returns the
+//!    [`Decision`] and a [`RequestHeaderPlan`], which the adapter applies to its own map
+//!    — write the final ID under the first incoming name, remove the others — with
+//!    nothing but type conversion. The rules themselves live here only. Both take a
+//!    function giving the connection's peer address, called only when the
+//!    [`TrustPolicy`](crate::TrustPolicy) needs it; when the framework has none to give,
+//!    they return [`PeerAddressUnavailable`]: answer [`PEER_UNAVAILABLE_STATUS`] without
+//!    calling the inner service, and log why with [`log_peer_address_unavailable`],
+//!    naming the framework's fix. Never trust silently.
 //! 3. **Reject.** If the outcome is [`Outcome::Rejected`](crate::Outcome::Rejected),
 //!    answer without calling the inner service: status [`REJECTION_STATUS`], body
 //!    [`REJECTION_BODY`], content type [`REJECTION_CONTENT_TYPE`], and the echoed header.
@@ -37,17 +40,33 @@
 //! `correlation-axum`'s `layer.rs` for the shortest complete one.
 //!
 //! ```
-//! use correlation_core::adapter::{self, Incoming};
-//! use correlation_core::http::HeaderValue;
+//! use std::collections::HashMap;
+//!
+//! use correlation_core::adapter::{self, FirstValue, RequestHeaders};
+//! use correlation_core::http::HeaderName;
 //! use correlation_core::{CorrelationConfig, Outcome, current};
+//!
+//! // A framework's own header map, keyed by lowercase names.
+//! struct FrameworkHeaders(HashMap<String, Vec<Vec<u8>>>);
+//!
+//! impl RequestHeaders for FrameworkHeaders {
+//!     fn first_value(&self, name: &HeaderName) -> Option<FirstValue<'_>> {
+//!         let values = self.0.get(name.as_str())?;
+//!         Some(FirstValue::from_bytes(values.first()?, values.len() == 1))
+//!     }
+//! }
 //!
 //! let config = CorrelationConfig::builder()
 //!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
 //!     .build()?;
 //!
-//! // Found in the framework's own map: the second name, alone.
-//! let found = HeaderValue::from_static("9e6454c4-21d5-4e4a-a66a-b28f15576414");
-//! let (decision, plan) = adapter::decide_request(&config, Some(Incoming::new(&found, 1, true)));
+//! // The second name, alone.
+//! let headers = FrameworkHeaders(HashMap::from([(
+//!     "x-request-id".to_owned(),
+//!     vec![b"9e6454c4-21d5-4e4a-a66a-b28f15576414".to_vec()],
+//! )]));
+//! let peer = || None; // the trust policy is `Always`: never asked
+//! let (decision, plan) = adapter::decide_request(&config, &headers, peer)?;
 //! assert_eq!(decision.outcome, Outcome::Accepted);
 //! // Write it under the first name, remove the others.
 //! assert!(plan.write_id() && plan.remove_others());
@@ -56,18 +75,21 @@
 //! let entered = adapter::enter(&context);
 //! assert_eq!(current().unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
 //! drop(entered);
-//! # Ok::<(), correlation_core::ConfigError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use http::{HeaderMap, StatusCode};
 
 use crate::config::{CorrelationConfig, Decision};
-pub use crate::config::{Incoming, RequestHeaderPlan};
+pub use crate::config::{FirstValue, RequestHeaderPlan, RequestHeaders};
+use crate::constants::LOG_TARGET;
 pub use crate::context::Entered;
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;
+pub use crate::trust::PeerAddressUnavailable;
 
 /// The status of the answer to a request whose ID is rejected
 /// ([`OnInvalid::Reject`](crate::OnInvalid::Reject)).
@@ -79,17 +101,27 @@ pub const REJECTION_BODY: &str = "invalid correlation id";
 /// The content type of the answer to a rejected request.
 pub const REJECTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
-/// Decides a request's ID from what the adapter found under the incoming names (`None`:
-/// none of them is present), and plans the request's headers.
+/// The status of the answer to a request whose connection's peer address the trust
+/// policy needs and the framework does not give.
+pub const PEER_UNAVAILABLE_STATUS: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
+
+/// Decides a request's ID from its headers (read through [`RequestHeaders`]), for a
+/// connection from `peer` (asked only when the trust policy needs it), and plans the
+/// request's headers.
 ///
 /// An absent or empty value is generated silently; an invalid one is replaced (or
 /// rejected) with one warning naming only the new ID, as in
-/// [`CorrelationConfig::decide`].
-pub fn decide_request(
+/// [`CorrelationConfig::decide`]; an untrusted peer's is ignored with a `DEBUG` line.
+///
+/// # Errors
+///
+/// [`PeerAddressUnavailable`] when the trust policy lists peers and `peer` gives none.
+pub fn decide_request<H: RequestHeaders>(
     config: &CorrelationConfig,
-    incoming: Option<Incoming<'_>>,
-) -> (Decision, RequestHeaderPlan) {
-    config.decide_request(incoming)
+    headers: &H,
+    peer: impl FnOnce() -> Option<IpAddr>,
+) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
+    config.decide_from_sources(headers, peer)
 }
 
 /// [`decide_request`] on an `http` 1 header map, with the plan applied: unless the
@@ -104,12 +136,31 @@ pub fn decide_request(
 /// let config = CorrelationConfig::default();
 /// let mut headers = HeaderMap::new();
 /// headers.append("x-request-id", HeaderValue::from_static("not a uuid"));
-/// let decision = adapter::decide_and_update(&config, &mut headers);
+/// let decision = adapter::decide_and_update(&config, &mut headers, || None)?;
 /// assert_eq!(decision.outcome, Outcome::Replaced);
 /// assert_eq!(headers["x-request-id"], decision.id.as_str());
+/// # Ok::<(), adapter::PeerAddressUnavailable>(())
 /// ```
-pub fn decide_and_update(config: &CorrelationConfig, headers: &mut HeaderMap) -> Decision {
-    config.decide_and_update(headers)
+///
+/// # Errors
+///
+/// [`PeerAddressUnavailable`] when the trust policy lists peers and `peer` gives none.
+pub fn decide_and_update(
+    config: &CorrelationConfig,
+    headers: &mut HeaderMap,
+    peer: impl FnOnce() -> Option<IpAddr>,
+) -> Result<Decision, PeerAddressUnavailable> {
+    config.decide_and_update(headers, peer)
+}
+
+/// Logs, at `ERROR`, that a request was refused because the trust policy needs the
+/// connection's peer address and the framework gave none; `how_to_fix` says what the
+/// application must change.
+pub fn log_peer_address_unavailable(how_to_fix: &str) {
+    log::error!(
+        target: LOG_TARGET,
+        "Refused the request: the trust policy lists trusted peers, but the connection's peer address is not available; {how_to_fix}"
+    );
 }
 
 /// Makes the response headers carry exactly one header with the final ID, replacing

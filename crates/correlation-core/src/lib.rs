@@ -146,7 +146,8 @@ pub mod trace_context;
 mod trust;
 
 pub use config::{
-    ConfigError, CorrelationConfig, CorrelationConfigBuilder, Decision, OnInvalid, Outcome,
+    ConfigError, CorrelationConfig, CorrelationConfigBuilder, Decision, FirstValue, IdSource,
+    OnInvalid, Outcome, RequestHeaders,
 };
 pub use constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG, LOG_TARGET};
 pub use context::{

@@ -268,7 +268,7 @@ pub use middleware::{Correlation, CorrelationEndpoint};
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.
 pub use correlation_core;
-pub use correlation_core::{CorrelationConfig, OnInvalid, Outcome};
+pub use correlation_core::{CorrelationConfig, IdSource, OnInvalid, Outcome, TrustPolicy};
 
 #[cfg(test)]
 mod tests;

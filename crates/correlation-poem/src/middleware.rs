@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use correlation_core::adapter::{self, REJECTION_BODY, REJECTION_CONTENT_TYPE, REJECTION_STATUS};
+use correlation_core::adapter::{
+    self, PEER_UNAVAILABLE_STATUS, REJECTION_BODY, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
+};
 use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Outcome};
 use pin_project_lite::pin_project;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -133,7 +135,29 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                 config,
             };
         }
-        let decision = adapter::decide_and_update(config, request.headers_mut());
+        // Read before the headers are borrowed mutably, and only when the policy asks.
+        let peer = if config.trust_policy().needs_peer_address() {
+            request
+                .remote_addr()
+                .as_socket_addr()
+                .map(|address| address.ip())
+        } else {
+            None
+        };
+        let Ok(decision) = adapter::decide_and_update(config, request.headers_mut(), || peer)
+        else {
+            adapter::log_peer_address_unavailable(
+                "poem gives it for TCP listeners only; serve the app over TCP, or put a \
+                 proxy that connects over TCP in front of a Unix socket",
+            );
+            return ResponseFuture {
+                kind: Kind::Rejected {
+                    response: Some(PEER_UNAVAILABLE_STATUS.into_response()),
+                },
+                context: None,
+                config,
+            };
+        };
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {

@@ -5,12 +5,16 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use http::HeaderName;
+
 use super::header_names::parse_header_name;
+use super::sources::{IdSource, Source, SourceKind};
 use super::{CorrelationConfig, Handle, Inner, OnInvalid, SkipPredicate};
 use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 use crate::strategy::configured::{Generator, Validator};
 use crate::strategy::{IdGenerator, IdTransformer, IdValidator};
+use crate::trust::TrustPolicy;
 
 /// A configuration error, reported when the configuration is built.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +34,7 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
-    /// The list of incoming header names is empty.
+    /// No source is a correlation header (the list of incoming header names is empty).
     #[error("at least one incoming correlation header name is required")]
     NoHeaderName,
     /// The maximum ID length is zero.
@@ -53,7 +57,8 @@ pub enum ConfigError {
 /// Builds a [`CorrelationConfig`]; every check runs in [`build`](Self::build).
 #[must_use]
 pub struct CorrelationConfigBuilder {
-    incoming: Vec<String>,
+    sources: Vec<IdSource>,
+    trust: TrustPolicy,
     response: Option<String>,
     generator: Generator,
     validator: Validator,
@@ -70,7 +75,8 @@ pub struct CorrelationConfigBuilder {
 impl Default for CorrelationConfigBuilder {
     fn default() -> Self {
         Self {
-            incoming: vec![DEFAULT_HEADER_NAME.to_owned()],
+            sources: vec![IdSource::header(DEFAULT_HEADER_NAME)],
+            trust: TrustPolicy::Always,
             response: None,
             generator: Generator::UuidV4,
             validator: Validator::StrictUuidV4,
@@ -89,7 +95,8 @@ impl Default for CorrelationConfigBuilder {
 impl fmt::Debug for CorrelationConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationConfigBuilder")
-            .field("incoming_header_names", &self.incoming)
+            .field("sources", &self.sources)
+            .field("trust", &self.trust)
             .field("response_header_name", &self.response)
             .field("max_length", &self.max_length)
             .finish_non_exhaustive()
@@ -99,7 +106,52 @@ impl fmt::Debug for CorrelationConfigBuilder {
 impl CorrelationConfigBuilder {
     /// Uses one header name for requests and responses (default `X-Request-ID`).
     pub fn header_name(mut self, name: impl Into<String>) -> Self {
-        self.incoming = vec![name.into()];
+        self.sources = vec![IdSource::header(name)];
+        self
+    }
+
+    /// Where the incoming ID may come from, tried in order: the first source a request
+    /// carries decides (default: the `X-Request-ID` header alone). At least one source is
+    /// a correlation header: the request carries the final ID under the first one, and
+    /// the response too unless [`response_header_name`](Self::response_header_name) says
+    /// otherwise. Replaces the names set by [`header_name`](Self::header_name) or
+    /// [`incoming_header_names`](Self::incoming_header_names).
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, IdSource};
+    ///
+    /// // Honour the caller's trace when it sends no X-Request-ID.
+    /// let config = CorrelationConfig::builder()
+    ///     .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+    ///     .build()?;
+    /// assert_eq!(config.request_header_name(), "x-request-id");
+    /// # Ok::<(), correlation_core::ConfigError>(())
+    /// ```
+    pub fn sources<I>(mut self, sources: I) -> Self
+    where
+        I: IntoIterator<Item = IdSource>,
+    {
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// Whose incoming IDs (and trace context) are honoured (default
+    /// [`TrustPolicy::Always`]). Under [`TrustPolicy::FromPeers`] the adapters read the
+    /// connection's peer address, and answer `500` with an error in the log when the
+    /// framework cannot give it (the error names the fix).
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, TrustPolicy};
+    ///
+    /// // Only the load balancers may set the ID.
+    /// let config = CorrelationConfig::builder()
+    ///     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+    ///     .build()?;
+    /// assert!(config.trust_policy().needs_peer_address());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trust(mut self, policy: TrustPolicy) -> Self {
+        self.trust = policy;
         self
     }
 
@@ -111,7 +163,7 @@ impl CorrelationConfigBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.incoming = names.into_iter().map(Into::into).collect();
+        self.sources = names.into_iter().map(IdSource::header).collect();
         self
     }
 
@@ -203,11 +255,7 @@ impl CorrelationConfigBuilder {
                 max: self.max_length,
             });
         }
-        let incoming = self
-            .incoming
-            .iter()
-            .map(|name| parse_header_name(name))
-            .collect::<Result<Box<[_]>, _>>()?;
+        let (incoming, sources) = checked_sources(&self.sources)?;
         let first = incoming.first().ok_or(ConfigError::NoHeaderName)?.clone();
         let response = match &self.response {
             Some(name) => parse_header_name(name)?,
@@ -228,6 +276,8 @@ impl CorrelationConfigBuilder {
         }
         Ok(Inner {
             incoming,
+            sources,
+            trust: self.trust,
             response,
             generator: self.generator,
             validator: self.validator,
@@ -241,6 +291,36 @@ impl CorrelationConfigBuilder {
             sentry_tag: self.sentry_tag,
         })
     }
+}
+
+/// The correlation header names among `sources`, checked, and the sources as the
+/// configuration holds them (`None` when they are only those headers).
+#[allow(clippy::type_complexity)]
+fn checked_sources(
+    sources: &[IdSource],
+) -> Result<(Box<[HeaderName]>, Option<Box<[Source]>>), ConfigError> {
+    let mut names = Vec::new();
+    let mut checked = Vec::with_capacity(sources.len());
+    for source in sources {
+        checked.push(match &source.kind {
+            SourceKind::Header(name) => {
+                names.push(parse_header_name(name)?);
+                Source::Header(names.len() - 1)
+            }
+            SourceKind::Trace(format) => Source::Trace(*format),
+            SourceKind::Custom { name, find } => Source::Custom {
+                name: name.clone(),
+                find: Arc::clone(find),
+            },
+        });
+    }
+    let only_headers = checked
+        .iter()
+        .all(|source| matches!(source, Source::Header(_)));
+    Ok((
+        names.into_boxed_slice(),
+        (!only_headers).then(|| checked.into_boxed_slice()),
+    ))
 }
 
 #[cfg(test)]

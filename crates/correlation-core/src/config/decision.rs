@@ -44,7 +44,15 @@ impl CorrelationConfig {
     /// breaks the safety rules or fails the validator yields [`Outcome::Replaced`] (or
     /// [`Outcome::Rejected`]) and one `WARN` under the `correlation` target that names
     /// the new ID and never the rejected value.
+    ///
+    /// With [`sources`](crate::CorrelationConfigBuilder::sources) configured, they are
+    /// tried in order instead. Without the connection's peer address, a
+    /// [`TrustPolicy`](crate::TrustPolicy) other than `Always` honours no incoming ID here;
+    /// adapters decide with the peer address.
     pub fn decide(&self, headers: &HeaderMap) -> Decision {
+        if !self.reads_headers_from_anyone() {
+            return self.decide_without_peer(headers);
+        }
         let incoming = self
             .inner
             .incoming
@@ -68,7 +76,7 @@ impl CorrelationConfig {
                     id,
                     outcome: Outcome::Accepted,
                 },
-                None => return self.invalid(),
+                None => return self.invalid_from("request header value"),
             },
         };
         self.transformed(decision)
@@ -80,14 +88,16 @@ impl CorrelationConfig {
         self.inner.generator.generate_within(self.inner.max_length)
     }
 
-    fn generated(&self) -> Decision {
+    pub(super) fn generated(&self) -> Decision {
         Decision {
             id: self.generate(),
             outcome: Outcome::Generated,
         }
     }
 
-    fn invalid(&self) -> Decision {
+    /// A generated ID in place of an invalid incoming one, and one warning that names
+    /// `what` was invalid (never its value).
+    pub(super) fn invalid_from(&self, what: &str) -> Decision {
         let id = self.generate();
         let outcome = match self.inner.on_invalid {
             OnInvalid::Replace => Outcome::Replaced,
@@ -97,17 +107,17 @@ impl CorrelationConfig {
         sync_scope(id.clone(), || match outcome {
             Outcome::Rejected => log::warn!(
                 target: LOG_TARGET,
-                "Rejected request with ID ({id}), since request header value failed validation"
+                "Rejected request with ID ({id}), since {what} failed validation"
             ),
             _ => log::warn!(
                 target: LOG_TARGET,
-                "Generated new request ID ({id}), since request header value failed validation"
+                "Generated new request ID ({id}), since {what} failed validation"
             ),
         });
         Decision { id, outcome }
     }
 
-    fn transformed(&self, decision: Decision) -> Decision {
+    pub(super) fn transformed(&self, decision: Decision) -> Decision {
         if self.inner.transformer.is_none() {
             return decision;
         }

@@ -3,7 +3,9 @@
 //!
 //! The rest of it has a file of its own: the builder and its errors (`builder`), the
 //! checked header names (`header_names`), the accept / generate / replace decision
-//! (`decision`) and the ID on headers beyond the request (`propagate`).
+//! (`decision`), where the incoming ID comes from and whom to trust with it (`sources`),
+//! the rules for the request's headers (`request_headers`) and the ID on headers beyond
+//! the request (`propagate`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,16 +17,20 @@ use crate::context::CorrelationContext;
 use crate::id::CorrelationId;
 use crate::strategy::IdTransformer;
 use crate::strategy::configured::{Generator, Validator};
+use crate::trust::TrustPolicy;
 
 mod builder;
 mod decision;
 mod header_names;
 mod propagate;
 mod request_headers;
+mod sources;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
-pub use request_headers::{Incoming, RequestHeaderPlan};
+pub(crate) use request_headers::Incoming;
+pub use request_headers::RequestHeaderPlan;
+pub use sources::{FirstValue, IdSource, RequestHeaders};
 
 /// A user predicate on the request path.
 pub(crate) type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -96,7 +102,11 @@ impl std::ops::Deref for Handle {
 }
 
 struct Inner {
+    /// The correlation headers among the sources, in order.
     incoming: Box<[HeaderName]>,
+    /// All the sources in order, when they are not only the correlation headers.
+    sources: Option<Box<[sources::Source]>>,
+    trust: TrustPolicy,
     response: HeaderName,
     generator: Generator,
     validator: Validator,
@@ -115,6 +125,8 @@ impl fmt::Debug for CorrelationConfig {
         let inner = &*self.inner;
         f.debug_struct("CorrelationConfig")
             .field("incoming_header_names", &inner.incoming)
+            .field("sources", &inner.sources)
+            .field("trust", &inner.trust)
             .field("response_header_name", &inner.response)
             .field("transformer", &inner.transformer.is_some())
             .field("update_request_header", &inner.update_request_header)
@@ -181,6 +193,11 @@ impl CorrelationConfig {
     /// The incoming header names, in priority order.
     pub fn incoming_header_names(&self) -> &[HeaderName] {
         &self.inner.incoming
+    }
+
+    /// Whose incoming IDs are honoured.
+    pub fn trust_policy(&self) -> &TrustPolicy {
+        &self.inner.trust
     }
 
     /// The header name written on responses, on the updated request and on outgoing calls.

@@ -11,29 +11,29 @@
 //! and a [`RequestHeaderPlan`]; this module applies both to `http::HeaderMap`, and an
 //! adapter over another header map applies the plan to its own.
 
+use std::net::IpAddr;
+
+use http::HeaderMap;
+#[cfg(test)]
+use http::HeaderValue;
 use http::header::Entry;
-use http::{HeaderMap, HeaderValue};
 
 use super::{CorrelationConfig, Decision, Outcome};
 use crate::id::CorrelationId;
 use crate::strategy::configured::Candidate;
+use crate::trust::PeerAddressUnavailable;
 
-/// The first value of the first incoming header name a request carries, as an adapter
-/// found it in its request's header map.
+/// The first value of the first incoming header name a request carries.
 #[derive(Debug, Clone, Copy)]
-pub struct Incoming<'a> {
-    value: Candidate<'a>,
-    name_index: usize,
-    alone: bool,
+pub(crate) struct Incoming<'a> {
+    pub(super) value: Candidate<'a>,
+    pub(super) name_index: usize,
+    pub(super) alone: bool,
 }
 
+#[cfg(test)]
 impl<'a> Incoming<'a> {
-    /// `value`, the first value found under
-    /// [`incoming_header_names()[name_index]`](CorrelationConfig::incoming_header_names);
-    /// `alone` when no other value follows it under that name. An accepted ID shares the
-    /// value's bytes.
-    #[must_use]
-    pub fn new(value: &'a HeaderValue, name_index: usize, alone: bool) -> Self {
+    fn new(value: &'a HeaderValue, name_index: usize, alone: bool) -> Self {
         Self {
             value: Candidate::Shared(value),
             name_index,
@@ -41,10 +41,7 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    /// Like [`new`](Self::new), for the bytes of a header value of another type (actix-web
-    /// 4's `http` 0.2, say): an accepted ID copies them once.
-    #[must_use]
-    pub fn from_bytes(value: &'a [u8], name_index: usize, alone: bool) -> Self {
+    fn from_bytes(value: &'a [u8], name_index: usize, alone: bool) -> Self {
         Self {
             value: Candidate::Borrowed(value),
             name_index,
@@ -94,7 +91,11 @@ impl CorrelationConfig {
         (decision, plan)
     }
 
-    fn plan(&self, incoming: Option<Incoming<'_>>, decision: &Decision) -> RequestHeaderPlan {
+    pub(super) fn plan(
+        &self,
+        incoming: Option<Incoming<'_>>,
+        decision: &Decision,
+    ) -> RequestHeaderPlan {
         if !self.inner.update_request_header || decision.outcome == Outcome::Rejected {
             // A rejected request is answered without reaching the handler.
             return RequestHeaderPlan::KEEP;
@@ -110,25 +111,21 @@ impl CorrelationConfig {
         }
     }
 
-    /// What was found in `headers` under the incoming names.
-    fn find<'h>(&self, headers: &'h HeaderMap) -> Option<Incoming<'h>> {
-        self.inner
-            .incoming
-            .iter()
-            .enumerate()
-            .find_map(|(index, name)| {
-                let mut values = headers.get_all(name).iter();
-                let first = values.next()?;
-                Some(Incoming::new(first, index, values.next().is_none()))
-            })
-    }
-
-    /// [`decide_request`](Self::decide_request) on `http::HeaderMap`, with the plan
-    /// applied.
-    pub(crate) fn decide_and_update(&self, headers: &mut HeaderMap) -> Decision {
+    /// The decision on `http::HeaderMap`, with the plan applied; `peer` is asked only when
+    /// the trust policy needs it.
+    pub(crate) fn decide_and_update(
+        &self,
+        headers: &mut HeaderMap,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Result<Decision, PeerAddressUnavailable> {
+        if !self.reads_headers_from_anyone() {
+            let (decision, plan) = self.decide_from_sources(headers, peer)?;
+            self.apply(headers, &decision, plan);
+            return Ok(decision);
+        }
         if let ([name], true) = (&*self.inner.incoming, self.inner.update_request_header) {
             // One name, updated: one lookup finds the value and the place the ID goes.
-            return match headers.entry(name) {
+            return Ok(match headers.entry(name) {
                 Entry::Vacant(vacant) => {
                     let (decision, plan) = self.decide_request(None);
                     if plan.write_id() {
@@ -138,18 +135,25 @@ impl CorrelationConfig {
                 }
                 Entry::Occupied(mut occupied) => {
                     let mut values = occupied.iter();
-                    let incoming = values
-                        .next()
-                        .map(|first| Incoming::new(first, 0, values.next().is_none()));
+                    let incoming = values.next().map(|first| Incoming {
+                        value: Candidate::Shared(first),
+                        name_index: 0,
+                        alone: values.next().is_none(),
+                    });
                     let (decision, plan) = self.decide_request(incoming);
                     if plan.write_id() {
                         occupied.insert(decision.id.to_header_value());
                     }
                     decision
                 }
-            };
+            });
         }
-        let (decision, plan) = self.decide_request(self.find(headers));
+        let (decision, plan) = self.decide_from_sources(headers, peer)?;
+        self.apply(headers, &decision, plan);
+        Ok(decision)
+    }
+
+    fn apply(&self, headers: &mut HeaderMap, decision: &Decision, plan: RequestHeaderPlan) {
         if plan.remove_others() {
             for name in &self.inner.incoming[1..] {
                 headers.remove(name);
@@ -161,7 +165,6 @@ impl CorrelationConfig {
                 decision.id.to_header_value(),
             );
         }
-        decision
     }
 
     /// Makes the response headers carry exactly one header with the final ID, replacing
@@ -253,7 +256,7 @@ mod tests {
             ("x-correlation-id", "b"),
             ("x-request-id", "c"),
         ]);
-        let decision = config.decide_and_update(&mut map);
+        let decision = config.decide_and_update(&mut map, || None).unwrap();
         assert_eq!(decision.id, "a");
         assert_eq!(map.get_all("x-correlation-id").iter().count(), 1);
         assert_eq!(map["x-correlation-id"], "a");
@@ -329,7 +332,7 @@ mod tests {
         ];
         for (config, pairs, outcome, name) in cases {
             let mut map = headers(pairs);
-            let decision = config.decide_and_update(&mut map);
+            let decision = config.decide_and_update(&mut map, || None).unwrap();
             assert_eq!(decision.outcome, outcome, "{pairs:?}");
             let values: Vec<_> = config
                 .incoming_header_names()
@@ -342,7 +345,7 @@ mod tests {
 
         // A rejected request is answered without reaching the handler: left untouched.
         let mut map = headers(&[("x-request-id", "bad")]);
-        let decision = reject.decide_and_update(&mut map);
+        let decision = reject.decide_and_update(&mut map, || None).unwrap();
         assert_eq!(decision.outcome, Outcome::Rejected);
         assert_eq!(map["x-request-id"], "bad");
 
@@ -352,12 +355,15 @@ mod tests {
             .build()
             .unwrap();
         let mut map = headers(&[("x-request-id", "bad")]);
-        let decision = untouched.decide_and_update(&mut map);
+        let decision = untouched.decide_and_update(&mut map, || None).unwrap();
         assert_eq!(decision.outcome, Outcome::Replaced);
         assert_eq!(map["x-request-id"], "bad");
         let mut map = headers(&[]);
         assert_eq!(
-            untouched.decide_and_update(&mut map).outcome,
+            untouched
+                .decide_and_update(&mut map, || None)
+                .unwrap()
+                .outcome,
             Outcome::Generated
         );
         assert!(map.is_empty());

@@ -18,8 +18,12 @@ pub(crate) enum Candidate<'a> {
     Borrowed(&'a [u8]),
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
     pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.into_bytes()
+    }
+
+    pub(crate) fn into_bytes(self) -> &'a [u8] {
         match self {
             Self::Shared(value) => value.as_bytes(),
             Self::Borrowed(bytes) => bytes,
