@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{
-    CorrelationConfig, CorrelationId, IdValidator, LogFormat, OnInvalid, PANIC_LOG_TARGET,
-    StrictUuidV4, sync_scope,
+    CorrelationConfig, CorrelationId, IdSource, IdValidator, LogFormat, OnInvalid,
+    PANIC_LOG_TARGET, StrictUuidV4, TrustPolicy, sync_scope,
 };
 use futures_util::{SinkExt, StreamExt};
 use log::Level;
@@ -52,6 +52,10 @@ macro_rules! conformance_suite {
             hostile_header_table,
             stress_ten_thousand_requests_without_cross_talk,
             disconnecting_clients_break_nothing,
+            a_valid_traceparent_alone_is_the_id,
+            the_request_id_wins_over_traceparent,
+            malformed_traceparent_is_replaced_with_one_warning,
+            only_trusted_peers_set_the_id,
         );
     };
     (@tests $start:path; $($name:ident),* $(,)?) => {
@@ -1145,4 +1149,165 @@ pub async fn disconnecting_clients_break_nothing(start: &Starter) {
         errors.is_empty(),
         "errors logged for dropped requests: {errors:?}"
     );
+}
+
+/// The demos' configuration: the ID from `X-Request-ID`, else from W3C `traceparent`.
+pub fn demo_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("the demo configuration is valid")
+}
+
+/// A W3C `traceparent` value with `trace_id`.
+fn traceparent(trace_id: &str) -> String {
+    format!("00-{trace_id}-00f067aa0ba902b7-01")
+}
+
+fn traceparent_headers(value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("traceparent", HeaderValue::from_str(value).unwrap());
+    headers
+}
+
+/// A valid `traceparent` and no `X-Request-ID`: its trace ID is the request's ID in the
+/// response header, the handler's request header and the logs.
+pub async fn a_valid_traceparent_alone_is_the_id(start: &Starter) {
+    let server = start(demo_config()).await;
+    let trace_id = fresh_hex();
+    let reply = get_with(&server, "/id", traceparent_headers(&traceparent(&trace_id))).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.id(), trace_id);
+    assert_eq!(reply.body, trace_id);
+    let reply = get_with(
+        &server,
+        "/header",
+        traceparent_headers(&traceparent(&trace_id)),
+    )
+    .await;
+    assert_eq!(
+        reply.body, trace_id,
+        "the handler sees it under X-Request-ID"
+    );
+    assert!(!records_eventually(&trace_id, 1).await.is_empty());
+    assert!(warnings_for(&trace_id).is_empty());
+}
+
+/// Both headers: `X-Request-ID` comes first among the sources, so it wins.
+pub async fn the_request_id_wins_over_traceparent(start: &Starter) {
+    let server = start(demo_config()).await;
+    let (id, trace_id) = (fresh_hex(), fresh_hex());
+    let mut headers = traceparent_headers(&traceparent(&trace_id));
+    headers.insert("x-request-id", HeaderValue::from_str(&id).unwrap());
+    let reply = get_with(&server, "/header", headers).await;
+    assert_eq!(reply.id(), id);
+    assert_eq!(reply.body, id);
+    assert!(logs().records_for(&trace_id).is_empty());
+}
+
+/// Malformed `traceparent` values are replaced by a fresh ID with one warning that
+/// never contains the value.
+pub async fn malformed_traceparent_is_replaced_with_one_warning(start: &Starter) {
+    let server = start(demo_config()).await;
+    let trace_id = fresh_hex();
+    let malformed = [
+        // All-zero trace ID.
+        traceparent(&"0".repeat(32)),
+        // Version ff.
+        format!("ff-{trace_id}-00f067aa0ba902b7-01"),
+        // Upper-case hex.
+        traceparent(&trace_id.to_uppercase()),
+        // Wrong lengths.
+        traceparent(&trace_id[..31]),
+        format!("00-{trace_id}-00f067aa0ba902b-01"),
+        format!("0-{trace_id}-00f067aa0ba902b7-01"),
+        // Extra fields after version 00.
+        format!("{}-extra", traceparent(&trace_id)),
+    ];
+    for value in &malformed {
+        let reply = get_with(&server, "/header", traceparent_headers(value)).await;
+        assert_eq!(reply.status, 200, "{value}");
+        let new = reply.id();
+        assert!(is_generated(new), "{value} was not replaced: {new}");
+        assert_eq!(reply.body, new, "{value}");
+        let warnings = warnings_for(new);
+        assert_eq!(warnings.len(), 1, "{value}: {warnings:?}");
+        assert_eq!(
+            warnings[0].message,
+            format!(
+                "Generated new request ID ({new}), since the traceparent header value failed validation"
+            )
+        );
+    }
+    assert_never_logged(&trace_id[..24]);
+    assert_never_logged(&trace_id[..24].to_uppercase());
+}
+
+/// `GET /id` from a client bound to `local`, with `headers`.
+async fn get_from(server: &TestServer, local: [u8; 4], headers: HeaderMap) -> Reply {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(local))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let response = client
+        .get(server.url("/id"))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET /id from {local:?}: {err}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap_or_default();
+    Reply {
+        status,
+        ids: values(&headers, "x-request-id"),
+        headers,
+        body,
+    }
+}
+
+/// Trust policy `FromPeers(127.0.0.1/32)`: a client connecting from 127.0.0.2 has its ID
+/// (or trace context) ignored, with a DEBUG line and no warning; one from 127.0.0.1 has
+/// it honoured.
+pub async fn only_trusted_peers_set_the_id(start: &Starter) {
+    let config = CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .trust(TrustPolicy::from_peers(["127.0.0.1/32"]).unwrap())
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let (id, trace_id) = (fresh_hex(), fresh_hex());
+    let mut with_id = HeaderMap::new();
+    with_id.insert("x-request-id", HeaderValue::from_str(&id).unwrap());
+    let with_trace = traceparent_headers(&traceparent(&trace_id));
+
+    for (headers, sent) in [(&with_id, &id), (&with_trace, &trace_id)] {
+        let untrusted = get_from(&server, [127, 0, 0, 2], headers.clone()).await;
+        assert_eq!(untrusted.status, 200);
+        let new = untrusted.id();
+        assert!(
+            is_generated(new),
+            "{sent} from an untrusted peer was honoured: {new}"
+        );
+        assert_eq!(untrusted.body, new);
+        let records = logs().records_for(new);
+        let ignored: Vec<_> = records
+            .iter()
+            .filter(|r| r.level == Level::Debug && r.target == "correlation")
+            .collect();
+        assert_eq!(ignored.len(), 1, "{records:?}");
+        assert_eq!(
+            ignored[0].message,
+            format!(
+                "Generated new request ID ({new}), ignoring the incoming one from untrusted peer 127.0.0.2"
+            )
+        );
+        assert!(warnings_for(new).is_empty());
+        assert!(logs().records_for(sent).is_empty());
+
+        let trusted = get_from(&server, [127, 0, 0, 1], headers.clone()).await;
+        assert_eq!(trusted.id(), sent.as_str());
+        assert_eq!(trusted.body, sent.as_str());
+    }
 }

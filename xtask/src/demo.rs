@@ -1,5 +1,6 @@
 //! `cargo xtask demo [axum|actix|poem]`: builds and starts a demo server, sends it a
-//! handful of concurrent requests (with a valid ID, without one, with a hostile one),
+//! handful of concurrent requests (with a valid ID, without one, with a hostile one, with
+//! a W3C `traceparent` only),
 //! stops it, and prints its log lines grouped by correlation ID.
 
 use std::net::SocketAddr;
@@ -17,7 +18,14 @@ struct DemoRequest {
     label: &'static str,
     path: &'static str,
     id: Option<&'static str>,
+    /// A W3C `traceparent` the caller sends; its trace ID becomes the request's ID when no
+    /// `x-request-id` is sent.
+    traceparent: Option<&'static str>,
 }
+
+/// The trace ID of [`TRACEPARENT`].
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 const HOSTILE_ID: &str = "<script>alert(1)</script>\t'; DROP TABLE logs; --";
 
@@ -26,31 +34,43 @@ const REQUESTS: &[DemoRequest] = &[
         label: "no ID",
         path: "/",
         id: None,
+        traceparent: None,
     },
     DemoRequest {
         label: "no ID",
         path: "/",
         id: None,
+        traceparent: None,
     },
     DemoRequest {
         label: "valid ID",
         path: "/spawn",
         id: Some("3758c31e-1177-4540-ba33-0109c405579a"),
+        traceparent: None,
     },
     DemoRequest {
         label: "valid ID",
         path: "/blocking",
         id: Some("9e6454c421d54e4aa66ab28f15576414"),
+        traceparent: Some(TRACEPARENT),
     },
     DemoRequest {
         label: "hostile ID",
         path: "/",
         id: Some(HOSTILE_ID),
+        traceparent: None,
+    },
+    DemoRequest {
+        label: "traceparent",
+        path: "/",
+        id: None,
+        traceparent: Some(TRACEPARENT),
     },
     DemoRequest {
         label: "no ID",
         path: "/error",
         id: None,
+        traceparent: None,
     },
 ];
 
@@ -115,6 +135,9 @@ fn send(
     if let Some(id) = request.id {
         builder = builder.header("x-request-id", id);
     }
+    if let Some(traceparent) = request.traceparent {
+        builder = builder.header("traceparent", traceparent);
+    }
     let response = builder
         .send()
         .with_context(|| format!("GET {}", request.path))?;
@@ -174,6 +197,25 @@ fn report(responses: &[DemoResponse], lines: &[String]) -> anyhow::Result<()> {
         if response.id.contains("<script>") {
             bail!("the hostile ID was echoed");
         }
+        let expected = match response.request {
+            DemoRequest { id: Some(id), .. } if *id != HOSTILE_ID => Some(*id),
+            DemoRequest {
+                id: None,
+                traceparent: Some(_),
+                ..
+            } => Some(TRACE_ID),
+            _ => None,
+        };
+        if let Some(expected) = expected
+            && response.id != expected
+        {
+            bail!(
+                "GET {} ({}) got the ID {} instead of {expected}",
+                response.request.path,
+                response.request.label,
+                response.id
+            );
+        }
         if !groups.iter().any(|(id, _)| *id == response.id) {
             bail!(
                 "no log line carries the ID {} of GET {}",
@@ -185,6 +227,8 @@ fn report(responses: &[DemoResponse], lines: &[String]) -> anyhow::Result<()> {
     if !groups.iter().any(|(id, _)| *id == "-") {
         bail!("the start-up line outside any request (`[-]`) is missing");
     }
-    println!("Every request's lines share its ID; the hostile ID was replaced and never logged.");
+    println!(
+        "Every request's lines share its ID; a caller's traceparent gave its trace ID, and the hostile ID was replaced and never logged."
+    );
     Ok(())
 }

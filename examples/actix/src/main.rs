@@ -9,7 +9,6 @@
 //! `RUST_LOG` the level (default `info`).
 
 use actix_web::HttpServer;
-use correlation_actix::CorrelationConfig;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
@@ -23,7 +22,7 @@ async fn main() -> std::io::Result<()> {
         Ok(port) => port.parse().map_err(std::io::Error::other)?,
         Err(_) => 8080,
     };
-    let config = CorrelationConfig::default();
+    let config = example_actix::config();
     let server =
         HttpServer::new(move || example_actix::app(config.clone())).bind(("127.0.0.1", port))?;
     for addr in server.addrs() {

@@ -15,7 +15,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::correlation_core::{CorrelationFutureExt, current};
-use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer};
+use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer, IdSource};
 use futures_util::StreamExt;
 use http::Method;
 use tower::ServiceBuilder;
@@ -23,6 +23,17 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+
+/// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
+/// `traceparent` (so logs join the caller's trace), else generated. Built once and kept
+/// for the process, so the per-request clones of it copy a pointer.
+pub fn config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("the demo configuration is valid")
+        .leak()
+}
 
 /// The demo router with `config`: ours outermost, then tower-http's access log
 /// (`TraceLayer`, whose lines carry the ID because it runs inside our layer), then CORS

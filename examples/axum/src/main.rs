@@ -9,7 +9,7 @@
 //! `CORRELATION_DEMO_BARE=1` serves the same routes without the correlation layer: the
 //! baseline of `cargo xtask load`.
 
-use correlation_axum::CorrelationConfig;
+use std::net::SocketAddr;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -22,14 +22,16 @@ async fn main() -> std::io::Result<()> {
     correlation_core::install_panic_hook();
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    let config = CorrelationConfig::default();
-    let app = if std::env::var_os("CORRELATION_DEMO_BARE").is_some_and(|bare| bare == "1") {
+    let config = example_axum::config();
+    let router = if std::env::var_os("CORRELATION_DEMO_BARE").is_some_and(|bare| bare == "1") {
         log::info!("bare: serving without the correlation layer");
         example_axum::bare_app(&config)
     } else {
         example_axum::app(config)
     };
     log::info!("axum demo listening on http://{}", listener.local_addr()?);
+    // With each connection's peer address, which a `TrustPolicy::FromPeers` needs.
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -9,13 +9,24 @@ use std::fmt;
 use std::time::Duration;
 
 use correlation_poem::correlation_core::{CorrelationFutureExt, current};
-use correlation_poem::{Correlation, CorrelationConfig, CorrelationId};
+use correlation_poem::{Correlation, CorrelationConfig, CorrelationId, IdSource};
 use futures_util::{SinkExt, StreamExt};
 use poem::error::ResponseError;
 use poem::http::{HeaderName, Method, StatusCode};
 use poem::middleware::{CatchPanic, Cors, Tracing};
 use poem::web::websocket::{Message, WebSocket, WebSocketStream};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+
+/// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
+/// `traceparent` (so logs join the caller's trace), else generated. Built once and kept
+/// for the process, so the per-request clones of it copy a pointer.
+pub fn config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("the demo configuration is valid")
+        .leak()
+}
 
 /// The demo app with `config`. In poem the last `.with` is the outermost middleware:
 /// ours, then CORS, then poem's access log (`Tracing`, whose lines carry the ID because it

@@ -7,7 +7,6 @@
 //! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
 //! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
 
-use correlation_poem::CorrelationConfig;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
@@ -33,7 +32,7 @@ async fn main() -> std::io::Result<()> {
     }
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            example_poem::app(CorrelationConfig::default()),
+            example_poem::app(example_poem::config()),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },

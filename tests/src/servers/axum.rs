@@ -1,5 +1,7 @@
 //! Starts the axum demo app.
 
+use std::net::SocketAddr;
+
 use correlation_core::CorrelationConfig;
 
 use crate::TestServer;
@@ -14,9 +16,13 @@ pub async fn start(config: CorrelationConfig) -> TestServer {
     // The server task itself runs outside any request.
     #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
-        axum::serve(listener, example_axum::app(config))
-            .await
-            .unwrap();
+        // With the peer address, as the demo serves it, for the trust policy.
+        axum::serve(
+            listener,
+            example_axum::app(config).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestServer::new(addr, move || server.abort())
 }

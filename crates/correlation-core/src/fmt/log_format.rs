@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use super::layout::{Layout, write_record};
+use super::{Layout, write_record};
 use crate::display::DEFAULT_MISSING;
 
 /// Formats a record as `INFO  [<id>] target: message`, with `[-]` outside a request, on
