@@ -30,7 +30,7 @@ use actix_web::http::header::{HOST, HeaderValue};
 use actix_web::rt::SystemRunner;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
-use correlation_actix::Correlation;
+use correlation_actix::{Correlation, CorrelationConfig, IdSource};
 use correlation_bench_support::{BenchMode, interleaved_rounds, shared_bytes};
 use criterion::{BenchmarkId, Criterion};
 
@@ -184,6 +184,14 @@ fn profile(stack: &str, with_id: bool, count: u32) {
         };
     }
     with_stacks!(system, pick);
+    if stack == "correlation-traceparent" {
+        let app = system.block_on(test::init_service(
+            App::new()
+                .route("/", web::get().to(handler))
+                .wrap(Correlation::with_config(demo_config())),
+        ));
+        found = Some(batch(&system, app));
+    }
     let Some(batch) = found else {
         panic!("unknown stack {stack:?}: bare, correlation, peer or floor");
     };
@@ -229,4 +237,13 @@ fn main() {
         .configure_from_args();
     benches(&mut criterion);
     criterion.final_summary();
+}
+
+/// The demos' configuration: the ID from `X-Request-ID`, else from `traceparent`.
+fn demo_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("a valid configuration")
+        .leak()
 }

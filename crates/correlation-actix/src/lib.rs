@@ -174,6 +174,13 @@
 //! }
 //! ```
 //!
+//! # Whom to trust
+//!
+//! A [`TrustPolicy::FromPeers`] honours incoming IDs only from the listed networks, by the
+//! connection's peer address (`HttpRequest::peer_addr`), which actix-web gives for every
+//! TCP connection. A request without one (a Unix socket) is answered `500` and an `ERROR`
+//! says why; it is never trusted silently.
+//!
 //! # Caveats
 //!
 //! - actix-web turns an `Err` from the service stack into a response after all

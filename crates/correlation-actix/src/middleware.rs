@@ -88,9 +88,9 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
-    /// Every header name a source reads, in both `http` versions: a lookup in actix's map
-    /// by a name of the other version would parse (and for most names allocate) it anew.
-    source_names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
+    /// The trace-context header names, in both `http` versions: a lookup in actix's map by
+    /// a name of the other version would parse (and allocate) it anew.
+    trace_context_names: [(correlation_core::http::HeaderName, HeaderName); 3],
     response: HeaderName,
     rejection_status: StatusCode,
     peer_unavailable_status: StatusCode,
@@ -104,16 +104,12 @@ impl ActixConfig {
         Self {
             rejection_status: actix_status(REJECTION_STATUS),
             peer_unavailable_status: actix_status(PEER_UNAVAILABLE_STATUS),
-            source_names: config
-                .incoming_header_names()
-                .iter()
-                .cloned()
-                .chain(TRACE_CONTEXT_NAMES.map(correlation_core::http::HeaderName::from_static))
-                .map(|name| {
-                    let actix = actix_name(&name);
-                    (name, actix)
-                })
-                .collect(),
+            trace_context_names: TRACE_CONTEXT_NAMES.map(|name| {
+                (
+                    correlation_core::http::HeaderName::from_static(name),
+                    HeaderName::from_static(name),
+                )
+            }),
             incoming: config
                 .incoming_header_names()
                 .iter()
@@ -135,24 +131,44 @@ fn actix_status(status: correlation_core::http::StatusCode) -> StatusCode {
 /// that an accepted ID is put back on the request (and echoed) as that very value.
 struct ActixHeaders<'a> {
     map: &'a header::HeaderMap,
-    names: &'a [(correlation_core::http::HeaderName, HeaderName)],
+    config: &'a ActixConfig,
     found: Cell<Option<&'a HeaderValue>>,
 }
 
-impl RequestHeaders for ActixHeaders<'_> {
-    fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
-        let known = self.names.iter().find(|(known, _)| known == name);
-        let mut values = match known {
-            Some((_, actix)) => self.map.get_all(actix),
-            // A custom source's own header: parsed for this lookup.
-            None => self.map.get_all(name.as_str()),
-        };
+impl<'a> ActixHeaders<'a> {
+    fn first(&self, mut values: std::slice::Iter<'a, HeaderValue>) -> Option<FirstValue<'a>> {
         let first = values.next()?;
         self.found.set(Some(first));
         Some(FirstValue::from_bytes(
             first.as_bytes(),
             values.next().is_none(),
         ))
+    }
+}
+
+impl RequestHeaders for ActixHeaders<'_> {
+    fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
+        let known = self
+            .config
+            .trace_context_names
+            .iter()
+            .find(|(known, _)| known == name);
+        self.first(match known {
+            Some((_, actix)) => self.map.get_all(actix),
+            // A custom source's own header: parsed for this lookup.
+            None => self.map.get_all(name.as_str()),
+        })
+    }
+
+    fn incoming_value(
+        &self,
+        index: usize,
+        name: &correlation_core::http::HeaderName,
+    ) -> Option<FirstValue<'_>> {
+        match self.config.incoming.get(index) {
+            Some(actix) => self.first(self.map.get_all(actix)),
+            None => self.first_value(name),
+        }
     }
 }
 
@@ -219,7 +235,7 @@ where
         // Core's rules over actix's own map...
         let headers = ActixHeaders {
             map: request.headers(),
-            names: &actix.source_names,
+            config: actix,
             found: Cell::new(None),
         };
         let peer = || request.peer_addr().map(|address| address.ip());
@@ -228,9 +244,11 @@ where
                 "actix-web gives it for TCP connections only; serve the app over TCP",
             );
             return ResponseFuture {
-                kind: Kind::PeerUnavailable {
+                kind: Kind::Rejected {
                     request: Some(request),
-                    status: actix.peer_unavailable_status,
+                    value: None,
+                    config: Rc::clone(&self.config),
+                    reason: Refusal::PeerAddressUnavailable,
                 },
             };
         };
@@ -248,6 +266,7 @@ where
                     request: Some(request),
                     value: echo,
                     config: Rc::clone(&self.config),
+                    reason: Refusal::InvalidId,
                 },
             };
         }
@@ -310,11 +329,9 @@ pin_project! {
             request: Option<ServiceRequest>,
             value: Option<HeaderValue>,
             config: Rc<ActixConfig>,
+            reason: Refusal,
         },
-        PeerUnavailable {
-            request: Option<ServiceRequest>,
-            status: StatusCode,
-        },
+
     }
 }
 
@@ -375,10 +392,14 @@ where
                 request,
                 value,
                 config,
+                reason,
             } => {
                 let request = request
                     .take()
                     .expect("`ResponseFuture` polled after completion");
+                if *reason == Refusal::PeerAddressUnavailable {
+                    return Poll::Ready(Ok(refusal(request, config.peer_unavailable_status)));
+                }
                 let mut response =
                     HttpResponse::with_body(config.rejection_status, CorrelationBody::rejection());
                 let headers = response.headers_mut();
@@ -389,13 +410,6 @@ where
                 if let Some(value) = value.take() {
                     headers.insert(config.response.clone(), value);
                 }
-                Poll::Ready(Ok(request.into_response(response)))
-            }
-            KindProj::PeerUnavailable { request, status } => {
-                let request = request
-                    .take()
-                    .expect("`ResponseFuture` polled after completion");
-                let response = HttpResponse::with_body(*status, CorrelationBody::empty());
                 Poll::Ready(Ok(request.into_response(response)))
             }
         }
@@ -465,4 +479,20 @@ impl ResponseError for CorrelatedError {
             .insert(self.name.clone(), self.value.clone());
         response
     }
+}
+
+/// Why a request is answered without reaching the inner service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Its ID is invalid and the configuration rejects such requests.
+    InvalidId,
+    /// The trust policy needs the peer address and the connection has none.
+    PeerAddressUnavailable,
+}
+
+/// The answer to a request the trust policy cannot judge: rare, so kept out of the
+/// response future's common path.
+#[cold]
+fn refusal<B>(request: ServiceRequest, status: StatusCode) -> ServiceResponse<CorrelationBody<B>> {
+    request.into_response(HttpResponse::with_body(status, CorrelationBody::empty()))
 }

@@ -31,7 +31,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
-use correlation_axum::{CorrelationLayer, CorrelationService};
+use correlation_axum::{CorrelationConfig, CorrelationLayer, CorrelationService, IdSource};
 use correlation_bench_support::{BenchMode, interleaved_rounds, shared_header_value};
 use criterion::{BenchmarkId, Criterion};
 use http::header::HOST;
@@ -69,6 +69,13 @@ fn noop_layer() -> Router {
 
 fn ours() -> Router {
     routes().layer(CorrelationLayer::new()).with_state(())
+}
+
+/// Ours with the demos' sources: `X-Request-ID`, then `traceparent` (profile mode only).
+fn ours_traceparent() -> Router {
+    routes()
+        .layer(CorrelationLayer::with_config(demo_config()))
+        .with_state(())
 }
 
 /// The floor: the least work that does what our defaults promise.
@@ -223,6 +230,7 @@ fn profile(stack: &str, with_id: bool, count: u32) {
         "tower-http" => batch_of(tower_http()),
         "floor" => batch_of(floor()),
         "correlation-around" => batch_of(ours_around()),
+        "correlation-traceparent" => batch_of(ours_traceparent()),
         "tower-http-around" => batch_of(tower_http_around()),
         other => panic!(
             "unknown stack {other:?}: bare, noop-layer, correlation, tower-http, floor, \
@@ -329,4 +337,13 @@ fn main() {
         .configure_from_args();
     benches(&mut criterion);
     criterion.final_summary();
+}
+
+/// The demos' configuration: the ID from `X-Request-ID`, else from `traceparent`.
+fn demo_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("a valid configuration")
+        .leak()
 }

@@ -151,6 +151,36 @@
 //! }
 //! ```
 //!
+//! # Whom to trust
+//!
+//! A [`TrustPolicy::FromPeers`] honours incoming IDs only from the listed networks, by the
+//! connection's peer address, which the layer reads from axum's `ConnectInfo<SocketAddr>`:
+//! serve the app with `into_make_service_with_connect_info::<SocketAddr>()`, or tell the
+//! layer where your stack records the address with [`CorrelationLayer::peer_address`].
+//! Without it, such a request is answered `500` and an `ERROR` names the fix; it is never
+//! trusted silently.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{Router, routing::get};
+//! use correlation_axum::{CorrelationConfig, CorrelationLayer, IdSource, TrustPolicy};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = CorrelationConfig::builder()
+//!     .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+//!     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+//!     .build()?
+//!     .leak();
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(CorrelationLayer::with_config(config));
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Caveats
 //!
 //! - An error returned by the inner service (rather than a response) has no headers to

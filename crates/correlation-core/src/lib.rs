@@ -43,6 +43,9 @@
 //! - [`CorrelationConfig`]: header names, [generator](IdGenerator),
 //!   [validator](IdValidator), [transformer](IdTransformer), request-header update,
 //!   response echo, what to do with invalid IDs, paths to skip. Checked when built.
+//! - [`IdSource`] and [`TrustPolicy`]: where the incoming ID may come from (correlation
+//!   headers, W3C `traceparent`, AWS and Google trace headers, a function of the
+//!   headers), and whose incoming IDs are honoured (everyone, no one, listed networks).
 //! - [`CorrelationConfig::decide`]: accept, generate or replace, with its warning.
 //! - [`current`], [`scope`], [`sync_scope`], [`spawn`], [`spawn_local`],
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use correlation_bench_support::{BenchMode, interleaved_rounds, shared_header_value};
-use correlation_poem::Correlation;
+use correlation_poem::{Correlation, CorrelationConfig, IdSource};
 use criterion::{BenchmarkId, Criterion};
 use poem::http::HeaderValue;
 use poem::http::header::HOST;
@@ -190,6 +190,10 @@ fn profile(stack: &str, with_id: bool, count: u32) {
     let app = match stack {
         "bare" => bare(),
         "correlation" => ours(),
+        "correlation-traceparent" => Route::new()
+            .at("/", get(hello))
+            .with(Correlation::with_config(demo_config()))
+            .boxed(),
         "peer" => peer(),
         "floor" => floor(),
         other => panic!("unknown stack {other:?}: bare, correlation, peer or floor"),
@@ -251,4 +255,13 @@ fn main() {
         .configure_from_args();
     benches(&mut criterion);
     criterion.final_summary();
+}
+
+/// The demos' configuration: the ID from `X-Request-ID`, else from `traceparent`.
+fn demo_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .build()
+        .expect("a valid configuration")
+        .leak()
 }

@@ -228,6 +228,13 @@
 //! # let _ = app;
 //! ```
 //!
+//! # Whom to trust
+//!
+//! A [`TrustPolicy::FromPeers`] honours incoming IDs only from the listed networks, by the
+//! connection's peer address (`Request::remote_addr`), a socket address for poem's TCP
+//! listeners. A request without one (a Unix socket, a request made in memory) is answered
+//! `500` and an `ERROR` says why; it is never trusted silently.
+//!
 //! # Caveats
 //!
 //! - Requests to paths the configuration skips pass through untouched: no ID, no

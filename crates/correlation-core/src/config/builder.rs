@@ -275,6 +275,7 @@ impl CorrelationConfigBuilder {
             Err(_) => return Err(ConfigError::GeneratorPanicked),
         }
         Ok(Inner {
+            headers_from_anyone: sources.is_none() && self.trust == TrustPolicy::Always,
             incoming,
             sources,
             trust: self.trust,

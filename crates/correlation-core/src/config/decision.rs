@@ -117,10 +117,17 @@ impl CorrelationConfig {
         Decision { id, outcome }
     }
 
+    #[inline]
     pub(super) fn transformed(&self, decision: Decision) -> Decision {
         if self.inner.transformer.is_none() {
             return decision;
         }
+        self.transform(decision)
+    }
+
+    /// [`transformed`](Self::transformed) with a transformer configured: apart, so that
+    /// the common case without one stays small enough to inline.
+    fn transform(&self, decision: Decision) -> Decision {
         match self.apply_transformer(decision.id) {
             Some(id) => Decision {
                 id,

@@ -107,6 +107,9 @@ struct Inner {
     /// All the sources in order, when they are not only the correlation headers.
     sources: Option<Box<[sources::Source]>>,
     trust: TrustPolicy,
+    /// No sources but the correlation headers, and every peer trusted: the common case,
+    /// decided on a path of its own.
+    headers_from_anyone: bool,
     response: HeaderName,
     generator: Generator,
     validator: Validator,

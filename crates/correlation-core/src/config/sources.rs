@@ -22,7 +22,9 @@ use crate::trace_context::{
     MalformedTraceContext, trace_id_from_amazon_trace_id, trace_id_from_cloud_trace_context,
     trace_id_from_traceparent,
 };
-use crate::trust::{PeerAddressUnavailable, TrustPolicy};
+use crate::trust::PeerAddressUnavailable;
+#[cfg(test)]
+use crate::trust::TrustPolicy;
 
 /// The W3C Trace Context header.
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -42,6 +44,15 @@ pub trait RequestHeaders {
     /// The bytes of the first value under `name`.
     fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.first_value(name).map(FirstValue::into_bytes)
+    }
+
+    /// [`first_value`](Self::first_value) for the correlation header `name`, which is
+    /// [`incoming_header_names()[index]`](crate::CorrelationConfig::incoming_header_names):
+    /// an adapter that keeps those names converted to its own header type looks them up
+    /// by index instead of converting `name` per request.
+    fn incoming_value(&self, index: usize, name: &HeaderName) -> Option<FirstValue<'_>> {
+        let _ = index;
+        self.first_value(name)
     }
 }
 
@@ -296,8 +307,9 @@ enum Trust {
 impl CorrelationConfig {
     /// Whether the ID comes from the correlation headers alone, whoever sends them: the
     /// common case, decided without looking at anything else.
+    #[inline]
     pub(super) fn reads_headers_from_anyone(&self) -> bool {
-        self.inner.sources.is_none() && self.inner.trust == TrustPolicy::Always
+        self.inner.headers_from_anyone
     }
 
     fn trust(
@@ -327,13 +339,13 @@ impl CorrelationConfig {
                 .enumerate()
                 .find_map(|(index, name)| {
                     headers
-                        .first_value(name)
+                        .incoming_value(index, name)
                         .map(|value| Found::Header(value.at(index)))
                 });
         };
         sources.iter().find_map(|source| match source {
             Source::Header(index) => headers
-                .first_value(&self.inner.incoming[*index])
+                .incoming_value(*index, &self.inner.incoming[*index])
                 .map(|value| Found::Header(value.at(*index))),
             Source::Trace(format) => headers
                 .get(format.header_name())
@@ -361,6 +373,20 @@ impl CorrelationConfig {
     where
         H: RequestHeaders,
     {
+        if self.reads_headers_from_anyone() {
+            // The common case, straight: no other source, no trust to weigh.
+            let found = self
+                .inner
+                .incoming
+                .iter()
+                .enumerate()
+                .find_map(|(index, name)| {
+                    headers
+                        .incoming_value(index, name)
+                        .map(|value| value.at(index))
+                });
+            return Ok(self.decide_request(found));
+        }
         let trust = self.trust(peer)?;
         Ok(self.decide_found(self.find_source(headers), trust))
     }
