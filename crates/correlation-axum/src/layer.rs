@@ -216,11 +216,10 @@ where
             .insert(tower_http::request_id::RequestId::new(
                 decision.id.to_header_value(),
             ));
-        let context = adapter::request_context(&self.config, decision.id);
-        // Services that do work in `call` itself, before their future is polled, see the ID too.
-        let entered = adapter::enter(&context);
-        let future = self.inner.call(request);
-        drop(entered);
+        let mut context = adapter::request_context(&self.config, decision.id);
+        // Services that do work in `call` itself, before their future is polled, see the ID
+        // too; the context is moved in and out for it, not copied.
+        let future = adapter::run_mut(&mut context, || self.inner.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
                 future: context.wrap(future),

@@ -286,6 +286,7 @@ impl CorrelationConfigBuilder {
             update_request_header: self.update_request_header,
             echo_response_header: self.echo_response_header,
             on_invalid: self.on_invalid,
+            skips_some: !self.skip_paths.is_empty() || self.skip.is_some(),
             skip_paths: self.skip_paths.into_boxed_slice(),
             skip: self.skip,
             max_length: self.max_length,

@@ -119,6 +119,8 @@ struct Inner {
     on_invalid: OnInvalid,
     skip_paths: Box<[String]>,
     skip: Option<SkipPredicate>,
+    /// Whether any path is skipped at all: most configurations skip none.
+    skips_some: bool,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
 }
@@ -239,10 +241,12 @@ impl CorrelationConfig {
     }
 
     /// Whether requests to `path` are left alone (no ID, no header, no scope).
+    #[inline]
     pub fn is_skipped(&self, path: &str) -> bool {
         let inner = &*self.inner;
-        inner.skip_paths.iter().any(|skipped| skipped == path)
-            || inner.skip.as_ref().is_some_and(|skip| skip(path))
+        inner.skips_some
+            && (inner.skip_paths.iter().any(|skipped| skipped == path)
+                || inner.skip.as_ref().is_some_and(|skip| skip(path)))
     }
 
     /// The context a request with `id` runs in: the ID, and with the `tracing` feature a

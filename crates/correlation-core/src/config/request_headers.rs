@@ -20,7 +20,7 @@ use http::header::Entry;
 
 use super::{CorrelationConfig, Decision, Outcome};
 use crate::id::CorrelationId;
-use crate::strategy::configured::Candidate;
+use crate::strategy::configured::{Candidate, Validator};
 use crate::trust::PeerAddressUnavailable;
 
 /// The first value of the first incoming header name a request carries.
@@ -118,14 +118,21 @@ impl CorrelationConfig {
         headers: &mut HeaderMap,
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Decision, PeerAddressUnavailable> {
-        if !self.reads_headers_from_anyone() {
-            let (decision, plan) = self.decide_from_sources(headers, peer)?;
-            self.apply(headers, &decision, plan);
-            return Ok(decision);
-        }
-        if let ([name], true) = (&*self.inner.incoming, self.inner.update_request_header) {
+        if let ([name], true, true) = (
+            &*self.inner.incoming,
+            self.inner.update_request_header,
+            self.reads_headers_from_anyone(),
+        ) {
             // One name, updated: one lookup finds the value and the place the ID goes.
             return Ok(match headers.entry(name) {
+                Entry::Vacant(vacant) if self.inner.transformer.is_none() => {
+                    let id = self.generate();
+                    vacant.insert(id.to_header_value());
+                    Decision {
+                        id,
+                        outcome: Outcome::Generated,
+                    }
+                }
                 Entry::Vacant(vacant) => {
                     let (decision, plan) = self.decide_request(None);
                     if plan.write_id() {
@@ -140,7 +147,11 @@ impl CorrelationConfig {
                         name_index: 0,
                         alone: values.next().is_none(),
                     });
-                    let (decision, plan) = self.decide_request(incoming);
+                    let (decision, plan) =
+                        match incoming.and_then(|incoming| self.accepted_in_place(incoming)) {
+                            Some(accepted) => accepted,
+                            None => self.decide_request(incoming),
+                        };
                     if plan.write_id() {
                         occupied.insert(decision.id.to_header_value());
                     }
@@ -151,6 +162,39 @@ impl CorrelationConfig {
         let (decision, plan) = self.decide_from_sources(headers, peer)?;
         self.apply(headers, &decision, plan);
         Ok(decision)
+    }
+
+    /// The common case, decided without the general rules: a value alone under the first
+    /// name that the default validator accepts, with no transformer, so the request
+    /// already holds exactly the final ID. The default validator is pure, so checking it
+    /// again on the general path (for a value it rejects) changes nothing.
+    #[inline]
+    pub(super) fn accepted_in_place(
+        &self,
+        incoming: Incoming<'_>,
+    ) -> Option<(Decision, RequestHeaderPlan)> {
+        if !matches!(self.inner.validator, Validator::StrictUuidV4)
+            || self.inner.transformer.is_some()
+            || incoming.name_index != 0
+            || !incoming.alone
+        {
+            return None;
+        }
+        let id = self
+            .inner
+            .validator
+            .accept(incoming.value, self.inner.max_length)?;
+        let plan = RequestHeaderPlan {
+            write_id: false,
+            remove_others: self.inner.update_request_header && self.inner.incoming.len() > 1,
+        };
+        Some((
+            Decision {
+                id,
+                outcome: Outcome::Accepted,
+            },
+            plan,
+        ))
     }
 
     fn apply(&self, headers: &mut HeaderMap, decision: &Decision, plan: RequestHeaderPlan) {

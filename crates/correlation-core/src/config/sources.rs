@@ -385,6 +385,9 @@ impl CorrelationConfig {
                         .incoming_value(index, name)
                         .map(|value| value.at(index))
                 });
+            if let Some(accepted) = found.and_then(|incoming| self.accepted_in_place(incoming)) {
+                return Ok(accepted);
+            }
             return Ok(self.decide_request(found));
         }
         let trust = self.trust(peer)?;
