@@ -147,6 +147,10 @@ impl<'a> ActixHeaders<'a> {
 }
 
 impl RequestHeaders for ActixHeaders<'_> {
+    fn copies_ids(&self) -> bool {
+        true
+    }
+
     fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
         let known = self
             .config

@@ -41,6 +41,13 @@ pub trait RequestHeaders {
     /// The first value under `name`, and whether it is the only one.
     fn first_value(&self, name: &HeaderName) -> Option<FirstValue<'_>>;
 
+    /// Whether the adapter copies the final ID into a header value of its own type (as
+    /// actix-web 4's `http` 0.2 does) rather than using the `http` 1 value the ID can share:
+    /// a generated ID is then made without that shared value, which it would never use.
+    fn copies_ids(&self) -> bool {
+        false
+    }
+
     /// The bytes of the first value under `name`.
     fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.first_value(name).map(FirstValue::into_bytes)
@@ -387,6 +394,17 @@ impl CorrelationConfig {
                 });
             if let Some(accepted) = found.and_then(|incoming| self.accepted_in_place(incoming)) {
                 return Ok(accepted);
+            }
+            if found.is_none() && headers.copies_ids() && self.inner.transformer.is_none() {
+                let decision = Decision {
+                    id: self
+                        .inner
+                        .generator
+                        .generate_inline_within(self.inner.max_length),
+                    outcome: Outcome::Generated,
+                };
+                let plan = self.plan(None, &decision);
+                return Ok((decision, plan));
             }
             return Ok(self.decide_request(found));
         }

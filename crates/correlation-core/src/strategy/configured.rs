@@ -112,6 +112,15 @@ impl Generator {
     }
 
     /// A new ID, or why the generator's candidate is unusable (a panic unwinds).
+    /// Like [`generate_within`](Self::generate_within), the default generator's ID held in
+    /// the ID itself rather than in a shared header value.
+    pub(crate) fn generate_inline_within(&self, max: usize) -> CorrelationId {
+        match self {
+            Self::UuidV4 => UuidV4::new_inline_id(),
+            Self::Custom(_) => self.generate_within(max),
+        }
+    }
+
     pub(crate) fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
         match self {
             Self::UuidV4 => Ok(UuidV4::new_id()),

@@ -59,6 +59,14 @@ impl UuidV4 {
     pub fn new_id() -> CorrelationId {
         simple(Uuid::new_v4())
     }
+
+    /// A new ID held in the ID itself, with no allocation: for adapters that copy it into
+    /// a header value of their own type anyway, and would never use the shared one.
+    pub(crate) fn new_inline_id() -> CorrelationId {
+        let mut buf = [0u8; 32];
+        Uuid::new_v4().simple().encode_lower(&mut buf);
+        CorrelationId::from_checked_bytes(&buf)
+    }
 }
 
 impl IdGenerator for UuidV4 {
