@@ -89,7 +89,8 @@ impl IdGenerator for HyphenatedUuidV4 {
 
 /// A time-ordered UUID v7 in hyphenated form, handy when IDs double as sortable keys.
 ///
-/// Pair it with the [`AnyUuid`] validator, since the default validator only accepts v4.
+/// Pair it with the [`StrictUuidV7`] validator (or [`AnyUuid`]), since the default validator
+/// only accepts v4.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UuidV7;
 
