@@ -22,9 +22,7 @@ use crate::trace_context::{
     MalformedTraceContext, trace_id_from_amazon_trace_id, trace_id_from_cloud_trace_context,
     trace_id_from_traceparent,
 };
-use crate::trust::PeerAddressUnavailable;
-#[cfg(test)]
-use crate::trust::TrustPolicy;
+use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
 /// The W3C Trace Context header.
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -432,9 +430,13 @@ impl CorrelationConfig {
                     target: LOG_TARGET,
                     "Generated new request ID ({id}), ignoring the incoming one from untrusted peer {peer}"
                 ),
-                None => log::debug!(
+                None if self.inner.trust == TrustPolicy::Never => log::debug!(
                     target: LOG_TARGET,
                     "Generated new request ID ({id}), ignoring the incoming one: the trust policy trusts no peer"
+                ),
+                None => log::debug!(
+                    target: LOG_TARGET,
+                    "Generated new request ID ({id}), ignoring the incoming one: the peer's address is unknown"
                 ),
             });
             let plan = self.plan(None, &decision);
@@ -755,14 +757,16 @@ mod tests {
             Err(PeerAddressUnavailable)
         );
         // `decide` has no peer: it trusts no one under such a policy.
-        assert_eq!(
-            config.decide(&headers(&[("x-request-id", VALID)])).outcome,
-            Outcome::Generated
-        );
+        let decision = config.decide(&headers(&[("x-request-id", VALID)]));
+        assert_eq!(decision.outcome, Outcome::Generated);
+        let lines = logs.records_for(decision.id.as_str());
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].message.ends_with("the peer's address is unknown"));
     }
 
     #[test]
     fn never_ignores_every_incoming_id_without_asking_for_the_peer() {
+        let logs = LogCapture::install();
         let config = CorrelationConfig::builder()
             .trust(TrustPolicy::Never)
             .build()
@@ -774,6 +778,14 @@ mod tests {
         assert_eq!(decision.outcome, Outcome::Generated);
         assert_ne!(decision.id, VALID);
         assert_eq!(map["x-request-id"], decision.id.as_str());
+        let lines = logs.records_for(decision.id.as_str());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].level, log::Level::Debug);
+        assert!(
+            lines[0]
+                .message
+                .ends_with("the trust policy trusts no peer")
+        );
     }
 
     proptest! {
