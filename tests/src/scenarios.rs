@@ -23,10 +23,16 @@ use crate::client::{RawConnection, RawResponse};
 /// Starts one adapter's demo app with a configuration.
 pub type Starter = dyn Fn(CorrelationConfig) -> Pin<Box<dyn Future<Output = TestServer>>>;
 
-/// Expands to one `#[tokio::test]` per scenario, run against the adapter started by `$start`.
+/// Expands to one `#[tokio::test]` per scenario, run against the adapter started by
+/// `$start`; the scenarios about the demo's own configuration get it from `$demo_config`.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($start:path) => {
+    ($start:path, $demo_config:path) => {
+        $crate::conformance_suite!(@demo_tests $start, $demo_config;
+            a_valid_traceparent_alone_is_the_id,
+            the_request_id_wins_over_traceparent,
+            malformed_traceparent_is_replaced_with_one_warning,
+        );
         $crate::conformance_suite!(@tests $start;
             valid_ids_are_echoed_verbatim,
             missing_or_empty_header_gets_a_fresh_hex_v4,
@@ -52,11 +58,22 @@ macro_rules! conformance_suite {
             hostile_header_table,
             stress_ten_thousand_requests_without_cross_talk,
             disconnecting_clients_break_nothing,
-            a_valid_traceparent_alone_is_the_id,
-            the_request_id_wins_over_traceparent,
-            malformed_traceparent_is_replaced_with_one_warning,
             only_trusted_peers_set_the_id,
         );
+    };
+    (@demo_tests $start:path, $demo_config:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::scenarios::logs();
+                let start = |config| {
+                    let server: ::std::pin::Pin<Box<dyn ::std::future::Future<Output = $crate::TestServer>>> =
+                        Box::pin($start(config));
+                    server
+                };
+                $crate::scenarios::$name(&start, $demo_config()).await;
+            }
+        )*
     };
     (@tests $start:path; $($name:ident),* $(,)?) => {
         $(
@@ -1144,14 +1161,6 @@ pub async fn disconnecting_clients_break_nothing(start: &Starter) {
     );
 }
 
-/// The demos' configuration: the ID from `X-Request-ID`, else from W3C `traceparent`.
-pub fn demo_config() -> CorrelationConfig {
-    CorrelationConfig::builder()
-        .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
-        .build()
-        .expect("the demo configuration is valid")
-}
-
 /// A W3C `traceparent` value with `trace_id`.
 fn traceparent(trace_id: &str) -> String {
     format!("00-{trace_id}-00f067aa0ba902b7-01")
@@ -1165,8 +1174,8 @@ fn traceparent_headers(value: &str) -> HeaderMap {
 
 /// A valid `traceparent` and no `X-Request-ID`: its trace ID is the request's ID in the
 /// response header, the handler's request header and the logs.
-pub async fn a_valid_traceparent_alone_is_the_id(start: &Starter) {
-    let server = start(demo_config()).await;
+pub async fn a_valid_traceparent_alone_is_the_id(start: &Starter, demo: CorrelationConfig) {
+    let server = start(demo).await;
     let trace_id = fresh_hex();
     let reply = get_with(&server, "/id", traceparent_headers(&traceparent(&trace_id))).await;
     assert_eq!(reply.status, 200);
@@ -1187,8 +1196,8 @@ pub async fn a_valid_traceparent_alone_is_the_id(start: &Starter) {
 }
 
 /// Both headers: `X-Request-ID` comes first among the sources, so it wins.
-pub async fn the_request_id_wins_over_traceparent(start: &Starter) {
-    let server = start(demo_config()).await;
+pub async fn the_request_id_wins_over_traceparent(start: &Starter, demo: CorrelationConfig) {
+    let server = start(demo).await;
     let (id, trace_id) = (fresh_hex(), fresh_hex());
     let mut headers = traceparent_headers(&traceparent(&trace_id));
     headers.insert("x-request-id", HeaderValue::from_str(&id).unwrap());
@@ -1200,8 +1209,11 @@ pub async fn the_request_id_wins_over_traceparent(start: &Starter) {
 
 /// Malformed `traceparent` values are replaced by a fresh ID with one warning that
 /// never contains the value.
-pub async fn malformed_traceparent_is_replaced_with_one_warning(start: &Starter) {
-    let server = start(demo_config()).await;
+pub async fn malformed_traceparent_is_replaced_with_one_warning(
+    start: &Starter,
+    demo: CorrelationConfig,
+) {
+    let server = start(demo).await;
     let trace_id = fresh_hex();
     let malformed = [
         // All-zero trace ID.
