@@ -125,6 +125,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads `response` whole; `id_header` names the correlation header.
+    async fn read(response: reqwest::Response, id_header: &str) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Self {
+            status,
+            ids: values(&headers, id_header),
+            headers,
+            body,
+        }
+    }
+
     /// The single correlation ID of the response; fails the test unless there is exactly one.
     pub fn id(&self) -> &str {
         assert_eq!(
@@ -157,15 +170,7 @@ async fn get_named(server: &TestServer, path: &str, headers: HeaderMap, id_heade
         .send()
         .await
         .unwrap_or_else(|err| panic!("GET {path}: {err}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().await.unwrap_or_default();
-    Reply {
-        status,
-        ids: values(&headers, id_header),
-        headers,
-        body,
-    }
+    Reply::read(response, id_header).await
 }
 
 /// `GET path`, with `x-request-id: id` when given.
@@ -1261,15 +1266,7 @@ async fn get_from(server: &TestServer, local: [u8; 4], headers: HeaderMap) -> Re
         .send()
         .await
         .unwrap_or_else(|err| panic!("GET /id from {local:?}: {err}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().await.unwrap_or_default();
-    Reply {
-        status,
-        ids: values(&headers, "x-request-id"),
-        headers,
-        body,
-    }
+    Reply::read(response, "x-request-id").await
 }
 
 /// Trust policy `FromPeers(127.0.0.1/32)`: a client connecting from 127.0.0.2 has its ID

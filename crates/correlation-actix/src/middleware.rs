@@ -15,7 +15,7 @@ use actix_web::{Error, HttpResponse, ResponseError};
 use bytes::Bytes;
 use correlation_core::adapter::{
     self, FirstValue, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
-    RequestHeaders,
+    RequestHeaders, TRACE_CONTEXT_HEADERS,
 };
 use correlation_core::{
     CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation,
@@ -96,19 +96,14 @@ struct ActixConfig {
     peer_unavailable_status: StatusCode,
 }
 
-/// The trace-context headers a source may read.
-const TRACE_CONTEXT_NAMES: [&str; 3] = ["traceparent", "x-amzn-trace-id", "x-cloud-trace-context"];
-
 impl ActixConfig {
     fn new(config: CorrelationConfig) -> Self {
         Self {
             rejection_status: actix_status(REJECTION_STATUS),
             peer_unavailable_status: actix_status(PEER_UNAVAILABLE_STATUS),
-            trace_context_names: TRACE_CONTEXT_NAMES.map(|name| {
-                (
-                    correlation_core::http::HeaderName::from_static(name),
-                    HeaderName::from_static(name),
-                )
+            trace_context_names: TRACE_CONTEXT_HEADERS.clone().map(|name| {
+                let actix = actix_name(&name);
+                (name, actix)
             }),
             incoming: config
                 .incoming_header_names()

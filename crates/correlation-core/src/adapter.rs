@@ -84,7 +84,7 @@ use std::pin::Pin;
 use http::{HeaderMap, StatusCode};
 
 use crate::config::{CorrelationConfig, Decision};
-pub use crate::config::{FirstValue, RequestHeaderPlan, RequestHeaders};
+pub use crate::config::{FirstValue, RequestHeaderPlan, RequestHeaders, TRACE_CONTEXT_HEADERS};
 use crate::constants::LOG_TARGET;
 pub use crate::context::Entered;
 use crate::context::{CorrelationContext, WithCorrelation};

@@ -30,7 +30,7 @@ pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
 pub(crate) use request_headers::Incoming;
 pub use request_headers::RequestHeaderPlan;
-pub use sources::{FirstValue, IdSource, RequestHeaders};
+pub use sources::{FirstValue, IdSource, RequestHeaders, TRACE_CONTEXT_HEADERS};
 
 /// A user predicate on the request path.
 pub(crate) type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;

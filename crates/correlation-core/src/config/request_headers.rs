@@ -31,25 +31,6 @@ pub(crate) struct Incoming<'a> {
     pub(super) alone: bool,
 }
 
-#[cfg(test)]
-impl<'a> Incoming<'a> {
-    fn new(value: &'a HeaderValue, name_index: usize, alone: bool) -> Self {
-        Self {
-            value: Candidate::Shared(value),
-            name_index,
-            alone,
-        }
-    }
-
-    fn from_bytes(value: &'a [u8], name_index: usize, alone: bool) -> Self {
-        Self {
-            value: Candidate::Borrowed(value),
-            name_index,
-            alone,
-        }
-    }
-}
-
 /// What to do to a request's headers once its ID is decided: see
 /// [`adapter::decide_request`](crate::adapter::decide_request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +203,8 @@ impl CorrelationConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::OnInvalid;
     use super::super::test_support::{VALID, headers};
+    use super::super::{FirstValue, OnInvalid};
     use super::*;
 
     #[test]
@@ -241,36 +222,36 @@ mod tests {
         let default = CorrelationConfig::default();
         assert_eq!(plan(&default, None), (true, false));
         assert_eq!(
-            plan(&default, Some(Incoming::new(&valid, 0, true))),
+            plan(&default, Some(FirstValue::new(&valid, true).at(0))),
             (false, false)
         );
         assert_eq!(
-            plan(&default, Some(Incoming::new(&valid, 0, false))),
+            plan(&default, Some(FirstValue::new(&valid, false).at(0))),
             (true, false)
         );
         let bad = HeaderValue::from_static("bad");
         assert_eq!(
-            plan(&default, Some(Incoming::new(&bad, 0, true))),
+            plan(&default, Some(FirstValue::new(&bad, true).at(0))),
             (true, false)
         );
         // The same rules on the bytes of another header type.
         assert_eq!(
             plan(
                 &default,
-                Some(Incoming::from_bytes(VALID.as_bytes(), 0, true))
+                Some(FirstValue::from_bytes(VALID.as_bytes(), true).at(0))
             ),
             (false, false)
         );
         assert_eq!(
-            plan(&two_names, Some(Incoming::new(&valid, 0, true))),
+            plan(&two_names, Some(FirstValue::new(&valid, true).at(0))),
             (false, true)
         );
         assert_eq!(
-            plan(&two_names, Some(Incoming::new(&valid, 1, true))),
+            plan(&two_names, Some(FirstValue::new(&valid, true).at(1))),
             (true, true)
         );
         let other = HeaderValue::from_static(OTHER);
-        let (decision, _) = two_names.decide_request(Some(Incoming::new(&other, 1, true)));
+        let (decision, _) = two_names.decide_request(Some(FirstValue::new(&other, true).at(1)));
         assert_eq!(decision.id, OTHER);
 
         let reject = CorrelationConfig::builder()
@@ -278,7 +259,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            plan(&reject, Some(Incoming::new(&bad, 0, true))),
+            plan(&reject, Some(FirstValue::new(&bad, true).at(0))),
             (false, false)
         );
         let off = CorrelationConfig::builder()

@@ -24,12 +24,14 @@ use crate::trace_context::{
 };
 use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
-/// The W3C Trace Context header.
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-/// AWS X-Ray's header.
-static AMAZON_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
-/// Google Cloud's header.
-static CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
+/// The headers the trace-context sources read: W3C Trace Context's `traceparent`, AWS
+/// X-Ray's `X-Amzn-Trace-Id` and Google Cloud's `X-Cloud-Trace-Context`. An adapter over
+/// another header type converts these once rather than per request.
+pub static TRACE_CONTEXT_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("x-amzn-trace-id"),
+    HeaderName::from_static("x-cloud-trace-context"),
+];
 
 /// A request's headers, as a source reads them, whatever the framework's header map.
 ///
@@ -101,7 +103,7 @@ impl<'a> FirstValue<'a> {
         self.value.into_bytes()
     }
 
-    fn at(self, name_index: usize) -> Incoming<'a> {
+    pub(super) fn at(self, name_index: usize) -> Incoming<'a> {
         Incoming {
             value: self.value,
             name_index,
@@ -158,21 +160,18 @@ pub(super) enum SourceKind {
     },
 }
 
-/// The trace-context formats a source can read.
+/// The trace-context formats a source can read, each the index of its header in
+/// [`TRACE_CONTEXT_HEADERS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TraceFormat {
-    TraceParent,
-    AmazonTraceId,
-    CloudTraceContext,
+    TraceParent = 0,
+    AmazonTraceId = 1,
+    CloudTraceContext = 2,
 }
 
 impl TraceFormat {
     fn header_name(self) -> &'static HeaderName {
-        match self {
-            Self::TraceParent => &TRACEPARENT,
-            Self::AmazonTraceId => &AMAZON_TRACE_ID,
-            Self::CloudTraceContext => &CLOUD_TRACE_CONTEXT,
-        }
+        &TRACE_CONTEXT_HEADERS[self as usize]
     }
 
     /// The source as the warning about its invalid value names it.
@@ -334,19 +333,23 @@ impl CorrelationConfig {
         })
     }
 
+    /// The first correlation header present in `headers`.
+    fn find_incoming<'h, H: RequestHeaders>(&self, headers: &'h H) -> Option<Incoming<'h>> {
+        self.inner
+            .incoming
+            .iter()
+            .enumerate()
+            .find_map(|(index, name)| {
+                headers
+                    .incoming_value(index, name)
+                    .map(|value| value.at(index))
+            })
+    }
+
     /// The first source present in `headers`.
     fn find_source<'h, H: RequestHeaders>(&'h self, headers: &'h H) -> Option<Found<'h>> {
         let Some(sources) = &self.inner.sources else {
-            return self
-                .inner
-                .incoming
-                .iter()
-                .enumerate()
-                .find_map(|(index, name)| {
-                    headers
-                        .incoming_value(index, name)
-                        .map(|value| Found::Header(value.at(index)))
-                });
+            return self.find_incoming(headers).map(Found::Header);
         };
         sources.iter().find_map(|source| match source {
             Source::Header(index) => headers
@@ -380,16 +383,7 @@ impl CorrelationConfig {
     {
         if self.reads_headers_from_anyone() {
             // The common case, straight: no other source, no trust to weigh.
-            let found = self
-                .inner
-                .incoming
-                .iter()
-                .enumerate()
-                .find_map(|(index, name)| {
-                    headers
-                        .incoming_value(index, name)
-                        .map(|value| value.at(index))
-                });
+            let found = self.find_incoming(headers);
             if let Some(accepted) = found.and_then(|incoming| self.accepted_in_place(incoming)) {
                 return Ok(accepted);
             }
