@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
-use correlation_core::adapter::{self, REJECTION_BODY};
+use correlation_core::adapter::REJECTION_BODY;
 use pin_project_lite::pin_project;
 
 pin_project! {
@@ -35,10 +35,10 @@ pin_project! {
             if !std::mem::needs_drop::<B>() || std::thread::panicking() {
                 return;
             }
-            if let Some(mut context) = this.context.take() {
+            if let Some(context) = this.context.take() {
                 let mut kind = this.kind;
                 if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
-                    adapter::run_mut(&mut context, || kind.set(BodyKind::Done));
+                    context.run(|| kind.set(BodyKind::Done));
                 }
             }
         }
@@ -148,7 +148,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
         let this = self.project();
         match this.kind.project() {
             BodyKindProj::Body { body } => match this.context {
-                Some(context) => adapter::run_mut(context, || body.poll_next(cx)),
+                Some(context) => context.run(|| body.poll_next(cx)),
                 None => body.poll_next(cx),
             },
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),

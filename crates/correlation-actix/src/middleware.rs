@@ -284,9 +284,7 @@ where
         // The inner service's `call` (where actix starts extracting handler arguments)
         // and its future both run with the ID.
         let context = adapter::request_context(config, id);
-        let entered = adapter::enter(&context);
-        let future = self.service.call(request);
-        drop(entered);
+        let future = context.run(|| self.service.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
                 future: context.wrap(future),

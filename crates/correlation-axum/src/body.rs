@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
-use correlation_core::adapter::{self, REJECTION_BODY};
+use correlation_core::adapter::REJECTION_BODY;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -88,9 +88,7 @@ where
         match self.project().kind.project() {
             // A finished body runs no more code: spare it the scope.
             BodyKindProj::Scoped { body, .. } if body.is_end_stream() => body.poll_frame(cx),
-            BodyKindProj::Scoped { body, context } => {
-                adapter::run_mut(context, || body.poll_frame(cx))
-            }
+            BodyKindProj::Scoped { body, context } => context.run(|| body.poll_frame(cx)),
             BodyKindProj::Plain { body } => body.poll_frame(cx),
             BodyKindProj::Rejection { message } => {
                 Poll::Ready(message.take().map(|data| Ok(Frame::data(data.into()))))

@@ -216,10 +216,10 @@ where
             .insert(tower_http::request_id::RequestId::new(
                 decision.id.to_header_value(),
             ));
-        let mut context = adapter::request_context(&self.config, decision.id);
+        let context = adapter::request_context(&self.config, decision.id);
         // Services that do work in `call` itself, before their future is polled, see the ID
-        // too; the context is moved in and out for it, not copied.
-        let future = adapter::run_mut(&mut context, || self.inner.call(request));
+        // too.
+        let future = context.run(|| self.inner.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
                 future: context.wrap(future),

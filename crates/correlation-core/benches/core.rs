@@ -100,16 +100,9 @@ fn scope_round_trip(c: &mut Criterion) {
     // What an adapter pays to enter a request's context around a call: the ID is a
     // generated one (reference-counted bytes, as in production), not a static.
     let generated = UuidV4::new_id();
-    let mut context = CorrelationContext::new(generated.clone());
-    group.bench_function("run_mut (owned context)", |b| {
-        b.iter(|| correlation_core::adapter::run_mut(black_box(&mut context), || black_box(1)))
-    });
     let context = CorrelationContext::new(generated.clone());
-    group.bench_function("enter+leave (guard)", |b| {
-        b.iter(|| {
-            let _entered = correlation_core::adapter::enter(black_box(&context));
-            black_box(1)
-        })
+    group.bench_function("run (a request's context)", |b| {
+        b.iter(|| black_box(&context).run(|| black_box(1)))
     });
     group.bench_function("clone+drop of a generated id", |b| {
         b.iter(|| black_box(black_box(&generated).clone()))

@@ -25,16 +25,15 @@
 //!    [`REJECTION_BODY`], content type [`REJECTION_CONTENT_TYPE`], and the echoed header.
 //! 4. **Enter the scope around the inner service.** Make the request's context with
 //!    [`request_context`] (the ID, plus the `tracing` span and the Sentry hub with those
-//!    features). Build the inner service's future under the guard of [`enter`], so that
-//!    work done in the inner `call` itself sees the ID, then wrap the future with
+//!    features). Build the inner service's future inside [`CorrelationContext::run`], so
+//!    that work done in the inner `call` itself sees the ID, then wrap the future with
 //!    [`CorrelationContext::wrap`] so every poll runs inside the context.
 //! 5. **Echo.** When the response is ready, [`echo_response_headers`] puts exactly one
 //!    header with the final ID on it (replacing any the handler set), unless the
 //!    configuration turns echo off.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
 //!    with [`take_context`] (a move, not a clone) and enter it for every poll of a
-//!    streaming response body, and for its drop, with [`run_mut`]. Bodies already in
-//!    memory run no code and need no scope.
+//!    streaming response body, and for its drop, with [`CorrelationContext::run`].
 //!
 //! The three adapters of this crate family follow these steps; read
 //! `correlation-axum`'s `layer.rs` for the shortest complete one.
@@ -72,9 +71,8 @@
 //! assert!(plan.write_id() && plan.remove_others());
 //!
 //! let context = adapter::request_context(&config, decision.id);
-//! let entered = adapter::enter(&context);
-//! assert_eq!(current().unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
-//! drop(entered);
+//! let seen = context.run(current);
+//! assert_eq!(seen.unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -86,7 +84,6 @@ use http::{HeaderMap, StatusCode};
 use crate::config::{CorrelationConfig, Decision};
 pub use crate::config::{FirstValue, RequestHeaderPlan, RequestHeaders, TRACE_CONTEXT_HEADERS};
 use crate::constants::LOG_TARGET;
-pub use crate::context::Entered;
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;
 pub use crate::trust::PeerAddressUnavailable;
@@ -179,41 +176,6 @@ pub fn echo_response_headers(
 /// [`sentry_tag`](crate::CorrelationConfigBuilder::sentry_tag)).
 pub fn request_context(config: &CorrelationConfig, id: CorrelationId) -> CorrelationContext {
     config.request_context(id)
-}
-
-/// Enters `context` on the current thread until the returned guard is dropped, in the
-/// manner of tracing's `Span::entered`: for code that cannot pass a closure, such as a
-/// middleware that builds the inner service's future in place inside its own.
-///
-/// It enters a copy of the ID (a reference count), so the context stays free to be
-/// moved while the guard lives. Guards must be dropped on the thread that made them
-/// (they are not `Send`) and in the reverse order of entering. A guard leaked with
-/// `mem::forget` leaves the ID current on its thread; prefer
-/// [`CorrelationContext::run`] or [`CorrelationContext::wrap`] wherever a closure or a
-/// future will do.
-///
-/// ```
-/// use correlation_core::{CorrelationContext, CorrelationId, adapter, current};
-///
-/// let context = CorrelationContext::new(CorrelationId::from_static("req-3"));
-/// let entered = adapter::enter(&context);
-/// assert_eq!(current().unwrap(), "req-3");
-/// let moved = context; // the guard does not borrow the context
-/// drop(entered);
-/// assert_eq!(current(), None);
-/// # let _ = moved;
-/// ```
-#[inline]
-pub fn enter(context: &CorrelationContext) -> Entered {
-    context.enter()
-}
-
-/// Runs `f` inside `context` without cloning it: the context is moved into the thread's
-/// slot for the duration of `f` and back out. For middleware that owns its context and
-/// enters it many times (a response body polled chunk by chunk).
-#[inline]
-pub fn run_mut<R>(context: &mut CorrelationContext, f: impl FnOnce() -> R) -> R {
-    context.run_mut(f)
 }
 
 /// Takes the context back out of a future made by [`CorrelationContext::wrap`], once:

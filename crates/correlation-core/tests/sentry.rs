@@ -89,16 +89,13 @@ fn the_tag_name_is_configurable() {
 }
 
 #[test]
-fn events_under_an_entered_context_carry_its_tag() {
+fn events_inside_a_request_context_carry_its_tag() {
     let events = with_captured_events(|| {
         let context = correlation_core::adapter::request_context(
             &CorrelationConfig::default(),
             CorrelationId::from_static("req-e"),
         );
-        {
-            let _entered = correlation_core::adapter::enter(&context);
-            sentry_core::capture_message("entered", sentry_core::Level::Error);
-        }
+        context.run(|| sentry_core::capture_message("entered", sentry_core::Level::Error));
         sentry_core::capture_message("left", sentry_core::Level::Error);
     });
     assert_eq!(events.len(), 2);

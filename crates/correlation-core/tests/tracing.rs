@@ -71,16 +71,13 @@ async fn events_outside_a_request_have_no_request_span() {
 }
 
 #[tokio::test]
-async fn events_under_an_entered_context_carry_its_span() {
+async fn events_inside_a_request_context_carry_its_span() {
     let capture = TracingCapture::install();
     let context = correlation_core::adapter::request_context(
         &CorrelationConfig::default(),
         CorrelationId::from_static("entered-1"),
     );
-    {
-        let _entered = correlation_core::adapter::enter(&context);
-        tracing::info!("entered marker");
-    }
+    context.run(|| tracing::info!("entered marker"));
     tracing::info!("left marker");
     let found = capture.events_starting_with("entered marker");
     assert_eq!(found.len(), 1);

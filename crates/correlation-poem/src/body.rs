@@ -6,7 +6,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
-use correlation_core::adapter;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use poem::Body;
@@ -40,9 +39,8 @@ impl HttpBody for ScopedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        adapter::run_mut(&mut this.context, || {
-            Pin::new(&mut this.inner).poll_frame(cx)
-        })
+        this.context
+            .run(|| Pin::new(&mut this.inner).poll_frame(cx))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -169,11 +169,9 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         }
         let context = adapter::request_context(config, decision.id);
         // Work the inner endpoint does before returning its future sees the ID.
-        let _entered = adapter::enter(&context);
+        let future = context.run(|| self.inner.call(request));
         ResponseFuture {
-            kind: Kind::Running {
-                future: self.inner.call(request),
-            },
+            kind: Kind::Running { future },
             context: Some(context),
             config,
         }
@@ -205,7 +203,7 @@ pin_project! {
             if let (Some(context), KindProj::Running { .. }) =
                 (this.context, kind.as_mut().project())
             {
-                adapter::run_mut(context, || kind.set(Kind::Done));
+                context.run(|| kind.set(Kind::Done));
             }
         }
     }
@@ -245,7 +243,7 @@ where
         };
         // Polling the inner future and turning its output or error into a response
         // (which may run user code): all with the ID, in one scope per poll.
-        let response = adapter::run_mut(context, || {
+        let response = context.run(|| {
             let KindProj::Running { future } = kind.as_mut().project() else {
                 panic!("`ResponseFuture` polled after completion");
             };

@@ -68,7 +68,7 @@ pin_project! {
             }
             // Destructors that log (a dropped request's guards, say) see the ID too.
             match this.context {
-                Some(context) => context.run_mut(|| future.set(None)),
+                Some(context) => context.run(|| future.set(None)),
                 None => future.set(None),
             }
         }
@@ -92,7 +92,7 @@ impl<F: Future> Future for WithCorrelation<F> {
             poll
         };
         match this.context {
-            Some(context) => context.run_mut(poll),
+            Some(context) => context.run(poll),
             None => poll(),
         }
     }
@@ -202,8 +202,8 @@ mod tests {
     async fn take_context_hands_the_finished_futures_context_on() {
         let mut future = Box::pin(scope(id("handed-on"), async { current() }));
         assert_eq!(future.as_mut().await.unwrap(), "handed-on");
-        let mut context = future.as_mut().take_context().unwrap();
-        assert_eq!(context.run_mut(current).unwrap(), "handed-on");
+        let context = future.as_mut().take_context().unwrap();
+        assert_eq!(context.run(current).unwrap(), "handed-on");
         assert!(future.as_mut().take_context().is_none());
     }
 

@@ -7,11 +7,10 @@
 //! scope [`current`] is `None`, never a stale value from an earlier request.
 //!
 //! The parts: the thread's slot and what reads it (`slot`), the context a unit of work
-//! runs in and its guard (this module), carrying it into futures (`future`) and into
+//! runs in (this module), carrying it into futures (`future`) and into
 //! spawned work (`spawn`).
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::id::CorrelationId;
@@ -22,8 +21,8 @@ mod slot;
 mod spawn;
 
 pub use future::{CorrelationFutureExt, WithCorrelation, scope};
+use slot::Current;
 pub(crate) use slot::with_current_job;
-use slot::{Current, swap_with_slot};
 pub use slot::{current, sync_scope, with_current};
 pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 
@@ -146,93 +145,16 @@ impl CorrelationContext {
             .and_then(|job| job.parent.as_ref())
     }
 
-    /// Runs the closure `f` inside this context.
-    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        let mut current = self.current.clone();
-        self.ambient.run(|| current.enter(f))
-    }
-
-    /// Like [`run`](Self::run), without cloning: see
-    /// [`adapter::run_mut`](crate::adapter::run_mut).
-    pub(crate) fn run_mut<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let Self { current, ambient } = self;
-        ambient.run(|| current.enter(f))
-    }
-
-    /// Enters this context on the current thread until the returned guard is dropped:
-    /// see [`adapter::enter`](crate::adapter::enter).
+    /// Runs the closure `f` inside this context. The context is lent, not copied: a
+    /// middleware that owns its context enters it this way for every poll.
     #[inline]
-    pub(crate) fn enter(&self) -> Entered {
-        #[cfg(feature = "tracing")]
-        let span = self.ambient.span.clone().map(tracing::Span::entered);
-        #[cfg(feature = "sentry")]
-        let hub = self
-            .ambient
-            .hub
-            .clone()
-            .map(sentry_core::HubSwitchGuard::new);
-        let mut displaced = self.current.clone();
-        let in_slot = swap_with_slot(&mut displaced);
-        Entered {
-            displaced,
-            in_slot,
-            #[cfg(feature = "sentry")]
-            _hub: hub,
-            #[cfg(feature = "tracing")]
-            _span: span,
-            _not_send: PhantomData,
-        }
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.ambient.run(|| self.current.enter(f))
     }
 
     /// Runs `future` inside this context.
     pub fn wrap<F: Future>(self, future: F) -> WithCorrelation<F> {
         WithCorrelation::new(future, self)
-    }
-}
-
-/// A [`CorrelationContext`] entered on the current thread by
-/// [`adapter::enter`](crate::adapter::enter); dropping it leaves the context and restores
-/// what was current before.
-///
-/// The context is entered in a per-thread slot, so the guard must be dropped on the
-/// thread that entered it: it is not `Send`, and holding it across an `.await` in a
-/// spawned task does not compile.
-///
-/// ```compile_fail
-/// use correlation_core::{CorrelationContext, CorrelationId, adapter};
-///
-/// fn assert_send<T: Send>(_: T) {}
-/// let context = CorrelationContext::new(CorrelationId::from_static("req-1"));
-/// assert_send(adapter::enter(&context));
-/// ```
-#[must_use = "the context is left as soon as the guard is dropped"]
-pub struct Entered {
-    // The value this guard took out of the thread's slot, put back on drop. Fields drop
-    // after `Drop::drop`, in order: the Sentry hub, then the span, the reverse of
-    // entering.
-    displaced: Current,
-    // `false` when the slot was unavailable (the thread is exiting): nothing to restore.
-    in_slot: bool,
-    #[cfg(feature = "sentry")]
-    _hub: Option<sentry_core::HubSwitchGuard>,
-    #[cfg(feature = "tracing")]
-    _span: Option<tracing::span::EnteredSpan>,
-    // The slot is per thread: leaving must happen on the thread that entered.
-    _not_send: PhantomData<*const ()>,
-}
-
-impl Drop for Entered {
-    #[inline]
-    fn drop(&mut self) {
-        if self.in_slot {
-            swap_with_slot(&mut self.displaced);
-        }
-    }
-}
-
-impl fmt::Debug for Entered {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entered").finish_non_exhaustive()
     }
 }
 
@@ -304,44 +226,42 @@ mod tests {
     }
 
     #[test]
-    fn an_owned_context_keeps_its_id_across_entries() {
-        let mut context = CorrelationContext::new(id("body"));
+    fn a_context_keeps_its_id_across_entries() {
+        let context = CorrelationContext::new(id("body"));
         for _ in 0..3 {
-            assert_eq!(context.run_mut(current).unwrap(), "body");
+            assert_eq!(context.run(current).unwrap(), "body");
             assert_eq!(current(), None);
         }
         assert_eq!(context.id().unwrap(), "body");
     }
 
     #[test]
-    fn an_entered_guard_restores_the_outer_id_and_nests() {
+    fn entries_nest_and_restore_the_outer_id() {
+        let (first, second) = (
+            CorrelationContext::new(id("first")),
+            CorrelationContext::new(id("second")),
+        );
         sync_scope(id("outer"), || {
-            let first = CorrelationContext::new(id("first"));
-            let second = CorrelationContext::new(id("second"));
-            let entered_first = first.enter();
-            assert_eq!(current().unwrap(), "first");
-            {
-                let _entered_second = second.enter();
-                assert_eq!(current().unwrap(), "second");
-            }
-            assert_eq!(current().unwrap(), "first");
-            drop(entered_first);
+            first.run(|| {
+                assert_eq!(current().unwrap(), "first");
+                second.run(|| assert_eq!(current().unwrap(), "second"));
+                assert_eq!(current().unwrap(), "first");
+            });
             assert_eq!(current().unwrap(), "outer");
-            // The contexts kept their IDs: entering copies, it does not take.
-            assert_eq!(first.id().unwrap(), "first");
-            assert_eq!(second.id().unwrap(), "second");
         });
         assert_eq!(current(), None);
     }
 
     #[test]
-    fn a_panic_under_an_entered_guard_restores_the_outer_id() {
+    fn a_panic_inside_a_context_restores_the_outer_id() {
         let context = CorrelationContext::new(id("entered"));
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _entered = context.enter();
-            panic!("handler bug");
-        }));
-        assert!(caught.is_err());
+        sync_scope(id("outer"), || {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                context.run(|| panic!("handler bug"));
+            }));
+            assert!(caught.is_err());
+            assert_eq!(current().unwrap(), "outer");
+        });
         assert_eq!(current(), None);
     }
 }

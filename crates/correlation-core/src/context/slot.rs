@@ -1,40 +1,35 @@
-//! The thread's slot that a context is moved into while its work runs, and the
-//! functions that read it.
+//! The thread's slot that a context is lent to while its work runs, and the functions
+//! that read it.
 //!
 //! It works like tokio's `task_local!` (a thread-local slot that a future's context is
-//! swapped into for each poll and out of after it), with one difference that matters on
-//! every request: a context owned mutably is *moved* into the slot and back, where
-//! `LocalKey::sync_scope` needs a clone of it each time, with its reference counts.
+//! put into for each poll and taken out of after it), with one difference that matters
+//! on every request: the slot holds a *reference* to the context, lent for the duration
+//! of a closure (`scoped-tls`), where `task_local!` moves the value in and out (or
+//! clones it, for `sync_scope`). Entering costs the same whatever the context holds,
+//! and the context stays where its owner keeps it.
 
-use std::cell::RefCell;
-use std::mem;
 use std::sync::Arc;
 
 use crate::id::CorrelationId;
 use crate::job_id::JobIds;
 
-thread_local! {
-    /// The context of the unit of work this thread runs at this moment; empty between
-    /// polls. An empty value inside a scope means "explicitly no ID": it shadows any
-    /// outer scope.
-    static CURRENT: RefCell<Current> = const { RefCell::new(Current::NONE) };
+scoped_tls::scoped_thread_local! {
+    /// The context of the unit of work this thread runs at this moment; unset between
+    /// polls. A context without an ID inside a scope means "explicitly no ID": it
+    /// shadows any outer scope.
+    static CURRENT: Current
 }
 
 /// What the task-local holds: the correlation ID and, inside a job, the job IDs.
 #[derive(Clone, Default)]
 pub(super) struct Current {
     pub(super) id: Option<CorrelationId>,
-    // Boxed behind an `Arc` so the value swapped in and out on every poll stays small:
-    // requests, the hot path, never have job IDs.
+    // Behind an `Arc` so that copying a request's context (for a spawned task) does not
+    // copy job IDs it never has.
     pub(super) job: Option<Arc<JobIds>>,
 }
 
 impl Current {
-    pub(super) const NONE: Self = Self {
-        id: None,
-        job: None,
-    };
-
     pub(super) fn request(id: CorrelationId) -> Self {
         Self {
             id: Some(id),
@@ -47,57 +42,21 @@ impl Current {
         with_slot(|current| current.cloned().unwrap_or_default())
     }
 
-    /// Runs `f` with `self` as the current context, moved into the thread's slot for the
-    /// duration and back afterwards, even if `f` panics.
-    pub(super) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        /// Swaps the outer context back in when `f` returns or unwinds.
-        struct Exit<'a>(&'a mut Current);
-
-        impl Drop for Exit<'_> {
-            #[inline]
-            fn drop(&mut self) {
-                swap_with_slot(self.0);
-            }
-        }
-
-        if !swap_with_slot(self) {
-            // The thread is exiting, or a `with_current` callback is entering a scope:
-            // run without the context rather than panic.
-            return f();
-        }
-        let _exit = Exit(self);
-        f()
+    /// Runs `f` with `self` as the current context, lent to the thread's slot for the
+    /// duration; the outer context is current again when `f` returns or unwinds.
+    #[inline]
+    pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.set(self, f)
     }
 }
 
-/// Exchanges `current` with the thread's slot; `false` if the slot is unavailable.
-// Inlined into the adapters (this runs on every poll); without the attribute a
-// non-generic function is a call across crates.
-#[inline]
-pub(super) fn swap_with_slot(current: &mut Current) -> bool {
-    CURRENT
-        .try_with(|slot| match slot.try_borrow_mut() {
-            Ok(mut slot) => {
-                mem::swap(&mut *slot, current);
-                true
-            }
-            Err(_) => false,
-        })
-        .unwrap_or(false)
-}
-
 /// Calls `f` with the current context, borrowed; `None` outside any scope.
+#[inline]
 fn with_slot<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
-    let mut f = Some(f);
-    let result = CURRENT.try_with(|slot| {
-        let current = slot.try_borrow().ok()?;
-        f.take().map(|f| f(Some(&current)))
-    });
-    match (result, f) {
-        (Ok(Some(value)), _) => value,
-        (_, Some(f)) => f(None),
-        // `f` was taken only when it ran, which returned `Some` above.
-        (_, None) => unreachable!("the closure ran but returned nothing"),
+    if CURRENT.is_set() {
+        CURRENT.with(|current| f(Some(current)))
+    } else {
+        f(None)
     }
 }
 
@@ -120,8 +79,6 @@ pub fn current() -> Option<CorrelationId> {
 }
 
 /// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
-///
-/// `f` must not enter a scope of its own: one entered inside it runs without its ID.
 pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     with_slot(|current| f(current.and_then(|current| current.id.as_ref())))
 }
@@ -169,5 +126,17 @@ mod tests {
             assert_eq!(current().unwrap(), "outer");
         });
         assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn a_scope_entered_while_the_current_id_is_borrowed_carries_its_own() {
+        sync_scope(id("outer"), || {
+            let inner = with_current(|outer| {
+                assert_eq!(outer.unwrap(), "outer");
+                sync_scope(id("inner"), current)
+            });
+            assert_eq!(inner.unwrap(), "inner");
+            assert_eq!(current().unwrap(), "outer");
+        });
     }
 }

@@ -92,8 +92,8 @@ pub fn bind_current<F, R>(f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
 {
-    let mut context = CorrelationContext::capture();
-    move || context.run_mut(f)
+    let context = CorrelationContext::capture();
+    move || context.run(f)
 }
 
 #[cfg(test)]
