@@ -86,8 +86,6 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            // A finished body runs no more code: spare it the scope.
-            BodyKindProj::Scoped { body, .. } if body.is_end_stream() => body.poll_frame(cx),
             BodyKindProj::Scoped { body, context } => context.run(|| body.poll_frame(cx)),
             BodyKindProj::Plain { body } => body.poll_frame(cx),
             BodyKindProj::Rejection { message } => {

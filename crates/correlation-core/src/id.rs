@@ -42,7 +42,9 @@ enum Repr {
 }
 
 /// Up to [`Inline::CAPACITY`] bytes, enough for a hyphenated UUID.
+// Aligned like the shared variant, so the ID moves in whole words.
 #[derive(Clone, Copy)]
+#[repr(align(8))]
 struct Inline {
     len: u8,
     buf: [u8; Inline::CAPACITY],

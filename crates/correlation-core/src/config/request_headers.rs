@@ -16,7 +16,6 @@ use std::net::IpAddr;
 use http::HeaderMap;
 #[cfg(test)]
 use http::HeaderValue;
-use http::header::Entry;
 
 use super::{CorrelationConfig, Decision, Outcome};
 use crate::id::CorrelationId;
@@ -104,41 +103,34 @@ impl CorrelationConfig {
             self.inner.update_request_header,
             self.reads_headers_from_anyone(),
         ) {
-            // One name, updated: one lookup finds the value and the place the ID goes.
-            return Ok(match headers.entry(name) {
-                Entry::Vacant(vacant) if self.inner.transformer.is_none() => {
-                    let id = self.generate();
-                    vacant.insert(id.to_header_value());
+            // One name, updated: the common case of a valid ID alone there needs one
+            // lookup and no write.
+            let mut values = headers.get_all(name).iter();
+            let Some(first) = values.next() else {
+                let decision = if self.inner.transformer.is_none() {
                     Decision {
-                        id,
+                        id: self.generate(),
                         outcome: Outcome::Generated,
                     }
-                }
-                Entry::Vacant(vacant) => {
-                    let (decision, plan) = self.decide_request(None);
-                    if plan.write_id() {
-                        vacant.insert(decision.id.to_header_value());
-                    }
-                    decision
-                }
-                Entry::Occupied(mut occupied) => {
-                    let mut values = occupied.iter();
-                    let incoming = values.next().map(|first| Incoming {
-                        value: Candidate::Shared(first),
-                        name_index: 0,
-                        alone: values.next().is_none(),
-                    });
-                    let (decision, plan) =
-                        match incoming.and_then(|incoming| self.accepted_in_place(incoming)) {
-                            Some(accepted) => accepted,
-                            None => self.decide_request(incoming),
-                        };
-                    if plan.write_id() {
-                        occupied.insert(decision.id.to_header_value());
-                    }
-                    decision
-                }
-            });
+                } else {
+                    self.decide_request(None).0
+                };
+                headers.insert(name.clone(), decision.id.to_header_value());
+                return Ok(decision);
+            };
+            let incoming = Incoming {
+                value: Candidate::Shared(first),
+                name_index: 0,
+                alone: values.next().is_none(),
+            };
+            let (decision, plan) = match self.accepted_in_place(incoming) {
+                Some(accepted) => accepted,
+                None => self.decide_request(Some(incoming)),
+            };
+            if plan.write_id() {
+                headers.insert(name.clone(), decision.id.to_header_value());
+            }
+            return Ok(decision);
         }
         let (decision, plan) = self.decide_from_sources(headers, peer)?;
         self.apply(headers, &decision, plan);
