@@ -32,8 +32,12 @@
 //!    header with the final ID on it (replacing any the handler set), unless the
 //!    configuration turns echo off.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
-//!    with [`take_context`] (a move, not a clone) and enter it for every poll of a
-//!    streaming response body, and for its drop, with [`CorrelationContext::run`].
+//!    with [`take_context`] (a move, not a clone) and enter it for every poll of the
+//!    response body, and for its drop, with [`CorrelationContext::run`]. Bytes already
+//!    in memory run no code and can skip the scope. A known size alone does not say that:
+//!    tower-http's `TraceLayer` inside the middleware writes its end-of-stream line
+//!    during the last poll of a body of exact size, so where the body type is open (any
+//!    tower body), scope it.
 //!
 //! The three adapters of this crate family follow these steps; read
 //! `correlation-axum`'s `layer.rs` for the shortest complete one.
