@@ -32,14 +32,17 @@ pin_project! {
             let this = this.project();
             // Bodies without drop glue log nothing when dropped; during a panic, entering
             // the scope is not worth the risk of a second panic.
-            if !std::mem::needs_drop::<B>() || std::thread::panicking() {
+            if !std::mem::needs_drop::<B>() {
                 return;
             }
-            if let Some(context) = this.context.take() {
-                let mut kind = this.kind;
-                if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. }) {
-                    context.run(|| kind.set(BodyKind::Done));
-                }
+            let Some(context) = this.context.take() else {
+                return;
+            };
+            let mut kind = this.kind;
+            if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. })
+                && !std::thread::panicking()
+            {
+                context.run(|| kind.set(BodyKind::Done));
             }
         }
     }

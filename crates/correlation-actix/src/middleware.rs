@@ -131,6 +131,7 @@ struct ActixHeaders<'a> {
 }
 
 impl<'a> ActixHeaders<'a> {
+    #[inline]
     fn first(&self, mut values: std::slice::Iter<'a, HeaderValue>) -> Option<FirstValue<'a>> {
         let first = values.next()?;
         self.found.set(Some(first));
@@ -159,6 +160,7 @@ impl RequestHeaders for ActixHeaders<'_> {
         })
     }
 
+    #[inline]
     fn incoming_value(
         &self,
         index: usize,
@@ -257,29 +259,34 @@ where
             Some(incoming) if incoming.as_bytes() == id.as_bytes() => incoming.clone(),
             _ => actix_value(&id),
         };
-        let echo = config.echo_response_header().then(|| value.clone());
+        let echo = config.echo_response_header();
 
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
                     request: Some(request),
-                    value: echo,
+                    value: echo.then_some(value),
                     config: Rc::clone(&self.config),
                     reason: Refusal::InvalidId,
                 },
             };
         }
 
-        // ...then the plan, applied with actix's names.
+        // ...then the plan, applied with actix's names. The value goes to the request, the
+        // echo or both: a copy only for both.
         let headers = request.headers_mut();
         if plan.remove_others() {
             for name in &actix.incoming[1..] {
                 headers.remove(name);
             }
         }
-        if plan.write_id() {
+        let echo = if plan.write_id() {
+            let echo = echo.then(|| value.clone());
             headers.insert(actix.incoming[0].clone(), value);
-        }
+            echo
+        } else {
+            echo.then_some(value)
+        };
 
         // The inner service's `call` (where actix starts extracting handler arguments)
         // and its future both run with the ID.
