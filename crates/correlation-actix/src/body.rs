@@ -133,6 +133,7 @@ impl<B> fmt::Debug for CorrelationBody<B> {
 impl<B: MessageBody> MessageBody for CorrelationBody<B> {
     type Error = B::Error;
 
+    #[inline]
     fn size(&self) -> BodySize {
         match &self.kind {
             BodyKind::Body { body } => body.size(),
@@ -144,6 +145,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
         }
     }
 
+    #[inline]
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
