@@ -76,7 +76,7 @@
 //!
 //! # Caveats
 //!
-//! - The context is a tokio task-local. Work started with a plain `tokio::spawn`,
+//! - The context is a task-local. Work started with a plain `tokio::spawn`,
 //!   `std::thread::spawn` or `spawn_blocking` does not see it: use this crate's helpers.
 //! - User callbacks (generator, validator, transformer) that panic are caught: the
 //!   request is served with a generated ID. With `panic = "abort"` nothing can be caught.

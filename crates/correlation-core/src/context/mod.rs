@@ -1,4 +1,4 @@
-//! The per-request context: a tokio task-local holding the current correlation ID (and,
+//! The per-request context: a task-local holding the current correlation ID (and,
 //! inside a background job, the job's own and parent IDs), and the helpers that carry it
 //! into spawned tasks, blocking closures and any future.
 //!
