@@ -23,6 +23,17 @@ use crate::client::{RawConnection, RawResponse};
 /// Starts one adapter's demo app with a configuration.
 pub type Starter = dyn Fn(CorrelationConfig) -> Pin<Box<dyn Future<Output = TestServer>>>;
 
+/// One adapter's `start` function as a [`Starter`].
+pub fn starter<F, Fut>(
+    start: F,
+) -> impl Fn(CorrelationConfig) -> Pin<Box<dyn Future<Output = TestServer>>>
+where
+    F: Fn(CorrelationConfig) -> Fut,
+    Fut: Future<Output = TestServer> + 'static,
+{
+    move |config| Box::pin(start(config))
+}
+
 /// Expands to one `#[tokio::test]` per scenario, run against the adapter started by
 /// `$start`; the scenarios about the demo's own configuration get it from `$demo_config`.
 #[macro_export]
@@ -66,11 +77,7 @@ macro_rules! conformance_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 $crate::scenarios::logs();
-                let start = |config| {
-                    let server: ::std::pin::Pin<Box<dyn ::std::future::Future<Output = $crate::TestServer>>> =
-                        Box::pin($start(config));
-                    server
-                };
+                let start = $crate::scenarios::starter($start);
                 $crate::scenarios::$name(&start, $demo_config()).await;
             }
         )*
@@ -81,11 +88,7 @@ macro_rules! conformance_suite {
             async fn $name() {
                 // Installed before the server starts, so no line of the scenario is lost.
                 $crate::scenarios::logs();
-                let start = |config| {
-                    let server: ::std::pin::Pin<Box<dyn ::std::future::Future<Output = $crate::TestServer>>> =
-                        Box::pin($start(config));
-                    server
-                };
+                let start = $crate::scenarios::starter($start);
                 $crate::scenarios::$name(&start).await;
             }
         )*
