@@ -274,15 +274,17 @@ where
 
         // ...then the plan, applied with actix's names. The value goes to the request, the
         // echo or both: a copy only for both.
-        let headers = request.headers_mut();
         if plan.remove_others() {
+            let headers = request.headers_mut();
             for name in &actix.incoming[1..] {
                 headers.remove(name);
             }
         }
         let echo = if plan.write_id() {
             let echo = echo.then(|| value.clone());
-            headers.insert(actix.incoming[0].clone(), value);
+            request
+                .headers_mut()
+                .insert(actix.incoming[0].clone(), value);
             echo
         } else {
             echo.then_some(value)

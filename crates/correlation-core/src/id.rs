@@ -189,6 +189,7 @@ impl CorrelationId {
     }
 
     /// The ID as bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Shared(value) => value.as_bytes(),
