@@ -1,8 +1,8 @@
-//! `cargo xtask bench`: runs the criterion benches of every adapter (bare framework, with
-//! ours, with the peer crate, with the hand-written floor; each with and without an
-//! incoming ID) and of core, counts each adapter stack's instructions per request with
-//! callgrind where valgrind is installed, and regenerates the two tables in
-//! `BENCHMARKS.md` from the results.
+//! `cargo xtask bench`: times every adapter stack (bare framework, with ours, with the peer
+//! crate, with the hand-written floor; each with and without an incoming ID) in the
+//! benches' interleaved mode, counts each stack's instructions per request with callgrind
+//! where valgrind is installed, runs core's criterion bench, and regenerates the two
+//! tables in `BENCHMARKS.md` from the results.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -24,15 +24,18 @@ const INSTRUCTIONS_TABLE: (&str, &str) = (
 /// Requests each callgrind run counts (after a warm-up the bench does outside the count).
 const PROFILED_REQUESTS: u64 = 2_000;
 
+/// Interleaved rounds per adapter: with `--quick`, and without.
+const ROUNDS: (u32, u32) = (1_000, 3_000);
+
 /// One adapter bench.
 struct Adapter {
-    /// The criterion group, also the bench target's name and the profiled function's
-    /// crate (`<name>::drive`).
+    /// The bench target's name, also the profiled function's crate (`<name>::drive`).
     name: &'static str,
     package: &'static str,
-    /// The peer's stack name in the criterion group and in the profile mode.
-    peer_stack: &'static str,
+    /// The peer's stack name in the profile mode.
     peer_profile: &'static str,
+    /// The peer's stack name in the interleaved mode's output.
+    peer_interleaved: &'static str,
     /// The peer as the table shows it.
     peer_label: &'static str,
 }
@@ -41,22 +44,22 @@ const ADAPTERS: &[Adapter] = &[
     Adapter {
         name: "axum",
         package: "correlation-axum",
-        peer_stack: "tower-http",
         peer_profile: "tower-http",
+        peer_interleaved: "tower-http",
         peer_label: "tower-http SetRequestId + PropagateRequestId",
     },
     Adapter {
         name: "actix",
         package: "correlation-actix",
-        peer_stack: "actix-request-identifier",
         peer_profile: "peer",
+        peer_interleaved: "actix-request-identifier",
         peer_label: "actix-request-identifier",
     },
     Adapter {
         name: "poem",
         package: "correlation-poem",
-        peer_stack: "poem RequestId (ReuseId::Use)",
         peer_profile: "peer",
+        peer_interleaved: "peer",
         peer_label: "poem RequestId (ReuseId::Use)",
     },
 ];
@@ -68,23 +71,21 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
     } else {
         &["--warm-up-time", "2", "--measurement-time", "5"]
     };
-    for adapter in ADAPTERS {
-        let (package, bench) = (adapter.package, adapter.name);
-        cmd!(
-            sh,
-            "cargo bench --locked -p {package} --bench {bench} -- {timing...}"
-        )
-        .run()?;
-    }
     cmd!(
         sh,
         "cargo bench --locked -p correlation-core --bench core -- {timing...}"
     )
     .run()?;
+    let rounds = if quick { ROUNDS.0 } else { ROUNDS.1 };
+    let mut timed = Vec::new();
+    for adapter in ADAPTERS {
+        let output = interleaved(&bench_binary(sh, adapter)?, rounds)?;
+        timed.push(read_interleaved(adapter, &output)?);
+    }
     let root = crate::project_root();
     let path = root.join("BENCHMARKS.md");
     let mut document = fs::read_to_string(&path).context("reading BENCHMARKS.md")?;
-    let times = render(&read_times(&target_dir().join("criterion"))?, "ns/req")?;
+    let times = render(&timed, "ns/req")?;
     document = replace_between(&document, TIME_TABLE, &times)?;
     println!("{times}");
     if valgrind_available() {
@@ -97,12 +98,6 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
     fs::write(&path, document)?;
     eprintln!("xtask: BENCHMARKS.md updated");
     Ok(())
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project_root().join("target"))
 }
 
 fn replace_between(
@@ -126,13 +121,46 @@ struct Cost {
     with_id: f64,
 }
 
-/// One adapter's four stacks.
+impl Cost {
+    fn map2(self, other: Self, f: impl Fn(f64, f64) -> f64) -> Self {
+        Self {
+            without_id: f(self.without_id, other.without_id),
+            with_id: f(self.with_id, other.with_id),
+        }
+    }
+}
+
+/// One adapter's four stacks, each stack's overhead over bare, and our overhead's ratios.
 struct Measured {
     adapter: &'static Adapter,
     bare: Cost,
-    ours: Cost,
-    peer: Cost,
-    floor: Cost,
+    /// Ours, the peer and the floor, in that order.
+    stacks: [Cost; 3],
+    overheads: [Cost; 3],
+    ours_to_peer: Cost,
+    ours_to_floor: Cost,
+}
+
+impl Measured {
+    /// Overheads and ratios as differences and quotients of the costs: right for
+    /// instruction counts, which do not drift.
+    fn from_costs(adapter: &'static Adapter, bare: Cost, stacks: [Cost; 3]) -> Self {
+        let overheads = stacks.map(|stack| stack.map2(bare, |value, bare| value - bare));
+        let [ours, peer, floor] = overheads;
+        Self {
+            adapter,
+            bare,
+            stacks,
+            overheads,
+            ours_to_peer: ours.map2(peer, ratio),
+            ours_to_floor: ours.map2(floor, ratio),
+        }
+    }
+}
+
+/// `ours ÷ other`, or NaN (shown as n/a) when the other stack costs nothing over bare.
+fn ratio(ours: f64, other: f64) -> f64 {
+    if other <= 0.0 { f64::NAN } else { ours / other }
 }
 
 fn render(measured: &[Measured], unit: &str) -> anyhow::Result<String> {
@@ -142,150 +170,144 @@ fn render(measured: &[Measured], unit: &str) -> anyhow::Result<String> {
         "| framework | stack | no incoming ID ({unit}) | overhead | valid incoming ID ({unit}) | overhead | our overhead ÷ peer's | our overhead ÷ floor's |"
     )?;
     writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|")?;
-    for Measured {
-        adapter,
-        bare,
-        ours,
-        peer,
-        floor,
-    } in measured
-    {
-        let ratios = |other: &Cost| {
-            format!(
-                "{} / {}",
-                ratio(
-                    ours.without_id - bare.without_id,
-                    other.without_id - bare.without_id
-                ),
-                ratio(ours.with_id - bare.with_id, other.with_id - bare.with_id)
-            )
-        };
-        let rows = [
-            ("bare", bare, String::new(), String::new()),
-            ("correlation (ours)", ours, ratios(peer), ratios(floor)),
-            (adapter.peer_label, peer, String::new(), String::new()),
-            ("floor", floor, String::new(), String::new()),
-        ];
-        for (label, cost, to_peer, to_floor) in rows {
+    let short_unit = unit.split('/').next().unwrap_or(unit);
+    for measured in measured {
+        let (adapter, bare) = (measured.adapter, measured.bare);
+        let ratios =
+            |ratio: Cost| format!("{} / {}", shown(ratio.without_id), shown(ratio.with_id));
+        writeln!(
+            out,
+            "| {} | bare | {:.0} | — | {:.0} | — |  |  |",
+            adapter.name, bare.without_id, bare.with_id
+        )?;
+        let labels = ["correlation (ours)", adapter.peer_label, "floor"];
+        for (index, label) in labels.into_iter().enumerate() {
+            let (cost, overhead) = (measured.stacks[index], measured.overheads[index]);
+            let (to_peer, to_floor) = if index == 0 {
+                (
+                    ratios(measured.ours_to_peer),
+                    ratios(measured.ours_to_floor),
+                )
+            } else {
+                (String::new(), String::new())
+            };
             writeln!(
                 out,
                 "| {} | {label} | {:.0} | {} | {:.0} | {} | {to_peer} | {to_floor} |",
                 adapter.name,
                 cost.without_id,
-                overhead(cost.without_id, bare.without_id, unit),
+                over(overhead.without_id, bare.without_id, short_unit),
                 cost.with_id,
-                overhead(cost.with_id, bare.with_id, unit),
+                over(overhead.with_id, bare.with_id, short_unit),
             )?;
         }
     }
     Ok(out)
 }
 
-fn overhead(value: f64, bare: f64, unit: &str) -> String {
-    if value == bare {
-        "—".to_owned()
+fn over(overhead: f64, bare: f64, unit: &str) -> String {
+    format!("{overhead:+.0} {unit} ({:+.1} %)", overhead / bare * 100.0)
+}
+
+fn shown(ratio: f64) -> String {
+    if ratio.is_finite() {
+        format!("{ratio:.2}")
     } else {
-        let unit = unit.split('/').next().unwrap_or(unit);
-        format!(
-            "{:+.0} {unit} ({:+.1} %)",
-            value - bare,
-            (value / bare - 1.0) * 100.0
-        )
+        "n/a".to_owned()
     }
 }
 
-fn ratio(ours: f64, other: f64) -> String {
-    if other <= 0.0 {
-        return "n/a".to_owned();
+/// Runs an adapter bench binary in its interleaved mode and returns what it printed.
+fn interleaved(binary: &Path, rounds: u32) -> anyhow::Result<String> {
+    eprintln!(
+        "xtask: bench: {} in {rounds} interleaved rounds",
+        binary.display()
+    );
+    // Without address-space randomisation where `setarch` can turn it off: code layout
+    // then stays the same from run to run, and so do the times.
+    let mut command = if fixed_layout_available() {
+        let mut command = Command::new("setarch");
+        command.arg("-R").arg(binary);
+        command
+    } else {
+        Command::new(binary)
+    };
+    let output = command
+        .env("CORRELATION_INTERLEAVED_ROUNDS", rounds.to_string())
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "{} failed:\n{stdout}{}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    format!("{:.2}", ours / other)
+    Ok(stdout)
 }
 
-/// Criterion's means for every adapter, from `<group>/<stack>/<case>/new/estimates.json`.
-fn read_times(criterion: &Path) -> anyhow::Result<Vec<Measured>> {
-    ADAPTERS
-        .iter()
-        .map(|adapter| {
-            let dir = criterion.join(adapter.name);
-            let stack = |name: &str| read_stack(&dir.join(criterion_dir_name(name)));
-            Ok(Measured {
-                adapter,
-                bare: stack("bare")?,
-                ours: stack("correlation")?,
-                peer: stack(adapter.peer_stack)?,
-                floor: stack("floor")?,
-            })
+/// What follows `<key>: ` on a line of `section`.
+fn line_value<'a>(section: &'a str, key: &str, bench: &str) -> anyhow::Result<&'a str> {
+    section
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(": "))
+        .with_context(|| format!("no `{key}` in the {bench} bench's interleaved output"))
+}
+
+/// An adapter's stacks from the interleaved mode's output: each stack's median round, and
+/// the medians of the per-round overheads and ratios, which pair the stacks of one round
+/// and so cancel the machine's changes of speed between rounds.
+fn read_interleaved(adapter: &'static Adapter, output: &str) -> anyhow::Result<Measured> {
+    let (rounds, paired) = output
+        .split_once("paired per round")
+        .context("the interleaved output lacks its paired overheads")?;
+    let number = |text: &str| -> anyhow::Result<f64> {
+        text.trim()
+            .parse()
+            .with_context(|| format!("`{text}` is not a number"))
+    };
+    let cost = |read: &dyn Fn(&str) -> anyhow::Result<f64>, stack: &str| -> anyhow::Result<Cost> {
+        Ok(Cost {
+            without_id: read(&format!("{stack}/no-id"))?,
+            with_id: read(&format!("{stack}/with-id"))?,
         })
-        .collect()
+    };
+    // `<stack>/<case>: <fastest>, <median>`
+    let median = |key: &str| {
+        let (_, median) = line_value(rounds, key, adapter.name)?
+            .split_once(", ")
+            .with_context(|| format!("`{key}` lacks its median round"))?;
+        number(median)
+    };
+    // `<stack>/<case>: <overhead> ns`
+    let overhead =
+        |key: &str| number(line_value(paired, key, adapter.name)?.trim_end_matches(" ns"));
+    let ratio = |key: &str| number(line_value(paired, key, adapter.name)?);
+    let stacks = ["correlation", adapter.peer_interleaved, "floor"];
+    Ok(Measured {
+        adapter,
+        bare: cost(&median, "bare")?,
+        stacks: [
+            cost(&median, stacks[0])?,
+            cost(&median, stacks[1])?,
+            cost(&median, stacks[2])?,
+        ],
+        overheads: [
+            cost(&overhead, stacks[0])?,
+            cost(&overhead, stacks[1])?,
+            cost(&overhead, stacks[2])?,
+        ],
+        ours_to_peer: cost(&ratio, &format!("correlation÷{}", adapter.peer_interleaved))?,
+        ours_to_floor: cost(&ratio, "correlation÷floor")?,
+    })
 }
 
-/// Criterion's directory name for a benchmark name: characters it does not keep in
-/// file names become `_`.
-fn criterion_dir_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '?' | '"' | '/' | '\\' | '*' | '<' | '>' | ':' | '|' | '^' => '_',
-            c => c,
-        })
-        .collect()
-}
-
-/// A stack's two cases; a case whose name mentions "no" is the one without an ID.
-fn read_stack(dir: &Path) -> anyhow::Result<Cost> {
-    let (mut without_id, mut with_id) = (None, None);
-    for case_dir in sorted_dirs(dir)? {
-        let estimate = mean_ns(&case_dir.join("new/estimates.json"))?;
-        if file_name(&case_dir).to_ascii_lowercase().contains("no") {
-            without_id = Some(estimate);
-        } else {
-            with_id = Some(estimate);
-        }
-    }
-    match (without_id, with_id) {
-        (Some(without_id), Some(with_id)) => Ok(Cost {
-            without_id,
-            with_id,
-        }),
-        _ => bail!(
-            "{} lacks a case with or without an incoming ID",
-            dir.display()
-        ),
-    }
-}
-
-fn sorted_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut dirs = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() && file_name(&path) != "report" {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
-    Ok(dirs)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// The mean's point estimate, in nanoseconds, from criterion's `estimates.json`.
-fn mean_ns(path: &Path) -> anyhow::Result<f64> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mean = text
-        .split_once("\"mean\"")
-        .map(|(_, rest)| rest)
-        .with_context(|| format!("no mean in {}", path.display()))?;
-    let value = mean
-        .split_once("\"point_estimate\":")
-        .and_then(|(_, rest)| rest.split([',', '}']).next())
-        .with_context(|| format!("no point estimate in {}", path.display()))?;
-    value
-        .trim()
-        .parse()
-        .with_context(|| format!("bad point estimate in {}", path.display()))
+fn fixed_layout_available() -> bool {
+    Command::new("setarch")
+        .args(["-R", "true"])
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
 
 fn valgrind_available() -> bool {
@@ -308,13 +330,15 @@ fn count_instructions(sh: &Shell) -> anyhow::Result<Vec<Measured>> {
                 with_id: instructions(&binary, adapter.name, name, "with-id")?,
             })
         };
-        measured.push(Measured {
+        measured.push(Measured::from_costs(
             adapter,
-            bare: stack("bare")?,
-            ours: stack("correlation")?,
-            peer: stack(adapter.peer_profile)?,
-            floor: stack("floor")?,
-        });
+            stack("bare")?,
+            [
+                stack("correlation")?,
+                stack(adapter.peer_profile)?,
+                stack("floor")?,
+            ],
+        ));
     }
     Ok(measured)
 }
@@ -373,42 +397,80 @@ fn instructions(binary: &Path, bench: &str, stack: &str, case: &str) -> anyhow::
 mod tests {
     use super::*;
 
+    /// What the actix bench prints in its interleaved mode (see
+    /// `correlation_bench_support::interleaved_rounds`).
+    const ACTIX_OUTPUT: &str = "\
+stack/case: fastest round, median round (ns per request)
+bare/no-id: 676, 759
+bare/with-id: 791, 915
+correlation/no-id: 1036, 1171
+correlation/with-id: 1052, 1141
+actix-request-identifier/no-id: 908, 973
+actix-request-identifier/with-id: 940, 1008
+floor/no-id: 977, 1030
+floor/with-id: 978, 1043
+paired per round (medians): overhead over bare
+correlation/no-id: 391 ns
+actix-request-identifier/no-id: 218 ns
+floor/no-id: 293 ns
+correlation÷actix-request-identifier/no-id: 1.64
+correlation÷floor/no-id: 1.27
+correlation/with-id: 296 ns
+actix-request-identifier/with-id: 133 ns
+floor/with-id: 180 ns
+correlation÷actix-request-identifier/with-id: 1.62
+correlation÷floor/with-id: 1.21
+";
+
     #[test]
-    fn reads_criterion_estimates_and_renders_ratios() {
-        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-        let estimate = |group: &str, stack: &str, case: &str, ns: f64| {
-            let path = dir
-                .join(group)
-                .join(criterion_dir_name(stack))
-                .join(case)
-                .join("new");
-            fs::create_dir_all(&path).unwrap();
-            fs::write(
-                path.join("estimates.json"),
-                format!(
-                    r#"{{"mean":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0}},"point_estimate":{ns},"standard_error":0.1}},"median":{{"point_estimate":1.0}}}}"#
-                ),
-            )
-            .unwrap();
+    fn renders_the_interleaved_medians_and_paired_ratios() {
+        let measured = read_interleaved(&ADAPTERS[1], ACTIX_OUTPUT).unwrap();
+        let table = render(&[measured], "ns/req").unwrap();
+        let rows: Vec<_> = table.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "| actix | bare | 759 | — | 915 | — |  |  |",
+                "| actix | correlation (ours) | 1171 | +391 ns (+51.5 %) | 1141 | +296 ns (+32.3 %) | 1.64 / 1.62 | 1.27 / 1.21 |",
+                "| actix | actix-request-identifier | 973 | +218 ns (+28.7 %) | 1008 | +133 ns (+14.5 %) |  |  |",
+                "| actix | floor | 1030 | +293 ns (+38.6 %) | 1043 | +180 ns (+19.7 %) |  |  |",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interleaved_output_missing_a_stack_is_an_error_naming_it() {
+        let without_floor: String = ACTIX_OUTPUT
+            .lines()
+            .filter(|line| !line.starts_with("floor/"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let error = read_interleaved(&ADAPTERS[1], &without_floor)
+            .err()
+            .expect("the floor is missing");
+        assert!(error.to_string().contains("floor/no-id"), "{error}");
+    }
+
+    #[test]
+    fn instruction_ratios_are_quotients_of_overheads_and_na_without_a_cost() {
+        let cost = |without_id, with_id| Cost {
+            without_id,
+            with_id,
         };
-        for adapter in ADAPTERS {
-            let group = adapter.name;
-            estimate(group, "bare", "no-id", 1000.0);
-            estimate(group, "bare", "with-id", 1000.0);
-            estimate(group, "correlation", "no-id", 1100.0);
-            estimate(group, "correlation", "with-id", 1050.0);
-            estimate(group, adapter.peer_stack, "no id", 1400.0);
-            estimate(group, adapter.peer_stack, "incoming id", 1200.0);
-            estimate(group, "floor", "no-id", 1080.0);
-            estimate(group, "floor", "with-id", 1050.0);
-        }
-        let table = render(&read_times(&dir).unwrap(), "ns/req").unwrap();
-        fs::remove_dir_all(&dir).unwrap();
+        let measured = Measured::from_costs(
+            &ADAPTERS[0],
+            cost(1000.0, 1000.0),
+            [
+                cost(1100.0, 1050.0),
+                cost(1400.0, 1000.0),
+                cost(1080.0, 1050.0),
+            ],
+        );
+        let table = render(&[measured], "Ir/req").unwrap();
         assert!(
-            table.contains("| axum | correlation (ours) | 1100 | +100 ns (+10.0 %) | 1050 | +50 ns (+5.0 %) | 0.25 / 0.25 | 1.25 / 1.00 |"),
+            table.contains("| axum | correlation (ours) | 1100 | +100 Ir (+10.0 %) | 1050 | +50 Ir (+5.0 %) | 0.25 / n/a | 1.25 / 1.00 |"),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 2 + 12);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!   browser check, tidy).
 //! - `cargo xtask demo [axum|actix|poem]`: starts a demo server, sends it a handful of
 //!   concurrent requests and prints its log lines grouped by correlation ID.
-//! - `cargo xtask bench [--quick]`: runs the criterion benches and regenerates the
-//!   table in `BENCHMARKS.md`.
+//! - `cargo xtask bench [--quick]`: times every adapter stack in interleaved rounds,
+//!   counts its instructions with callgrind, runs core's criterion bench and regenerates
+//!   the tables in `BENCHMARKS.md`.
 //! - `cargo xtask package`: packages the published crates and builds them on the minimum
 //!   supported Rust version's dependency versions (also a `ci` step).
 //! - `cargo xtask duplicates`: fails when our crates add a second version of a crate to
@@ -47,7 +48,7 @@ usage: cargo xtask <task>
 tasks:
   ci                        format, clippy, tests, doc tests, docs, browser and tidy checks
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
-  bench [--quick]           run every criterion bench and regenerate BENCHMARKS.md's table
+  bench [--quick]           time and count every adapter stack, regenerate BENCHMARKS.md's tables
   package                   package the published crates; build them on the MSRV's dependency versions
   duplicates                fail when our crates add a second version of a crate to an application
   tidy                      repository hygiene checks
