@@ -13,9 +13,14 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use apalis::prelude::{Attempt, BackendExt, BoxDynError, Data, Task, TaskSink, WorkerBuilder};
+use apalis::prelude::{
+    Attempt, BoxDynError, Data, PollSnapshot, PollStrategy, PollWith, Task, TaskSink, WorkerBuilder,
+};
 use apalis_postgres::{PgPool, PostgresStorage};
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
@@ -285,6 +290,44 @@ async fn run_step(step: Step, attempt: Attempt, deps: Data<JobDeps>) -> Result<(
 /// worker polls.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Wakes an idle worker every `interval`, with a timer armed after every wake-up.
+///
+/// apalis's own interval strategy (`poll_with_interval`) sets its next timer without
+/// polling it. When the worker's fetch finishes in the same wake-up and finds nothing, no
+/// timer is left to wake the worker, which then sleeps until its next heartbeat (30 s on
+/// PostgreSQL) while jobs wait in the queue. This strategy polls each new timer as soon
+/// as it sets it.
+#[derive(Debug)]
+pub struct EveryInterval {
+    interval: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl EveryInterval {
+    /// The strategy, its first wake-up `interval` from now. Call it inside a Tokio runtime.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            timer: Box::pin(tokio::time::sleep(interval)),
+        }
+    }
+}
+
+impl PollStrategy for EveryInterval {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer
+            .as_mut()
+            .reset(tokio::time::Instant::now() + self.interval);
+        // The new deadline registers this wake-up's waker, so the worker wakes again even
+        // if nothing else polls it before then.
+        let _ = self.timer.as_mut().poll(cx);
+        Poll::Ready(Some(()))
+    }
+}
+
 /// Runs a worker named `name` on `queue` until `shutdown` completes: every job runs in
 /// the context it was enqueued with ([`JobContextLayer`]). Worker names must be unique
 /// per queue across processes.
@@ -302,7 +345,7 @@ pub async fn run_worker(
     macro_rules! run_on {
         ($storage:expr) => {
             WorkerBuilder::new(name)
-                .backend($storage.poll_with_interval(POLL_INTERVAL))
+                .backend(PollWith::new($storage, EveryInterval::new(POLL_INTERVAL)))
                 .data(deps)
                 .layer(JobContextLayer::new())
                 .build(run_step)
@@ -314,5 +357,49 @@ pub async fn run_worker(
         Queue::Sqlite(storage) => run_on!(storage),
         Queue::Redis(storage) => run_on!(storage),
         Queue::Postgres(storage) => run_on!(storage),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A waker that records each wake-up as a `Notify` permit.
+    #[derive(Default)]
+    struct Wakes(Notify);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.notify_one();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_poll_strategy_wakes_an_idle_worker_again_after_every_wake_up() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let mut strategy = EveryInterval::new(Duration::from_millis(5));
+        let mut fired = 0;
+        while fired < 3 {
+            // Polled once per wake-up, as by a worker whose fetch finished in that same
+            // wake-up and found nothing: nothing else polls it before the next one.
+            if strategy
+                .poll_drive(&mut cx, &PollSnapshot::default())
+                .is_ready()
+            {
+                fired += 1;
+            }
+            tokio::time::timeout(Duration::from_secs(10), wakes.0.notified())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no wake-up after {fired} timer(s): the worker would sleep on")
+                });
+        }
     }
 }

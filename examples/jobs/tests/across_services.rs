@@ -15,7 +15,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, BoxDynError, Data, TaskSink, WorkerBuilder};
+use apalis::prelude::{BoxDynError, Data, PollWith, TaskSink, WorkerBuilder};
 use apalis_redis::RedisStorage;
 use axum::extract::State;
 use axum::routing::post;
@@ -209,11 +209,10 @@ async fn one_id_follows_a_request_through_http_nats_redis_jobs_and_grpc() {
     let (stop_worker, worker_stopped) = oneshot::channel::<()>();
     let worker = tokio::spawn(
         WorkerBuilder::new(unique_name("across-worker"))
-            .backend(
-                queue
-                    .clone()
-                    .poll_with_interval(example_jobs::POLL_INTERVAL),
-            )
+            .backend(PollWith::new(
+                queue.clone(),
+                example_jobs::EveryInterval::new(example_jobs::POLL_INTERVAL),
+            ))
             .data(WorkerDeps { grpc, shipped })
             .layer(JobContextLayer::new())
             .build(ship)
