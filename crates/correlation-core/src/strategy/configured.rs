@@ -113,7 +113,6 @@ impl Generator {
         fallback_id(max)
     }
 
-    /// A new ID, or why the generator's candidate is unusable (a panic unwinds).
     /// Like [`generate_within`](Self::generate_within), the default generator's ID held in
     /// the ID itself rather than in a shared header value.
     pub(crate) fn generate_inline_within(&self, max: usize) -> CorrelationId {
@@ -123,6 +122,7 @@ impl Generator {
         }
     }
 
+    /// A new ID, or why the generator's candidate is unusable (a panic unwinds).
     pub(crate) fn generate(&self) -> Result<CorrelationId, InvalidCorrelationId> {
         match self {
             Self::UuidV4 => Ok(UuidV4::new_id()),
