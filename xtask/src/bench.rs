@@ -76,10 +76,14 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
         "cargo bench --locked -p correlation-core --bench core -- {timing...}"
     )
     .run()?;
+    let binaries = ADAPTERS
+        .iter()
+        .map(|adapter| bench_binary(sh, adapter))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let rounds = if quick { ROUNDS.0 } else { ROUNDS.1 };
     let mut timed = Vec::new();
-    for adapter in ADAPTERS {
-        let output = interleaved(&bench_binary(sh, adapter)?, rounds)?;
+    for (adapter, binary) in ADAPTERS.iter().zip(&binaries) {
+        let output = interleaved(binary, rounds)?;
         timed.push(read_interleaved(adapter, &output)?);
     }
     let root = crate::project_root();
@@ -89,7 +93,7 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
     document = replace_between(&document, TIME_TABLE, &times)?;
     println!("{times}");
     if valgrind_available() {
-        let instructions = render(&count_instructions(sh)?, "Ir/req")?;
+        let instructions = render(&count_instructions(&binaries)?, "Ir/req")?;
         document = replace_between(&document, INSTRUCTIONS_TABLE, &instructions)?;
         println!("{instructions}");
     } else {
@@ -319,15 +323,15 @@ fn valgrind_available() -> bool {
 
 /// Instructions per request of every adapter stack, by callgrind: each bench binary in
 /// its profile mode sends [`PROFILED_REQUESTS`] requests through one stack inside
-/// `<bench>::drive`, and only that function's instructions are collected.
-fn count_instructions(sh: &Shell) -> anyhow::Result<Vec<Measured>> {
+/// `<bench>::drive`, and only that function's instructions are collected. `binaries` are
+/// the bench executables in the order of [`ADAPTERS`].
+fn count_instructions(binaries: &[PathBuf]) -> anyhow::Result<Vec<Measured>> {
     let mut measured = Vec::new();
-    for adapter in ADAPTERS {
-        let binary = bench_binary(sh, adapter)?;
+    for (adapter, binary) in ADAPTERS.iter().zip(binaries) {
         let stack = |name: &str| -> anyhow::Result<Cost> {
             Ok(Cost {
-                without_id: instructions(&binary, adapter.name, name, "no-id")?,
-                with_id: instructions(&binary, adapter.name, name, "with-id")?,
+                without_id: instructions(binary, adapter.name, name, "no-id")?,
+                with_id: instructions(binary, adapter.name, name, "with-id")?,
             })
         };
         measured.push(Measured::from_costs(
