@@ -256,7 +256,9 @@ where
         let id = decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
         let value = match headers.found.get() {
-            Some(incoming) if incoming.as_bytes() == id.as_bytes() => incoming.clone(),
+            Some(incoming) if plan.id_is_incoming() || incoming.as_bytes() == id.as_bytes() => {
+                incoming.clone()
+            }
             _ => actix_value(&id),
         };
         let echo = config.echo_response_header();

@@ -14,7 +14,9 @@
 //!    [`RequestHeaders`] for a wrapper of it and call [`decide_request`]: it returns the
 //!    [`Decision`] and a [`RequestHeaderPlan`], which the adapter applies to its own map
 //!    — write the final ID under the first incoming name, remove the others — with
-//!    nothing but type conversion. The rules themselves live here only. Both take a
+//!    nothing but type conversion. The rules themselves live here only. When the plan
+//!    says [`id_is_incoming`](RequestHeaderPlan::id_is_incoming), the value the adapter
+//!    found is the ID: keep it, in the framework's type, for the echo. Both take a
 //!    function giving the connection's peer address, called only when the
 //!    [`TrustPolicy`](crate::TrustPolicy) needs it; when the framework has none to give,
 //!    they return [`PeerAddressUnavailable`]: answer [`PEER_UNAVAILABLE_STATUS`] without
@@ -73,6 +75,8 @@
 //! assert_eq!(decision.outcome, Outcome::Accepted);
 //! // Write it under the first name, remove the others.
 //! assert!(plan.write_id() && plan.remove_others());
+//! // Found under another name than the first: the echo converts the ID.
+//! assert!(!plan.id_is_incoming());
 //!
 //! let context = adapter::request_context(&config, decision.id);
 //! let seen = context.run(current);

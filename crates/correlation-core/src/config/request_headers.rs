@@ -37,6 +37,7 @@ pub(crate) struct Incoming<'a> {
 pub struct RequestHeaderPlan {
     write_id: bool,
     remove_others: bool,
+    id_is_incoming: bool,
 }
 
 impl RequestHeaderPlan {
@@ -44,6 +45,7 @@ impl RequestHeaderPlan {
     const KEEP: Self = Self {
         write_id: false,
         remove_others: false,
+        id_is_incoming: false,
     };
 
     /// Whether the final ID is to be written under the first incoming name
@@ -56,6 +58,13 @@ impl RequestHeaderPlan {
     /// Whether the other incoming names (all but the first) are to be removed.
     pub fn remove_others(&self) -> bool {
         self.remove_others
+    }
+
+    /// Whether the final ID is, byte for byte, the value found alone under the first
+    /// incoming name: an adapter that keeps that value in its own header type can echo it
+    /// as it is, without converting the ID back. `false` does not say the two differ.
+    pub fn id_is_incoming(&self) -> bool {
+        self.id_is_incoming
     }
 }
 
@@ -88,6 +97,7 @@ impl CorrelationConfig {
         RequestHeaderPlan {
             write_id: !in_place,
             remove_others: self.inner.incoming.len() > 1,
+            id_is_incoming: in_place,
         }
     }
 
@@ -160,6 +170,7 @@ impl CorrelationConfig {
         let plan = RequestHeaderPlan {
             write_id: false,
             remove_others: self.inner.update_request_header && self.inner.incoming.len() > 1,
+            id_is_incoming: true,
         };
         Some((
             Decision {
@@ -259,6 +270,54 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(plan(&off, None), (false, false));
+    }
+
+    #[test]
+    fn the_plan_says_when_the_final_id_is_the_value_found_under_the_first_name() {
+        let is_incoming = |config: &CorrelationConfig, pairs: &[(&str, &str)]| {
+            let (decision, plan) = config
+                .decide_from_sources(&headers(pairs), || None)
+                .unwrap();
+            (decision.outcome, plan.id_is_incoming())
+        };
+        let default = CorrelationConfig::default();
+        let valid = [("x-request-id", VALID)];
+        assert_eq!(is_incoming(&default, &valid), (Outcome::Accepted, true));
+        assert_eq!(is_incoming(&default, &[]), (Outcome::Generated, false));
+        assert_eq!(
+            is_incoming(&default, &[("x-request-id", "bad")]),
+            (Outcome::Replaced, false)
+        );
+        // Not alone: the request's header is rewritten, so its value is not the ID's.
+        assert_eq!(
+            is_incoming(
+                &default,
+                &[("x-request-id", VALID), ("x-request-id", VALID)]
+            ),
+            (Outcome::Accepted, false)
+        );
+        // Under the second name: written anew under the first.
+        let two_names = CorrelationConfig::builder()
+            .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+            .build()
+            .unwrap();
+        assert_eq!(is_incoming(&two_names, &valid), (Outcome::Accepted, false));
+        // The general rules (a transformer, a trust policy) give the same answer.
+        let transformed = CorrelationConfig::builder()
+            .transformer(|id: &str| id.to_owned())
+            .build()
+            .unwrap();
+        assert_eq!(is_incoming(&transformed, &valid), (Outcome::Accepted, true));
+        let uppercase = CorrelationConfig::builder()
+            .transformer(|id: &str| id.to_ascii_uppercase())
+            .build()
+            .unwrap();
+        assert_eq!(is_incoming(&uppercase, &valid), (Outcome::Accepted, false));
+        let never = CorrelationConfig::builder()
+            .trust(crate::TrustPolicy::Never)
+            .build()
+            .unwrap();
+        assert_eq!(is_incoming(&never, &valid), (Outcome::Generated, false));
     }
 
     #[test]
