@@ -88,10 +88,12 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
+    /// The first of them, which the request's header is written under.
+    request: WrittenName,
     /// The trace-context header names, in both `http` versions: a lookup in actix's map by
     /// a name of the other version would parse (and allocate) it anew.
     trace_context_names: [(correlation_core::http::HeaderName, HeaderName); 3],
-    response: HeaderName,
+    response: WrittenName,
     rejection_status: StatusCode,
     peer_unavailable_status: StatusCode,
 }
@@ -110,7 +112,8 @@ impl ActixConfig {
                 .iter()
                 .map(actix_name)
                 .collect(),
-            response: actix_name(config.response_header_name()),
+            request: WrittenName::new(actix_name(config.request_header_name())),
+            response: WrittenName::new(actix_name(config.response_header_name())),
             config,
         }
     }
@@ -173,10 +176,40 @@ impl RequestHeaders for ActixHeaders<'_> {
     }
 }
 
+/// The default name as a constant: each use builds it in place.
+const DEFAULT_NAME: HeaderName = HeaderName::from_static(DEFAULT_HEADER_NAME);
+
+/// A header name written on every request, and whether it is the default one.
+struct WrittenName {
+    name: HeaderName,
+    is_default: bool,
+}
+
+impl WrittenName {
+    fn new(name: HeaderName) -> Self {
+        Self {
+            is_default: name == DEFAULT_NAME,
+            name,
+        }
+    }
+
+    /// The name to insert into a header map. The default one is made from a constant, in
+    /// place: a clone calls through the name's `Bytes` vtable, and moving what it returned
+    /// into the map's key stalls the CPU on the bytes just written (store forwarding).
+    #[inline]
+    fn to_insert(&self) -> HeaderName {
+        if self.is_default {
+            DEFAULT_NAME
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
     if name.as_str() == DEFAULT_HEADER_NAME {
         // Static bytes: cloning it per request touches no reference count.
-        return HeaderName::from_static(DEFAULT_HEADER_NAME);
+        return DEFAULT_NAME;
     }
     // Both `http` versions accept exactly the same (lowercase token) header names.
     HeaderName::from_bytes(name.as_str().as_bytes())
@@ -286,7 +319,7 @@ where
             let echo = echo.then(|| value.clone());
             request
                 .headers_mut()
-                .insert(actix.incoming[0].clone(), value);
+                .insert(actix.request.to_insert(), value);
             echo
         } else {
             echo.then_some(value)
@@ -376,7 +409,7 @@ where
                         if let Some(value) = value.take() {
                             response
                                 .headers_mut()
-                                .insert(config.response.clone(), value);
+                                .insert(config.response.to_insert(), value);
                         }
                         Ok(response)
                     }
@@ -384,7 +417,7 @@ where
                         (Some(value), Some(id)) => CorrelatedError {
                             error,
                             id: id.clone(),
-                            name: config.response.clone(),
+                            name: config.response.to_insert(),
                             value,
                         }
                         .into(),
@@ -416,7 +449,7 @@ where
                     HeaderValue::from_static(REJECTION_CONTENT_TYPE),
                 );
                 if let Some(value) = value.take() {
-                    headers.insert(config.response.clone(), value);
+                    headers.insert(config.response.to_insert(), value);
                 }
                 Poll::Ready(Ok(request.into_response(response)))
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
-use super::header_names::parse_header_name;
+use super::header_names::{WrittenName, parse_header_name};
 use super::sources::{IdSource, Source, SourceKind};
 use super::{CorrelationConfig, Handle, Inner, OnInvalid, SkipPredicate};
 use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
@@ -259,7 +259,7 @@ impl CorrelationConfigBuilder {
         let first = incoming.first().ok_or(ConfigError::NoHeaderName)?.clone();
         let response = match &self.response {
             Some(name) => parse_header_name(name)?,
-            None => first,
+            None => first.clone(),
         };
         match catch_unwind(AssertUnwindSafe(|| self.generator.generate())) {
             Ok(Ok(id)) if id.len() > self.max_length => {
@@ -277,9 +277,10 @@ impl CorrelationConfigBuilder {
         Ok(Inner {
             headers_from_anyone: sources.is_none() && self.trust == TrustPolicy::Always,
             incoming,
+            request: WrittenName::new(first),
             sources,
             trust: self.trust,
-            response,
+            response: WrittenName::new(response),
             generator: self.generator,
             validator: self.validator,
             transformer: self.transformer,

@@ -28,6 +28,7 @@ mod sources;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
+use header_names::WrittenName;
 pub(crate) use request_headers::Incoming;
 pub use request_headers::RequestHeaderPlan;
 pub use sources::{FirstValue, IdSource, RequestHeaders, TRACE_CONTEXT_HEADERS};
@@ -104,13 +105,15 @@ impl std::ops::Deref for Handle {
 struct Inner {
     /// The correlation headers among the sources, in order.
     incoming: Box<[HeaderName]>,
+    /// The first of them, which the request's header is written under.
+    request: WrittenName,
     /// All the sources in order, when they are not only the correlation headers.
     sources: Option<Box<[sources::Source]>>,
     trust: TrustPolicy,
     /// No sources but the correlation headers, and every peer trusted: the common case,
     /// decided on a path of its own.
     headers_from_anyone: bool,
-    response: HeaderName,
+    response: WrittenName,
     generator: Generator,
     validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
@@ -132,7 +135,7 @@ impl fmt::Debug for CorrelationConfig {
             .field("incoming_header_names", &inner.incoming)
             .field("sources", &inner.sources)
             .field("trust", &inner.trust)
-            .field("response_header_name", &inner.response)
+            .field("response_header_name", inner.response.name())
             .field("transformer", &inner.transformer.is_some())
             .field("update_request_header", &inner.update_request_header)
             .field("echo_response_header", &inner.echo_response_header)
@@ -207,7 +210,7 @@ impl CorrelationConfig {
 
     /// The header name written on responses, on the updated request and on outgoing calls.
     pub fn response_header_name(&self) -> &HeaderName {
-        &self.inner.response
+        self.inner.response.name()
     }
 
     /// The header name under which the handler finds the final ID: the first incoming name.

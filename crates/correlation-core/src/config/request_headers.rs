@@ -125,7 +125,10 @@ impl CorrelationConfig {
                 } else {
                     self.decide_request(None).0
                 };
-                headers.insert(name.clone(), decision.id.to_header_value());
+                headers.insert(
+                    self.inner.request.to_insert(),
+                    decision.id.to_header_value(),
+                );
                 return Ok(decision);
             };
             let incoming = Incoming {
@@ -138,7 +141,10 @@ impl CorrelationConfig {
                 None => self.decide_request(Some(incoming)),
             };
             if plan.write_id() {
-                headers.insert(name.clone(), decision.id.to_header_value());
+                headers.insert(
+                    self.inner.request.to_insert(),
+                    decision.id.to_header_value(),
+                );
             }
             return Ok(decision);
         }
@@ -189,7 +195,7 @@ impl CorrelationConfig {
         }
         if plan.write_id() {
             headers.insert(
-                self.request_header_name().clone(),
+                self.inner.request.to_insert(),
                 decision.id.to_header_value(),
             );
         }
@@ -199,7 +205,7 @@ impl CorrelationConfig {
     /// any the handler set. Does nothing when echo is turned off.
     pub(crate) fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
         if self.inner.echo_response_header {
-            headers.insert(self.inner.response.clone(), id.to_header_value());
+            headers.insert(self.inner.response.to_insert(), id.to_header_value());
         }
     }
 }
