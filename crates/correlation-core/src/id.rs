@@ -46,18 +46,19 @@ enum Repr {
 #[derive(Clone, Copy)]
 #[repr(align(8))]
 struct Inline {
-    len: u8,
-    buf: [u8; Inline::CAPACITY],
+    /// The ID's bytes, then zeros, with the length in the last byte.
+    bytes: [u8; Inline::SIZE],
 }
 
 impl Inline {
-    const CAPACITY: usize = 38;
+    const SIZE: usize = 40;
+    const CAPACITY: usize = Self::SIZE - 1;
 
     fn new(bytes: &[u8]) -> Option<Self> {
-        // A UUID's two forms are copied with moves of a known size, straight into the ID.
-        // A copy of any other length goes through `memcpy` into a buffer that is then
-        // moved, and reading those bytes back so soon after `memcpy` wrote them stalls the
-        // CPU (store forwarding fails).
+        // A UUID's two forms are written straight into the ID, the last word (with the
+        // length) in one store. Whatever reads the ID next reads that word whole, and a
+        // read of bytes written by several smaller stores (as a copy of any other length
+        // makes, through `memcpy`) stalls the CPU until they reach memory.
         if let Ok(uuid) = <&[u8; 36]>::try_from(bytes) {
             return Some(Self::from_array(uuid));
         }
@@ -65,21 +66,32 @@ impl Inline {
             return Some(Self::from_array(uuid));
         }
         let len = u8::try_from(bytes.len()).ok()?;
-        let mut buf = [0; Self::CAPACITY];
-        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(Self { len, buf })
+        let mut inline = [0; Self::SIZE];
+        inline
+            .get_mut(..Self::CAPACITY)?
+            .get_mut(..bytes.len())?
+            .copy_from_slice(bytes);
+        inline[Self::CAPACITY] = len;
+        Some(Self { bytes: inline })
     }
 
+    /// `N` is 32 or 36: whole 16-byte blocks, then a last word of at most 4 bytes of the
+    /// ID and the length.
     #[inline(always)]
     fn from_array<const N: usize>(bytes: &[u8; N]) -> Self {
-        const { assert!(N <= Self::CAPACITY) };
-        let mut buf = [0; Self::CAPACITY];
-        buf[..N].copy_from_slice(bytes);
-        Self { len: N as u8, buf }
+        const { assert!(N >= 32 && N - 32 <= 4) };
+        let mut last = [0; 8];
+        last[..N - 32].copy_from_slice(&bytes[32..]);
+        last[7] = N as u8;
+        let last = u64::from_ne_bytes(last);
+        let mut inline = [0; Self::SIZE];
+        inline[..32].copy_from_slice(&bytes[..32]);
+        inline[32..].copy_from_slice(&last.to_ne_bytes());
+        Self { bytes: inline }
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.buf[..usize::from(self.len)]
+        &self.bytes[..usize::from(self.bytes[Self::CAPACITY])]
     }
 }
 
