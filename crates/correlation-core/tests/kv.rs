@@ -5,32 +5,14 @@
 // Tests start tasks and threads outside any request on purpose.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use correlation_core::{CorrelationConfig, CorrelationId, CorrelationLogger, spawn, sync_scope};
 use log::Log;
 use serde_json::Value;
 
-/// A writer shared between the backend and the test.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+#[path = "support/buffer.rs"]
+mod buffer;
 
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+use buffer::Buffer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_backend_records_carry_correlation_id() {
@@ -65,7 +47,7 @@ async fn json_backend_records_carry_correlation_id() {
     // Only this test's own records: with tracing's `log` feature on (workspace feature
     // unification), the request span's creation is logged too, under target `correlation`.
     let records: Vec<Value> = buffer
-        .text()
+        .take_text()
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .filter(|record| record["target"] == "kv")
@@ -116,7 +98,7 @@ fn env_logger_key_value_output_shows_correlation_id() {
         record("in a request")
     });
     logger.flush();
-    let text = buffer.text();
+    let text = buffer.take_text();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(!lines[0].contains("correlation_id"), "{}", lines[0]);

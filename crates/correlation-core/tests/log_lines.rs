@@ -3,6 +3,10 @@
 //! bidirectional override, and shows printable text unchanged.
 #![cfg(feature = "env-logger")]
 
+#[path = "support/buffer.rs"]
+mod buffer;
+
+use buffer::Buffer;
 use correlation_core::{CorrelationId, Escaped, JobCarrier, LogFormat, sync_scope};
 use proptest::prelude::*;
 
@@ -113,21 +117,6 @@ proptest! {
 /// up visible inside the one real line, through env_logger itself.
 #[test]
 fn env_logger_with_the_format_writes_one_line_per_record() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     let buffer = Buffer::default();
     for (format, job_ids) in [
         (
@@ -154,7 +143,7 @@ fn env_logger_with_the_format_writes_one_line_per_record() {
             );
         });
         log::Log::flush(&logger);
-        let text = String::from_utf8(std::mem::take(&mut *buffer.0.lock().unwrap())).unwrap();
+        let text = buffer.take_text();
         assert_eq!(
             text,
             format!(
