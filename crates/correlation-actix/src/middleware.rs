@@ -119,7 +119,7 @@ impl ActixConfig {
     }
 }
 
-/// Converts a header name of `http` 1 to actix's `http` 0.2 type.
+/// Converts a status code of `http` 1 to actix's `http` 0.2 type.
 fn actix_status(status: correlation_core::http::StatusCode) -> StatusCode {
     StatusCode::from_u16(status.as_u16())
         .expect("http 0.2 accepts every status code http 1 accepts")
@@ -206,11 +206,8 @@ impl WrittenName {
     }
 }
 
+/// Converts a header name of `http` 1 to actix's `http` 0.2 type.
 fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
-    if name.as_str() == DEFAULT_HEADER_NAME {
-        // Static bytes: cloning it per request touches no reference count.
-        return DEFAULT_NAME;
-    }
     // Both `http` versions accept exactly the same (lowercase token) header names.
     HeaderName::from_bytes(name.as_str().as_bytes())
         .expect("http 0.2 accepts every header name http 1 accepts")
