@@ -11,6 +11,7 @@
 //! spawned work (`spawn`).
 
 use std::fmt;
+#[cfg(feature = "sentry")]
 use std::sync::Arc;
 
 use crate::id::CorrelationId;
@@ -113,10 +114,7 @@ impl CorrelationContext {
             scope.set_tag("job_id", &job.current);
         });
         Self {
-            current: Current {
-                id: Some(id),
-                job: Some(Arc::new(job)),
-            },
+            current: Current::job(id, job),
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
                 span,
@@ -128,21 +126,18 @@ impl CorrelationContext {
 
     /// The context's correlation ID.
     pub fn id(&self) -> Option<&CorrelationId> {
-        self.current.id.as_ref()
+        self.current.id()
     }
 
     /// The ID of the job this context runs, if it is a job's context (see
     /// [`JobCarrier::into_context`](crate::JobCarrier::into_context)).
     pub fn job_id(&self) -> Option<&JobId> {
-        self.current.job.as_deref().map(|job| &job.current)
+        self.current.job_ids().map(|job| &job.current)
     }
 
     /// The ID of the job that enqueued this context's job, if a job enqueued it.
     pub fn parent_job_id(&self) -> Option<&JobId> {
-        self.current
-            .job
-            .as_ref()
-            .and_then(|job| job.parent.as_ref())
+        self.current.job_ids().and_then(|job| job.parent.as_ref())
     }
 
     /// Runs the closure `f` inside this context. The context is lent, not copied: a
@@ -161,7 +156,7 @@ impl CorrelationContext {
 impl fmt::Debug for CorrelationContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationContext")
-            .field("id", &self.current.id)
+            .field("id", &self.id())
             .field("job_id", &self.job_id())
             .field("parent_job_id", &self.parent_job_id())
             .finish_non_exhaustive()

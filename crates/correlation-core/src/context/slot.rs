@@ -21,19 +21,48 @@ scoped_tls::scoped_thread_local! {
 }
 
 /// What the task-local holds: the correlation ID and, inside a job, the job IDs.
+///
+/// A job's IDs live behind an `Arc` beside its correlation ID, so a request's context is
+/// no larger than its ID: it is moved with every future and body that carries it.
 #[derive(Clone, Default)]
-pub(super) struct Current {
-    pub(super) id: Option<CorrelationId>,
-    // Behind an `Arc` so that copying a request's context (for a spawned task) does not
-    // copy job IDs it never has.
-    pub(super) job: Option<Arc<JobIds>>,
+pub(super) enum Current {
+    /// Explicitly no ID.
+    #[default]
+    Empty,
+    /// An ID without job IDs: a request's, or one given to a scope.
+    Id(CorrelationId),
+    /// A job's correlation ID and job IDs, shared by every copy of its context.
+    Job(Arc<JobScope>),
+}
+
+/// A running job's correlation ID and job IDs.
+pub(super) struct JobScope {
+    pub(super) id: CorrelationId,
+    pub(super) ids: JobIds,
 }
 
 impl Current {
     pub(super) fn request(id: CorrelationId) -> Self {
-        Self {
-            id: Some(id),
-            job: None,
+        Self::Id(id)
+    }
+
+    pub(super) fn job(id: CorrelationId, ids: JobIds) -> Self {
+        Self::Job(Arc::new(JobScope { id, ids }))
+    }
+
+    #[inline]
+    pub(super) fn id(&self) -> Option<&CorrelationId> {
+        match self {
+            Self::Empty => None,
+            Self::Id(id) => Some(id),
+            Self::Job(job) => Some(&job.id),
+        }
+    }
+
+    pub(super) fn job_ids(&self) -> Option<&JobIds> {
+        match self {
+            Self::Job(job) => Some(&job.ids),
+            Self::Empty | Self::Id(_) => None,
         }
     }
 
@@ -80,12 +109,12 @@ pub fn current() -> Option<CorrelationId> {
 
 /// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
 pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
-    with_slot(|current| f(current.and_then(|current| current.id.as_ref())))
+    with_slot(|current| f(current.and_then(Current::id)))
 }
 
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
 pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
-    with_slot(|current| f(current.and_then(|current| current.job.as_deref())))
+    with_slot(|current| f(current.and_then(Current::job_ids)))
 }
 
 /// Runs the closure `f` with `id` as the current correlation ID (and no job IDs).
