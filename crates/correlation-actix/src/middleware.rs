@@ -12,7 +12,6 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
-use bytes::Bytes;
 use correlation_core::adapter::{
     self, FirstValue, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
     RequestHeaders, TRACE_CONTEXT_HEADERS,
@@ -336,9 +335,9 @@ where
     }
 }
 
-/// The ID as an actix header value, sharing the ID's bytes.
+/// The ID as an actix header value, over the bytes [`CorrelationId::to_bytes`] gives.
 fn actix_value(id: &CorrelationId) -> HeaderValue {
-    HeaderValue::from_maybe_shared(Bytes::from_owner(id.clone()))
+    HeaderValue::from_maybe_shared(id.to_bytes())
         .expect("a correlation id is always a valid header value")
 }
 

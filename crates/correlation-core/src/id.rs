@@ -233,6 +233,24 @@ impl CorrelationId {
         self.as_bytes().len()
     }
 
+    /// The ID's bytes as [`Bytes`], for a header type other than `http` 1's (another
+    /// `http` version, a message broker's headers). They share the ID's own bytes where
+    /// it keeps them shared; an ID held inline is put into one allocation.
+    ///
+    /// ```
+    /// use correlation_core::CorrelationId;
+    ///
+    /// let id = CorrelationId::new("req-7").unwrap();
+    /// assert_eq!(id.to_bytes(), "req-7".as_bytes());
+    /// ```
+    #[must_use]
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Shared(value) => Bytes::from_owner(value.clone()),
+            Repr::Inline(inline) => Bytes::from_owner(*inline),
+        }
+    }
+
     /// The ID as a header value: it shares the ID's bytes (no copy and no re-validation),
     /// except for an ID copied from a header value of another type, whose bytes are
     /// copied once more.
@@ -297,6 +315,14 @@ impl<const N: usize> IdBuf<N> {
             len: bytes.len(),
             buf,
         }
+    }
+}
+
+/// For [`Bytes::from_owner`].
+impl AsRef<[u8]> for Inline {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 
@@ -491,6 +517,23 @@ mod tests {
             assert_eq!(copied.as_bytes(), bytes, "length {len}");
             let expected = if len <= Inline::CAPACITY { 0 } else { 1 };
             assert_eq!(allocations.count_total, expected, "length {len}");
+        }
+    }
+
+    #[test]
+    fn the_ids_bytes_take_at_most_one_allocation_whatever_holds_them() {
+        const UUID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
+        let shared = CorrelationId::from_static(UUID);
+        let inline = CorrelationId::from_checked_bytes(UUID.as_bytes());
+        let long = CorrelationId::from_checked_bytes(&[b'x'; 100]);
+        for (id, expected) in [(shared, UUID.as_bytes()), (inline, UUID.as_bytes())]
+            .into_iter()
+            .chain([(long, &[b'x'; 100][..])])
+        {
+            let mut bytes = None;
+            let allocations = allocation_counter::measure(|| bytes = Some(id.to_bytes()));
+            assert_eq!(bytes.unwrap(), expected);
+            assert_eq!(allocations.count_total, 1);
         }
     }
 
