@@ -254,7 +254,7 @@ where
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let actix = &*self.config;
         let config = &actix.config;
-        if config.is_skipped(request.path()) {
+        if config.skips_some() && config.is_skipped(request.path()) {
             return ResponseFuture {
                 kind: Kind::Skipped {
                     future: self.service.call(request),

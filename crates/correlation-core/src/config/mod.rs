@@ -243,6 +243,15 @@ impl CorrelationConfig {
         self.inner.max_length
     }
 
+    /// Whether some requests are left alone: skipped paths or a skip predicate are set.
+    /// An adapter checks it before working out a request's path for
+    /// [`is_skipped`](Self::is_skipped), which it then needs only when this is `true`.
+    #[inline]
+    #[must_use]
+    pub fn skips_some(&self) -> bool {
+        self.inner.skips_some
+    }
+
     /// Whether requests to `path` are left alone (no ID, no header, no scope).
     #[inline]
     pub fn is_skipped(&self, path: &str) -> bool {

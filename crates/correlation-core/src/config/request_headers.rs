@@ -80,6 +80,7 @@ impl CorrelationConfig {
         (decision, plan)
     }
 
+    #[inline]
     pub(super) fn plan(
         &self,
         incoming: Option<Incoming<'_>>,
