@@ -399,15 +399,13 @@ where
                 let context = adapter::take_context(future)
                     .expect("`ResponseFuture` polled after completion");
                 Poll::Ready(match result {
-                    Ok(response) => {
-                        let mut response =
-                            response.map_body(|_, body| CorrelationBody::scoped(body, context));
+                    Ok(mut response) => {
                         if let Some(value) = value.take() {
                             response
                                 .headers_mut()
                                 .insert(config.response.to_insert(), value);
                         }
-                        Ok(response)
+                        Ok(response.map_body(|_, body| CorrelationBody::scoped(body, context)))
                     }
                     Err(error) => Err(match (value.take(), context.id()) {
                         (Some(value), Some(id)) => CorrelatedError {
