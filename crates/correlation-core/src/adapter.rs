@@ -8,7 +8,8 @@
 //! request it does the following, in this order.
 //!
 //! 1. **Skip.** If [`CorrelationConfig::is_skipped`] says so for the request's path, call
-//!    the inner service untouched: no ID, no header, no scope.
+//!    the inner service untouched: no ID, no header, no scope. Ask it only when
+//!    [`CorrelationConfig::skips_some`]: then the path need not be worked out otherwise.
 //! 2. **Decide and update the request.** On an `http` 1 [`HeaderMap`],
 //!    [`decide_and_update`] does it all. On another header map, implement
 //!    [`RequestHeaders`] for a wrapper of it and call [`decide_request`]: it returns the
@@ -16,7 +17,9 @@
 //!    — write the final ID under the first incoming name, remove the others — with
 //!    nothing but type conversion. The rules themselves live here only. When the plan
 //!    says [`id_is_incoming`](RequestHeaderPlan::id_is_incoming), the value the adapter
-//!    found is the ID: keep it, in the framework's type, for the echo. Both take a
+//!    found is the ID: keep it, in the framework's type, for the echo; otherwise
+//!    [`CorrelationId::to_bytes`](crate::CorrelationId::to_bytes) gives the bytes for a
+//!    header value of the framework's type. Both take a
 //!    function giving the connection's peer address, called only when the
 //!    [`TrustPolicy`](crate::TrustPolicy) needs it; when the framework has none to give,
 //!    they return [`PeerAddressUnavailable`]: answer [`PEER_UNAVAILABLE_STATUS`] without
