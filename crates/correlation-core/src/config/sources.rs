@@ -383,7 +383,11 @@ impl CorrelationConfig {
     {
         if self.reads_headers_from_anyone() {
             // The common case, straight: no other source, no trust to weigh.
-            let found = self.find_incoming(headers);
+            let found = match &*self.inner.incoming {
+                // One name (the default's): a single lookup, without the search over names.
+                [name] => headers.incoming_value(0, name).map(|value| value.at(0)),
+                _ => self.find_incoming(headers),
+            };
             if let Some(accepted) = found.and_then(|incoming| self.accepted_in_place(incoming)) {
                 return Ok(accepted);
             }
