@@ -234,8 +234,8 @@ impl CorrelationId {
     }
 
     /// The ID's bytes as [`Bytes`], for a header type other than `http` 1's (another
-    /// `http` version, a message broker's headers). They share the ID's own bytes where
-    /// it keeps them shared; an ID held inline is put into one allocation.
+    /// `http` version, a message broker's headers), in one allocation: an ID whose bytes
+    /// are shared keeps sharing them, an ID held inline is copied into it.
     ///
     /// ```
     /// use correlation_core::CorrelationId;
