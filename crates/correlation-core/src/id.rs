@@ -521,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ids_bytes_take_at_most_one_allocation_whatever_holds_them() {
+    fn the_ids_bytes_take_one_allocation_whatever_holds_them() {
         const UUID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
         let shared = CorrelationId::from_static(UUID);
         let inline = CorrelationId::from_checked_bytes(UUID.as_bytes());

@@ -348,5 +348,13 @@ mod tests {
         assert!(config.is_skipped("/metrics/prometheus"));
         assert!(!config.is_skipped("/health/deep"));
         assert!(!CorrelationConfig::default().is_skipped("/health"));
+        // What an adapter checks before working out the path.
+        assert!(config.skips_some());
+        assert!(!CorrelationConfig::default().skips_some());
+        let predicate_only = CorrelationConfig::builder()
+            .skip(|path| path == "/health")
+            .build()
+            .unwrap();
+        assert!(predicate_only.skips_some());
     }
 }
