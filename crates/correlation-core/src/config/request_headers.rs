@@ -149,6 +149,16 @@ impl CorrelationConfig {
             }
             return Ok(decision);
         }
+        self.decide_and_apply(headers, peer)
+    }
+
+    /// The general rules on `http::HeaderMap`, out of the common case's way.
+    #[inline(never)]
+    fn decide_and_apply(
+        &self,
+        headers: &mut HeaderMap,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Result<Decision, PeerAddressUnavailable> {
         let (decision, plan) = self.decide_from_sources(headers, peer)?;
         self.apply(headers, &decision, plan);
         Ok(decision)

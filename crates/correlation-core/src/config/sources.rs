@@ -373,6 +373,10 @@ impl CorrelationConfig {
 
     /// Decides the request's ID from its sources, for a connection from `peer` (asked
     /// only when the trust policy needs it), and plans the request's headers.
+    ///
+    /// Inlined, so that an adapter gets the common cases' decision in place rather than
+    /// read back through memory right after it was written; the rest stays out of line.
+    #[inline]
     pub(crate) fn decide_from_sources<H>(
         &self,
         headers: &H,
@@ -404,6 +408,20 @@ impl CorrelationConfig {
             }
             return Ok(self.decide_request(found));
         }
+        self.decide_with_trust(headers, peer)
+    }
+
+    /// [`decide_from_sources`](Self::decide_from_sources) with other sources or a trust
+    /// policy to weigh.
+    #[inline(never)]
+    fn decide_with_trust<H>(
+        &self,
+        headers: &H,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable>
+    where
+        H: RequestHeaders,
+    {
         let trust = self.trust(peer)?;
         Ok(self.decide_found(self.find_source(headers), trust))
     }
