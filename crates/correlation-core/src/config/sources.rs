@@ -408,22 +408,19 @@ impl CorrelationConfig {
             }
             return Ok(self.decide_request(found));
         }
-        self.decide_with_trust(headers, peer)
+        let trust = self.trust(peer)?;
+        Ok(self.decide_weighing_trust(headers, trust))
     }
 
     /// [`decide_from_sources`](Self::decide_from_sources) with other sources or a trust
-    /// policy to weigh.
+    /// policy to weigh: kept out of line, away from the common case.
     #[inline(never)]
-    fn decide_with_trust<H>(
+    fn decide_weighing_trust<H: RequestHeaders>(
         &self,
         headers: &H,
-        peer: impl FnOnce() -> Option<IpAddr>,
-    ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable>
-    where
-        H: RequestHeaders,
-    {
-        let trust = self.trust(peer)?;
-        Ok(self.decide_found(self.find_source(headers), trust))
+        trust: Trust,
+    ) -> (Decision, RequestHeaderPlan) {
+        self.decide_found(self.find_source(headers), trust)
     }
 
     /// [`decide`](Self::decide) without the connection's peer: a policy that lists peers
