@@ -27,6 +27,11 @@ const PROFILED_REQUESTS: u64 = 2_000;
 /// Interleaved rounds per adapter: with `--quick`, and without.
 const ROUNDS: (u32, u32) = (1_000, 3_000);
 
+/// Interleaved runs per adapter. The time table gives each figure's median over them:
+/// one run's ratios can differ from the next run's by about a tenth on a shared machine,
+/// even with the stacks paired round by round inside each run.
+const RUNS: usize = 3;
+
 /// One adapter bench.
 struct Adapter {
     /// The bench target's name, also the profiled function's crate (`<name>::drive`).
@@ -83,8 +88,10 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
     let rounds = if quick { ROUNDS.0 } else { ROUNDS.1 };
     let mut timed = Vec::new();
     for (adapter, binary) in ADAPTERS.iter().zip(&binaries) {
-        let output = interleaved(binary, rounds)?;
-        timed.push(read_interleaved(adapter, &output)?);
+        let runs = (0..RUNS)
+            .map(|_| read_interleaved(adapter, &interleaved(binary, rounds)?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        timed.push(Measured::median(&runs)?);
     }
     let root = crate::project_root();
     let path = root.join("BENCHMARKS.md");
@@ -132,6 +139,27 @@ impl Cost {
             with_id: f(self.with_id, other.with_id),
         }
     }
+
+    /// Each case's median over `costs`.
+    fn median(costs: &[Self]) -> Self {
+        Self {
+            without_id: median(costs.iter().map(|cost| cost.without_id)),
+            with_id: median(costs.iter().map(|cost| cost.with_id)),
+        }
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count); NaN, which
+/// stands for a ratio that does not apply, sorts last.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        len if len % 2 == 1 => values[middle],
+        _ => (values[middle - 1] + values[middle]) / 2.0,
+    }
 }
 
 /// One adapter's four stacks, each stack's overhead over bare, and our overhead's ratios.
@@ -159,6 +187,23 @@ impl Measured {
             ours_to_peer: ours.map2(peer, ratio),
             ours_to_floor: ours.map2(floor, ratio),
         }
+    }
+}
+
+impl Measured {
+    /// Every figure's median over several runs of one adapter's stacks.
+    fn median(runs: &[Self]) -> anyhow::Result<Self> {
+        let first = runs.first().context("no run to take the medians of")?;
+        let median =
+            |pick: &dyn Fn(&Self) -> Cost| Cost::median(&runs.iter().map(pick).collect::<Vec<_>>());
+        Ok(Self {
+            adapter: first.adapter,
+            bare: median(&|run| run.bare),
+            stacks: [0, 1, 2].map(|stack| median(&|run: &Self| run.stacks[stack])),
+            overheads: [0, 1, 2].map(|stack| median(&|run: &Self| run.overheads[stack])),
+            ours_to_peer: median(&|run| run.ours_to_peer),
+            ours_to_floor: median(&|run| run.ours_to_floor),
+        })
     }
 }
 
@@ -440,6 +485,38 @@ correlation÷floor/with-id: 1.21
                 "| actix | floor | 1030 | +293 ns (+38.6 %) | 1043 | +180 ns (+19.7 %) |  |  |",
             ]
         );
+    }
+
+    #[test]
+    fn the_time_table_takes_each_figures_median_over_the_runs() {
+        let run = |ours_no_id: &str, ratio_no_id: &str| {
+            let output = ACTIX_OUTPUT
+                .replace(
+                    "correlation/no-id: 1036, 1171",
+                    &format!("correlation/no-id: 1036, {ours_no_id}"),
+                )
+                .replace(
+                    "correlation÷floor/no-id: 1.27",
+                    &format!("correlation÷floor/no-id: {ratio_no_id}"),
+                );
+            read_interleaved(&ADAPTERS[1], &output).unwrap()
+        };
+        let runs = [
+            run("1180", "1.05"),
+            run("1171", "1.27"),
+            run("1400", "0.95"),
+        ];
+        let medians = Measured::median(&runs).unwrap();
+        assert_eq!(medians.stacks[0].without_id, 1180.0);
+        assert_eq!(medians.ours_to_floor.without_id, 1.05);
+        // Figures equal in every run stay as they are.
+        assert_eq!(medians.ours_to_floor.with_id, 1.21);
+        assert_eq!(medians.bare.with_id, 915.0);
+        // An even count takes the mean of the middle two; NaN (a ratio that does not
+        // apply) sorts last.
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert_eq!(median([f64::NAN, 1.0, 2.0].into_iter()), 2.0);
+        assert!(Measured::median(&[]).is_err());
     }
 
     #[test]
