@@ -394,20 +394,24 @@ where
                 value,
                 config,
             } => {
-                let result = ready!(future.as_mut().poll(cx));
+                let mut result = ready!(future.as_mut().poll(cx));
                 // The future is done: its context moves on to the body.
                 let context = adapter::take_context(future)
                     .expect("`ResponseFuture` polled after completion");
+                let value = match (&mut result, value.take()) {
+                    (Ok(response), Some(value)) => {
+                        response
+                            .headers_mut()
+                            .insert(config.response.to_insert(), value);
+                        None
+                    }
+                    (_, value) => value,
+                };
                 Poll::Ready(match result {
-                    Ok(mut response) => {
-                        if let Some(value) = value.take() {
-                            response
-                                .headers_mut()
-                                .insert(config.response.to_insert(), value);
-                        }
+                    Ok(response) => {
                         Ok(response.map_body(|_, body| CorrelationBody::scoped(body, context)))
                     }
-                    Err(error) => Err(match (value.take(), context.id()) {
+                    Err(error) => Err(match (value, context.id()) {
                         (Some(value), Some(id)) => CorrelatedError {
                             error,
                             id: id.clone(),
