@@ -273,14 +273,7 @@ where
             adapter::log_peer_address_unavailable(
                 "actix-web gives it for TCP connections only; serve the app over TCP",
             );
-            return ResponseFuture {
-                kind: Kind::Rejected {
-                    request: Some(request),
-                    value: None,
-                    config: Rc::clone(&self.config),
-                    reason: Refusal::PeerAddressUnavailable,
-                },
-            };
+            return self.refuse(request, None, Refusal::PeerAddressUnavailable);
         };
         let id = decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
@@ -293,14 +286,7 @@ where
         let echo = config.echo_response_header();
 
         if decision.outcome == Outcome::Rejected {
-            return ResponseFuture {
-                kind: Kind::Rejected {
-                    request: Some(request),
-                    value: echo.then_some(value),
-                    config: Rc::clone(&self.config),
-                    reason: Refusal::InvalidId,
-                },
-            };
+            return self.refuse(request, echo.then_some(value), Refusal::InvalidId);
         }
 
         // ...then the plan, applied with actix's names. The value goes to the request, the
@@ -335,7 +321,30 @@ where
     }
 }
 
+impl<S: Service<ServiceRequest>> CorrelationMiddleware<S> {
+    /// The future of a request answered without the inner service: rare, so kept out of
+    /// [`call`](Service::call)'s common path.
+    #[cold]
+    #[inline(never)]
+    fn refuse(
+        &self,
+        request: ServiceRequest,
+        value: Option<HeaderValue>,
+        reason: Refusal,
+    ) -> ResponseFuture<S::Future> {
+        ResponseFuture {
+            kind: Kind::Rejected {
+                request: Some(request),
+                value,
+                config: Rc::clone(&self.config),
+                reason,
+            },
+        }
+    }
+}
+
 /// The ID as an actix header value, over the bytes [`CorrelationId::to_bytes`] gives.
+#[inline]
 fn actix_value(id: &CorrelationId) -> HeaderValue {
     HeaderValue::from_maybe_shared(id.to_bytes())
         .expect("a correlation id is always a valid header value")
