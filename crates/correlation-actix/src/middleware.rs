@@ -273,7 +273,14 @@ where
             adapter::log_peer_address_unavailable(
                 "actix-web gives it for TCP connections only; serve the app over TCP",
             );
-            return self.refuse(request, None, Refusal::PeerAddressUnavailable);
+            return ResponseFuture {
+                kind: Kind::Rejected {
+                    request: Some(request),
+                    value: None,
+                    config: Rc::clone(&self.config),
+                    reason: Refusal::PeerAddressUnavailable,
+                },
+            };
         };
         let id = decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
@@ -286,7 +293,14 @@ where
         let echo = config.echo_response_header();
 
         if decision.outcome == Outcome::Rejected {
-            return self.refuse(request, echo.then_some(value), Refusal::InvalidId);
+            return ResponseFuture {
+                kind: Kind::Rejected {
+                    request: Some(request),
+                    value: echo.then_some(value),
+                    config: Rc::clone(&self.config),
+                    reason: Refusal::InvalidId,
+                },
+            };
         }
 
         // ...then the plan, applied with actix's names. The value goes to the request, the
@@ -316,28 +330,6 @@ where
                 future: context.wrap(future),
                 value: echo,
                 config: Rc::clone(&self.config),
-            },
-        }
-    }
-}
-
-impl<S: Service<ServiceRequest>> CorrelationMiddleware<S> {
-    /// The future of a request answered without the inner service: rare, so kept out of
-    /// [`call`](Service::call)'s common path.
-    #[cold]
-    #[inline(never)]
-    fn refuse(
-        &self,
-        request: ServiceRequest,
-        value: Option<HeaderValue>,
-        reason: Refusal,
-    ) -> ResponseFuture<S::Future> {
-        ResponseFuture {
-            kind: Kind::Rejected {
-                request: Some(request),
-                value,
-                config: Rc::clone(&self.config),
-                reason,
             },
         }
     }
