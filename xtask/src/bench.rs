@@ -24,13 +24,31 @@ const INSTRUCTIONS_TABLE: (&str, &str) = (
 /// Requests each callgrind run counts (after a warm-up the bench does outside the count).
 const PROFILED_REQUESTS: u64 = 2_000;
 
-/// Interleaved rounds per adapter: with `--quick`, and without.
-const ROUNDS: (u32, u32) = (1_000, 3_000);
+/// Interleaved rounds per run: with `--quick`, and without.
+const ROUNDS: (u32, u32) = (250, 750);
 
-/// Interleaved runs per adapter. The time table gives each figure's median over them:
-/// one run's ratios can differ from the next run's by about a tenth on a shared machine,
-/// even with the stacks paired round by round inside each run.
-const RUNS: usize = 3;
+/// Interleaved runs per adapter, each with the process stack placed differently
+/// ([`stack_padding`]). The time table gives each figure's median over them.
+///
+/// Where the stack starts, relative to a page, decides which stack slots alias in the
+/// caches and store buffers with the data they are copied from; with address-space
+/// randomisation off it is fixed by the size of the environment, so a single run
+/// measures one arbitrary placement. Placements alone can move a stack's overhead, and
+/// the ratio of two stacks, by more than the differences between the stacks (see
+/// BENCHMARKS.md, "Time and instructions").
+const RUNS: usize = 16;
+
+/// The placements are spread evenly over one page of the stack.
+const PAGE: usize = 4096;
+
+/// An environment variable that the benches do not read: its value's length places the
+/// stack of run `run` (of [`RUNS`]) at its own offset within a page.
+fn stack_padding(run: usize) -> (&'static str, String) {
+    (
+        "CORRELATION_BENCH_STACK_PADDING",
+        "x".repeat(run * PAGE / RUNS),
+    )
+}
 
 /// One adapter bench.
 struct Adapter {
@@ -89,8 +107,20 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> anyhow::Result<()> {
     let mut timed = Vec::new();
     for (adapter, binary) in ADAPTERS.iter().zip(&binaries) {
         let runs = (0..RUNS)
-            .map(|_| read_interleaved(adapter, &interleaved(binary, rounds)?))
+            .map(|run| read_interleaved(adapter, &interleaved(binary, rounds, run)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let spread = |pick: fn(&Cost) -> f64| {
+            let ratios = runs.iter().map(|run| pick(&run.ours_to_floor));
+            let low = ratios.clone().fold(f64::INFINITY, f64::min);
+            let high = ratios.fold(f64::NEG_INFINITY, f64::max);
+            format!("{}–{}", shown(low), shown(high))
+        };
+        eprintln!(
+            "xtask: bench: {} ours ÷ floor in time over {RUNS} stack placements: {} without an ID, {} with one",
+            adapter.name,
+            spread(|cost| cost.without_id),
+            spread(|cost| cost.with_id),
+        );
         timed.push(Measured::median(&runs)?);
     }
     let root = crate::project_root();
@@ -266,12 +296,15 @@ fn shown(ratio: f64) -> String {
     }
 }
 
-/// Runs an adapter bench binary in its interleaved mode and returns what it printed.
-fn interleaved(binary: &Path, rounds: u32) -> anyhow::Result<String> {
+/// Runs an adapter bench binary in its interleaved mode, with its stack in the placement
+/// of run `run`, and returns what it printed.
+fn interleaved(binary: &Path, rounds: u32, run: usize) -> anyhow::Result<String> {
     eprintln!(
-        "xtask: bench: {} in {rounds} interleaved rounds",
-        binary.display()
+        "xtask: bench: {} in {rounds} interleaved rounds, stack placement {} of {RUNS}",
+        binary.display(),
+        run + 1
     );
+    let (padding, padded) = stack_padding(run);
     // Without address-space randomisation where `setarch` can turn it off: code layout
     // then stays the same from run to run, and so do the times.
     let mut command = if fixed_layout_available() {
@@ -283,6 +316,7 @@ fn interleaved(binary: &Path, rounds: u32) -> anyhow::Result<String> {
     };
     let output = command
         .env("CORRELATION_INTERLEAVED_ROUNDS", rounds.to_string())
+        .env(padding, padded)
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -517,6 +551,20 @@ correlation÷floor/with-id: 1.21
         assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
         assert_eq!(median([f64::NAN, 1.0, 2.0].into_iter()), 2.0);
         assert!(Measured::median(&[]).is_err());
+    }
+
+    #[test]
+    fn every_run_places_the_stack_at_its_own_offset_within_a_page() {
+        let offsets: Vec<usize> = (0..RUNS).map(|run| stack_padding(run).1.len()).collect();
+        assert_eq!(offsets[0], 0);
+        assert!(
+            offsets
+                .windows(2)
+                .all(|pair| pair[1] - pair[0] == PAGE / RUNS)
+        );
+        assert!(offsets[RUNS - 1] < PAGE);
+        let names: Vec<_> = (0..RUNS).map(|run| stack_padding(run).0).collect();
+        assert!(names.iter().all(|name| *name == names[0]));
     }
 
     #[test]
