@@ -399,6 +399,8 @@ where
                 // The future is done: its context moves on to the body.
                 let context = adapter::take_context(future)
                     .expect("`ResponseFuture` polled after completion");
+                // The echo goes on where the response lies, before `result` is matched:
+                // taken out of it first, the response is copied once more.
                 let value = match (&mut result, value.take()) {
                     (Ok(response), Some(value)) => {
                         response
