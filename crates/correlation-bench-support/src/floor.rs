@@ -5,14 +5,18 @@
 //! Each adapter bench writes its floor in its framework's own middleware API with these
 //! blocks. Per request, a floor
 //!
-//! 1. reads `x-request-id` and keeps it if [`is_uuid_v4`] accepts it (the default
-//!    validator's two common forms: 32 hex digits or hyphenated, version 4, RFC 4122
-//!    variant), sharing its bytes;
+//! 1. reads the first `x-request-id` value and keeps it if [`is_uuid_v4`] accepts it
+//!    (the default validator's two common forms: 32 hex digits or hyphenated, version 4,
+//!    RFC 4122 variant), sharing its bytes;
 //! 2. otherwise makes a new one with [`new_id_bytes`] (a UUID v4 as 32 lowercase hex
-//!    digits, one allocation) and writes it into the request, replacing what was there;
+//!    digits, one allocation); unless the kept value was the header's only one, it
+//!    writes the ID into the request, replacing what was there, so the handler sees
+//!    exactly one header ([`request_id`] for frameworks on `http` 1);
 //! 3. runs the inner service's `call`, its future and every poll of a response body
 //!    whose length is not known in advance inside a tokio task-local scope holding the
-//!    ID ([`CURRENT_ID`] for frameworks on `http` 1);
+//!    ID ([`CURRENT_ID`] for frameworks on `http` 1); in actix-web, where middleware
+//!    inside (its `Logger`) logs when the body is dropped, every body not already in
+//!    memory is polled and dropped inside the scope, as ours promises there;
 //! 4. puts the ID on the response as one `x-request-id` header.
 //!
 //! It does none of what is configurable in ours (other header names, other validators,
@@ -20,7 +24,7 @@
 //! replaced ID.
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header the floors read and echo.
 pub const HEADER: &str = "x-request-id";
@@ -96,6 +100,29 @@ pub fn new_id() -> HeaderValue {
     HeaderValue::from_maybe_shared(new_id_bytes()).expect("hex digits are a valid header value")
 }
 
+/// Steps 1 and 2 on an `http` 1 header map: the request's ID, left in `headers` as the
+/// only `x-request-id` value.
+#[inline]
+pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
+    let mut values = headers.get_all(&HEADER_NAME).iter();
+    let kept = values
+        .next()
+        .filter(|first| is_uuid_v4(first.as_bytes()))
+        .map(|first| (first.clone(), values.next().is_none()));
+    match kept {
+        Some((id, true)) => id,
+        Some((id, false)) => {
+            headers.insert(HEADER_NAME, id.clone());
+            id
+        }
+        None => {
+            let id = new_id();
+            headers.insert(HEADER_NAME, id.clone());
+            id
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +145,27 @@ mod tests {
             "9e6454c421d54e4aa66ab28f1557641g",
         ] {
             assert!(!is_uuid_v4(invalid.as_bytes()), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn the_request_is_left_with_one_header_holding_its_id() {
+        const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
+        for (values, kept) in [
+            (&[VALID][..], true),
+            (&[VALID, "second"][..], true),
+            (&["not-a-uuid", VALID][..], false),
+            (&[][..], false),
+        ] {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(HEADER_NAME, HeaderValue::from_static(value));
+            }
+            let id = request_id(&mut headers);
+            assert_eq!(id == VALID, kept, "{values:?}");
+            assert!(is_uuid_v4(id.as_bytes()), "{values:?}");
+            let left: Vec<_> = headers.get_all(HEADER_NAME).iter().collect();
+            assert_eq!(left, [id], "{values:?}");
         }
     }
 

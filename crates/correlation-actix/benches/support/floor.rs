@@ -61,9 +61,18 @@ where
     forward_ready!(service);
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
-        let id = match request.headers().get(&HEADER_NAME) {
-            Some(value) if floor::is_uuid_v4(value.as_bytes()) => value.clone(),
-            _ => {
+        let mut values = request.headers().get_all(&HEADER_NAME);
+        let kept = values
+            .next()
+            .filter(|first| floor::is_uuid_v4(first.as_bytes()))
+            .map(|first| (first.clone(), values.next().is_none()));
+        let id = match kept {
+            Some((id, true)) => id,
+            Some((id, false)) => {
+                request.headers_mut().insert(HEADER_NAME, id.clone());
+                id
+            }
+            None => {
                 let id = HeaderValue::from_maybe_shared(floor::new_id_bytes())
                     .expect("hex digits are a valid header value");
                 request.headers_mut().insert(HEADER_NAME, id.clone());
@@ -104,41 +113,90 @@ where
 }
 
 pin_project! {
-    /// A response body polled inside the scope when it streams.
+    /// A response body as ours handles it in actix: one already in memory is taken as
+    /// bytes (nothing runs while they are sent); any other is polled and dropped inside
+    /// the scope, since middleware inside (actix's `Logger`) logs when the body drops.
     pub(crate) struct FloorBody<B> {
         #[pin]
-        body: B,
+        body: BodyState<B>,
         id: Option<HeaderValue>,
+    }
+
+    impl<B> PinnedDrop for FloorBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(id) = this.id.take() {
+                let mut body = this.body;
+                CURRENT_ID.sync_scope(id, || body.set(BodyState::Dropped));
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = BodyStateProj]
+    enum BodyState<B> {
+        InScope {
+            #[pin]
+            body: B,
+        },
+        InMemory {
+            bytes: Option<Bytes>,
+            size: BodySize,
+        },
+        Dropped,
     }
 }
 
 impl<B: MessageBody> FloorBody<B> {
     fn new(body: B, id: HeaderValue) -> Self {
-        let id = (body.size() == BodySize::Stream).then_some(id);
-        Self { body, id }
+        let size = body.size();
+        let in_memory = if size == BodySize::Stream {
+            Err(body)
+        } else {
+            body.try_into_bytes()
+        };
+        match in_memory {
+            Ok(bytes) => Self {
+                body: BodyState::InMemory {
+                    bytes: Some(bytes),
+                    size,
+                },
+                id: None,
+            },
+            Err(body) => Self {
+                body: BodyState::InScope { body },
+                id: Some(id),
+            },
+        }
     }
 }
 
 impl<B: MessageBody> MessageBody for FloorBody<B> {
     type Error = B::Error;
 
+    #[inline]
     fn size(&self) -> BodySize {
-        self.body.size()
+        match &self.body {
+            BodyState::InScope { body } => body.size(),
+            BodyState::InMemory { size, .. } => *size,
+            BodyState::Dropped => BodySize::None,
+        }
     }
 
+    #[inline]
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
-        match this.id {
-            Some(id) => CURRENT_ID.sync_scope(id.clone(), || this.body.poll_next(cx)),
-            None => this.body.poll_next(cx),
+        match this.body.project() {
+            BodyStateProj::InScope { body } => match this.id {
+                Some(id) => CURRENT_ID.sync_scope(id.clone(), || body.poll_next(cx)),
+                None => body.poll_next(cx),
+            },
+            BodyStateProj::InMemory { bytes, .. } => Poll::Ready(bytes.take().map(Ok)),
+            BodyStateProj::Dropped => Poll::Ready(None),
         }
-    }
-
-    fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let Self { body, id } = self;
-        body.try_into_bytes().map_err(|body| Self { body, id })
     }
 }

@@ -45,14 +45,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = match request.headers().get(&HEADER_NAME) {
-            Some(value) if floor::is_uuid_v4(value.as_bytes()) => value.clone(),
-            _ => {
-                let id = floor::new_id();
-                request.headers_mut().insert(HEADER_NAME, id.clone());
-                id
-            }
-        };
+        let id = floor::request_id(request.headers_mut());
         let future = CURRENT_ID.sync_scope(id.clone(), || self.inner.call(request));
         FloorFuture {
             future: CURRENT_ID.scope(id, future),

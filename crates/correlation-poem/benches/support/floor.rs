@@ -38,14 +38,7 @@ impl<E: Endpoint> Endpoint for FloorEndpoint<E> {
     type Output = Response;
 
     fn call(&self, mut request: Request) -> impl Future<Output = Result<Response>> + Send {
-        let id = match request.headers().get(&HEADER_NAME) {
-            Some(value) if floor::is_uuid_v4(value.as_bytes()) => value.clone(),
-            _ => {
-                let id = floor::new_id();
-                request.headers_mut().insert(HEADER_NAME, id.clone());
-                id
-            }
-        };
+        let id = floor::request_id(request.headers_mut());
         let future = CURRENT_ID.sync_scope(id.clone(), || self.inner.call(request));
         FloorFuture {
             future: CURRENT_ID.scope(id, future),
