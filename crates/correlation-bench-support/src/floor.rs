@@ -9,15 +9,16 @@
 //!    (the default validator's two common forms: 32 hex digits or hyphenated, version 4,
 //!    RFC 4122 variant), sharing its bytes;
 //! 2. otherwise makes a new one with [`new_id_bytes`] (a UUID v4 as 32 lowercase hex
-//!    digits, one allocation); unless the kept value was the header's only one, it
-//!    writes the ID into the request, replacing what was there, so the handler sees
-//!    exactly one header ([`request_id`] for frameworks on `http` 1);
-//! 3. runs the inner service's `call`, its future and every poll of a response body
+//!    digits, one allocation);
+//! 3. writes the ID into the request, replacing what was there, unless the request
+//!    carried it as that header's only value, so the handler sees exactly one header
+//!    (steps 1 to 3: [`request_id`] for frameworks on `http` 1);
+//! 4. runs the inner service's `call`, its future and every poll of a response body
 //!    whose length is not known in advance inside a tokio task-local scope holding the
 //!    ID ([`CURRENT_ID`] for frameworks on `http` 1); in actix-web, where middleware
 //!    inside (its `Logger`) logs when the body is dropped, every body not already in
 //!    memory is polled and dropped inside the scope, as ours promises there;
-//! 4. puts the ID on the response as one `x-request-id` header.
+//! 5. puts the ID on the response as one `x-request-id` header.
 //!
 //! It does none of what is configurable in ours (other header names, other validators,
 //! skipped paths, rejection, job context, `tracing` or Sentry), and logs nothing for a
@@ -100,7 +101,7 @@ pub fn new_id() -> HeaderValue {
     HeaderValue::from_maybe_shared(new_id_bytes()).expect("hex digits are a valid header value")
 }
 
-/// Steps 1 and 2 on an `http` 1 header map: the request's ID, left in `headers` as the
+/// Steps 1 to 3 on an `http` 1 header map: the request's ID, left in `headers` as the
 /// only `x-request-id` value.
 #[inline]
 pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
