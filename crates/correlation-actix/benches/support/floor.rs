@@ -61,6 +61,7 @@ where
     forward_ready!(service);
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        // `floor::request_id`'s steps, over actix's own (`http` 0.2) header map.
         let mut values = request.headers().get_all(&HEADER_NAME);
         let kept = values
             .next()
