@@ -120,14 +120,13 @@ pin_project! {
     pub(crate) struct FloorBody<B> {
         #[pin]
         body: BodyState<B>,
-        id: Option<HeaderValue>,
     }
 
     impl<B> PinnedDrop for FloorBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(id) = this.id.take() {
-                let mut body = this.body;
+            let mut body = this.project().body;
+            if let BodyStateProj::InScope { id, .. } = body.as_mut().project() {
+                let id = id.clone();
                 CURRENT_ID.sync_scope(id, || body.set(BodyState::Dropped));
             }
         }
@@ -140,6 +139,7 @@ pin_project! {
         InScope {
             #[pin]
             body: B,
+            id: HeaderValue,
         },
         InMemory {
             bytes: Option<Bytes>,
@@ -163,11 +163,9 @@ impl<B: MessageBody> FloorBody<B> {
                     bytes: Some(bytes),
                     size,
                 },
-                id: None,
             },
             Err(body) => Self {
-                body: BodyState::InScope { body },
-                id: Some(id),
+                body: BodyState::InScope { body, id },
             },
         }
     }
@@ -179,7 +177,7 @@ impl<B: MessageBody> MessageBody for FloorBody<B> {
     #[inline]
     fn size(&self) -> BodySize {
         match &self.body {
-            BodyState::InScope { body } => body.size(),
+            BodyState::InScope { body, .. } => body.size(),
             BodyState::InMemory { size, .. } => *size,
             BodyState::Dropped => BodySize::None,
         }
@@ -190,12 +188,10 @@ impl<B: MessageBody> MessageBody for FloorBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        match this.body.project() {
-            BodyStateProj::InScope { body } => match this.id {
-                Some(id) => CURRENT_ID.sync_scope(id.clone(), || body.poll_next(cx)),
-                None => body.poll_next(cx),
-            },
+        match self.project().body.project() {
+            BodyStateProj::InScope { body, id } => {
+                CURRENT_ID.sync_scope(id.clone(), || body.poll_next(cx))
+            }
             BodyStateProj::InMemory { bytes, .. } => Poll::Ready(bytes.take().map(Ok)),
             BodyStateProj::Dropped => Poll::Ready(None),
         }
