@@ -24,24 +24,21 @@ pin_project! {
     pub struct CorrelationBody<B> {
         #[pin]
         kind: BodyKind<B>,
-        context: Option<CorrelationContext>,
     }
 
     impl<B> PinnedDrop for CorrelationBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
             // Bodies without drop glue log nothing when dropped; during a panic, entering
             // the scope is not worth the risk of a second panic.
             if !std::mem::needs_drop::<B>() {
                 return;
             }
-            let Some(context) = this.context.take() else {
-                return;
-            };
-            let mut kind = this.kind;
-            if matches!(kind.as_ref().get_ref(), BodyKind::Body { .. })
-                && !std::thread::panicking()
-            {
+            let mut kind = this.project().kind;
+            if let BodyKindProj::Scoped { context, .. } = kind.as_mut().project() {
+                if std::thread::panicking() {
+                    return;
+                }
+                let context = std::mem::take(context);
                 context.run(|| kind.set(BodyKind::Done));
             }
         }
@@ -51,7 +48,14 @@ pin_project! {
 pin_project! {
     #[project = BodyKindProj]
     enum BodyKind<B> {
-        Body {
+        // Produced and dropped inside the request's scope.
+        Scoped {
+            #[pin]
+            body: B,
+            context: CorrelationContext,
+        },
+        // A skipped request's body: no scope.
+        Plain {
             #[pin]
             body: B,
         },
@@ -76,13 +80,11 @@ impl<B: MessageBody> CorrelationBody<B> {
         match body.try_into_bytes() {
             Ok(bytes) if size == BodySize::None && bytes.is_empty() => Self {
                 kind: BodyKind::Empty,
-                context: None,
             },
             Ok(bytes) => Self {
                 kind: BodyKind::Message {
                     message: Some(bytes),
                 },
-                context: None,
             },
             Err(body) => Self::in_scope(body, context),
         }
@@ -92,22 +94,19 @@ impl<B: MessageBody> CorrelationBody<B> {
 impl<B> CorrelationBody<B> {
     fn in_scope(body: B, context: CorrelationContext) -> Self {
         Self {
-            kind: BodyKind::Body { body },
-            context: Some(context),
+            kind: BodyKind::Scoped { body, context },
         }
     }
 
     pub(crate) fn plain(body: B) -> Self {
         Self {
-            kind: BodyKind::Body { body },
-            context: None,
+            kind: BodyKind::Plain { body },
         }
     }
 
     pub(crate) fn empty() -> Self {
         Self {
             kind: BodyKind::Message { message: None },
-            context: None,
         }
     }
 
@@ -116,7 +115,6 @@ impl<B> CorrelationBody<B> {
             kind: BodyKind::Message {
                 message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
             },
-            context: None,
         }
     }
 }
@@ -125,7 +123,13 @@ impl<B> fmt::Debug for CorrelationBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationBody")
             .field("body", &std::any::type_name::<B>())
-            .field("context", &self.context)
+            .field(
+                "context",
+                &match &self.kind {
+                    BodyKind::Scoped { context, .. } => Some(context),
+                    _ => None,
+                },
+            )
             .finish()
     }
 }
@@ -136,7 +140,7 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
     #[inline]
     fn size(&self) -> BodySize {
         match &self.kind {
-            BodyKind::Body { body } => body.size(),
+            BodyKind::Scoped { body, .. } | BodyKind::Plain { body } => body.size(),
             BodyKind::Message { message } => {
                 BodySize::Sized(message.as_ref().map_or(0, |m| m.len() as u64))
             }
@@ -150,12 +154,9 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        match this.kind.project() {
-            BodyKindProj::Body { body } => match this.context {
-                Some(context) => context.run(|| body.poll_next(cx)),
-                None => body.poll_next(cx),
-            },
+        match self.project().kind.project() {
+            BodyKindProj::Scoped { body, context } => context.run(|| body.poll_next(cx)),
+            BodyKindProj::Plain { body } => body.poll_next(cx),
             BodyKindProj::Message { message } => Poll::Ready(message.take().map(Ok)),
             BodyKindProj::Empty | BodyKindProj::Done => Poll::Ready(None),
         }
@@ -164,8 +165,12 @@ impl<B: MessageBody> MessageBody for CorrelationBody<B> {
     fn try_into_bytes(mut self) -> Result<Bytes, Self> {
         // A body that is already complete in memory is never polled: hand its bytes over.
         match std::mem::replace(&mut self.kind, BodyKind::Done) {
-            BodyKind::Body { body } => body.try_into_bytes().map_err(|body| {
-                self.kind = BodyKind::Body { body };
+            BodyKind::Scoped { body, context } => body.try_into_bytes().map_err(|body| {
+                self.kind = BodyKind::Scoped { body, context };
+                self
+            }),
+            BodyKind::Plain { body } => body.try_into_bytes().map_err(|body| {
+                self.kind = BodyKind::Plain { body };
                 self
             }),
             BodyKind::Message { message } => Ok(message.unwrap_or_default()),
