@@ -80,22 +80,31 @@ impl<F: Future> Future for WithCorrelation<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let mut future = this.future;
-        let mut poll = || {
-            let Some(inner) = future.as_mut().as_pin_mut() else {
-                panic!("`WithCorrelation` polled after completion");
-            };
-            let poll = inner.poll(cx);
-            if poll.is_ready() {
-                future.set(None);
-            }
-            poll
-        };
+        let future = this.future;
         match this.context {
-            Some(context) => context.run(poll),
-            None => poll(),
+            Some(context) => context.run(|| poll_until_done(future, cx)),
+            None => poll_until_done(future, cx),
         }
     }
+}
+
+/// Polls `future`, and drops it as soon as it is done.
+// Always inlined: shared by both arms of every request's poll, it would otherwise be
+// kept out of line or not depending on what else the adapter's crate holds, which moves
+// the cost of a poll from one build to the next.
+#[inline(always)]
+fn poll_until_done<F: Future>(
+    mut future: Pin<&mut Option<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let Some(inner) = future.as_mut().as_pin_mut() else {
+        panic!("`WithCorrelation` polled after completion");
+    };
+    let poll = inner.poll(cx);
+    if poll.is_ready() {
+        future.set(None);
+    }
+    poll
 }
 
 impl<F> WithCorrelation<F> {
