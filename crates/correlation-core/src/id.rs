@@ -244,6 +244,7 @@ impl CorrelationId {
     /// assert_eq!(id.to_bytes(), "req-7".as_bytes());
     /// ```
     #[must_use]
+    #[inline]
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
             Repr::Shared(value) => Bytes::from_owner(value.clone()),

@@ -60,17 +60,27 @@ pin_project! {
     }
 
     impl<F> PinnedDrop for WithCorrelation<F> {
+        // Small enough to be inlined where the owner drops it: after completion,
+        // dropping is one check.
+        #[inline]
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let mut future = this.future;
-            if future.is_none() {
-                return;
+            if this.future.is_some() {
+                this.drop_unfinished();
             }
-            // Destructors that log (a dropped request's guards, say) see the ID too.
-            match this.context {
-                Some(context) => context.run(|| future.set(None)),
-                None => future.set(None),
-            }
+        }
+    }
+}
+
+impl<F> WithCorrelation<F> {
+    /// Drops a future that did not complete inside its context, so destructors that log
+    /// (a dropped request's guards, say) see the ID too.
+    #[inline(never)]
+    fn drop_unfinished(self: Pin<&mut Self>) {
+        let this = self.project();
+        let mut future = this.future;
+        match this.context {
+            Some(context) => context.run(|| future.set(None)),
+            None => future.set(None),
         }
     }
 }
