@@ -27,20 +27,30 @@ pin_project! {
     }
 
     impl<B> PinnedDrop for CorrelationBody<B> {
+        // Small enough to be inlined where the body is dropped: only a body still in the
+        // scope has more to do.
+        #[inline]
         fn drop(this: Pin<&mut Self>) {
-            // Bodies without drop glue log nothing when dropped; during a panic, entering
-            // the scope is not worth the risk of a second panic.
-            if !std::mem::needs_drop::<B>() {
+            // Bodies without drop glue log nothing when dropped.
+            if std::mem::needs_drop::<B>() && matches!(this.kind, BodyKind::Scoped { .. }) {
+                this.drop_in_scope();
+            }
+        }
+    }
+}
+
+impl<B> CorrelationBody<B> {
+    /// Drops the inner body inside the request's scope; during a panic, entering the
+    /// scope is not worth the risk of a second panic.
+    #[inline(never)]
+    fn drop_in_scope(self: Pin<&mut Self>) {
+        let mut kind = self.project().kind;
+        if let BodyKindProj::Scoped { context, .. } = kind.as_mut().project() {
+            if std::thread::panicking() {
                 return;
             }
-            let mut kind = this.project().kind;
-            if let BodyKindProj::Scoped { context, .. } = kind.as_mut().project() {
-                if std::thread::panicking() {
-                    return;
-                }
-                let context = std::mem::take(context);
-                context.run(|| kind.set(BodyKind::Done));
-            }
+            let context = std::mem::take(context);
+            context.run(|| kind.set(BodyKind::Done));
         }
     }
 }
@@ -70,12 +80,13 @@ pin_project! {
 }
 
 impl<B: MessageBody> CorrelationBody<B> {
-    /// Wraps `body` to be produced and dropped inside `context`; a body that is already
-    /// complete in memory is taken as bytes instead, which costs no scope per chunk.
-    pub(crate) fn scoped(body: B, context: CorrelationContext) -> Self {
+    /// Wraps `body` to be produced and dropped inside the context `take_context` gives;
+    /// a body that is already complete in memory is taken as bytes instead, which costs
+    /// no scope per chunk and leaves the context where it is.
+    pub(crate) fn scoped(body: B, take_context: impl FnOnce() -> CorrelationContext) -> Self {
         let size = body.size();
         if size == BodySize::Stream {
-            return Self::in_scope(body, context);
+            return Self::in_scope(body, take_context());
         }
         match body.try_into_bytes() {
             Ok(bytes) if size == BodySize::None && bytes.is_empty() => Self {
@@ -86,7 +97,7 @@ impl<B: MessageBody> CorrelationBody<B> {
                     message: Some(bytes),
                 },
             },
-            Err(body) => Self::in_scope(body, context),
+            Err(body) => Self::in_scope(body, take_context()),
         }
     }
 }

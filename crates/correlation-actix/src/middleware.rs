@@ -396,9 +396,10 @@ where
                 config,
             } => {
                 let mut result = ready!(future.as_mut().poll(cx));
-                // The future is done: its context moves on to the body.
-                let context = adapter::take_context(future)
-                    .expect("`ResponseFuture` polled after completion");
+                // The future is done: its context moves on to the body, if the body needs it.
+                let take_context = || {
+                    adapter::take_context(future).expect("`ResponseFuture` polled after completion")
+                };
                 // The echo goes on where the response lies, before `result` is matched:
                 // taken out of it first, the response is copied once more.
                 let value = match (&mut result, value.take()) {
@@ -411,10 +412,10 @@ where
                     (_, value) => value,
                 };
                 Poll::Ready(match result {
-                    Ok(response) => {
-                        Ok(response.map_body(|_, body| CorrelationBody::scoped(body, context)))
-                    }
-                    Err(error) => Err(match (value, context.id()) {
+                    Ok(response) => Ok(
+                        response.map_body(|_, body| CorrelationBody::scoped(body, take_context))
+                    ),
+                    Err(error) => Err(match (value, take_context().id()) {
                         (Some(value), Some(id)) => CorrelatedError {
                             error,
                             id: id.clone(),
