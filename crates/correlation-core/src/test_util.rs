@@ -13,7 +13,7 @@
 //! assert!(lines[0].rendered.contains("[doc-test-id]"));
 //! ```
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, Once, PoisonError};
 
 use log::{Level, Log, Metadata, Record};
 
@@ -50,26 +50,28 @@ pub struct LogCapture {
     records: Mutex<Vec<CapturedRecord>>,
 }
 
-static CAPTURE: OnceLock<LogCapture> = OnceLock::new();
+static CAPTURE: LogCapture = LogCapture {
+    records: Mutex::new(Vec::new()),
+};
+static INSTALL: Once = Once::new();
 
 impl LogCapture {
     /// Installs the capture as the global logger (once per process; later calls return
-    /// the same capture) and enables every level.
+    /// the same capture) and enables every level. Tests running in parallel may all call
+    /// it: each call returns once the capture is the logger, so nothing logged after it
+    /// is lost.
     ///
     /// # Panics
     ///
     /// Panics if another global logger was installed first.
     pub fn install() -> &'static LogCapture {
-        let mut installed_now = false;
-        let capture = CAPTURE.get_or_init(|| {
-            installed_now = true;
-            LogCapture::default()
-        });
-        if installed_now {
-            log::set_logger(capture).expect("another global logger is already installed");
+        // Every caller waits until the logger is in place: tests start in parallel, and
+        // one that logged while another was still installing would lose its records.
+        INSTALL.call_once(|| {
+            log::set_logger(&CAPTURE).expect("another global logger is already installed");
             log::set_max_level(log::LevelFilter::Trace);
-        }
-        capture
+        });
+        &CAPTURE
     }
 
     /// Every record so far.
