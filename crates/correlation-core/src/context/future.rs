@@ -175,6 +175,15 @@ mod tests {
         assert_eq!(current(), None);
     }
 
+    #[test]
+    #[should_panic(expected = "`WithCorrelation` polled after completion")]
+    fn polling_after_completion_panics() {
+        let mut future = std::pin::pin!(scope(id("done"), async {}));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+        let _ = future.as_mut().poll(&mut cx);
+    }
+
     #[tokio::test]
     async fn in_current_without_an_id_shadows_nothing_and_stays_none() {
         let seen = async { current() }.in_current_correlation().await;
