@@ -11,7 +11,7 @@ correlation_core::__correlation_id_extractor! {
     /// The request's correlation ID, as a handler argument.
     ///
     /// Reads the ID that [`Correlation`](crate::Correlation) made current (no request
-    /// extension, no allocation); fails with [`MissingCorrelationMiddleware`] (500) when the
+    /// extension, no allocation); fails with [`MissingCorrelation`] (500) when the
     /// middleware is not installed or skipped the path. Take `Option<CorrelationId>` where a
     /// missing middleware is fine.
     ///
@@ -38,14 +38,14 @@ correlation_core::__correlation_id_extractor! {
 }
 
 impl FromRequest for CorrelationId {
-    type Error = MissingCorrelationMiddleware;
+    type Error = MissingCorrelation;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(
             correlation_core::current()
                 .map(CorrelationId)
-                .ok_or(MissingCorrelationMiddleware { _private: () }),
+                .ok_or(MissingCorrelation { _private: () }),
         )
     }
 }
@@ -54,11 +54,11 @@ impl FromRequest for CorrelationId {
 /// [`Correlation`](crate::Correlation) is not registered around the handler with `.wrap`
 /// (or the path is skipped). Turns into `500 Internal Server Error`.
 #[derive(Debug)]
-pub struct MissingCorrelationMiddleware {
+pub struct MissingCorrelation {
     _private: (),
 }
 
-impl fmt::Display for MissingCorrelationMiddleware {
+impl fmt::Display for MissingCorrelation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
             "missing correlation id: is `correlation_actix::Correlation` registered with `.wrap` around this handler?",
@@ -66,9 +66,9 @@ impl fmt::Display for MissingCorrelationMiddleware {
     }
 }
 
-impl std::error::Error for MissingCorrelationMiddleware {}
+impl std::error::Error for MissingCorrelation {}
 
-impl ResponseError for MissingCorrelationMiddleware {
+impl ResponseError for MissingCorrelation {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }

@@ -225,7 +225,7 @@ mod middleware;
 mod root_span;
 
 pub use body::CorrelationBody;
-pub use extract::{CorrelationId, MissingCorrelationMiddleware};
+pub use extract::{CorrelationId, MissingCorrelation};
 pub use middleware::{CorrelatedError, Correlation, CorrelationMiddleware, ResponseFuture};
 #[cfg(feature = "tracing-actix-web")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing-actix-web")))]

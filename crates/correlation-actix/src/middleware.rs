@@ -274,11 +274,9 @@ where
                 "actix-web gives it for TCP connections only; serve the app over TCP",
             );
             return ResponseFuture {
-                kind: Kind::Rejected {
+                kind: Kind::PeerUnavailable {
                     request: Some(request),
-                    value: None,
                     config: Rc::clone(&self.config),
-                    reason: Refusal::PeerAddressUnavailable,
                 },
             };
         };
@@ -298,7 +296,6 @@ where
                     request: Some(request),
                     value: echo.then_some(value),
                     config: Rc::clone(&self.config),
-                    reason: Refusal::InvalidId,
                 },
             };
         }
@@ -367,9 +364,11 @@ pin_project! {
             request: Option<ServiceRequest>,
             value: Option<HeaderValue>,
             config: Rc<ActixConfig>,
-            reason: Refusal,
         },
-
+        PeerUnavailable {
+            request: Option<ServiceRequest>,
+            config: Rc<ActixConfig>,
+        },
     }
 }
 
@@ -435,14 +434,10 @@ where
                 request,
                 value,
                 config,
-                reason,
             } => {
                 let request = request
                     .take()
                     .expect("`ResponseFuture` polled after completion");
-                if *reason == Refusal::PeerAddressUnavailable {
-                    return Poll::Ready(Ok(refusal(request, config.peer_unavailable_status)));
-                }
                 let mut response =
                     HttpResponse::with_body(config.rejection_status, CorrelationBody::rejection());
                 let headers = response.headers_mut();
@@ -454,6 +449,15 @@ where
                     headers.insert(config.response.to_insert(), value);
                 }
                 Poll::Ready(Ok(request.into_response(response)))
+            }
+            KindProj::PeerUnavailable { request, config } => {
+                let request = request
+                    .take()
+                    .expect("`ResponseFuture` polled after completion");
+                Poll::Ready(Ok(request.into_response(HttpResponse::with_body(
+                    config.peer_unavailable_status,
+                    CorrelationBody::empty(),
+                ))))
             }
         }
     }
@@ -522,20 +526,4 @@ impl ResponseError for CorrelatedError {
             .insert(self.name.clone(), self.value.clone());
         response
     }
-}
-
-/// Why a request is answered without reaching the inner service.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    /// Its ID is invalid and the configuration rejects such requests.
-    InvalidId,
-    /// The trust policy needs the peer address and the connection has none.
-    PeerAddressUnavailable,
-}
-
-/// The answer to a request the trust policy cannot judge: rare, so kept out of the
-/// response future's common path.
-#[cold]
-fn refusal<B>(request: ServiceRequest, status: StatusCode) -> ServiceResponse<CorrelationBody<B>> {
-    request.into_response(HttpResponse::with_body(status, CorrelationBody::empty()))
 }

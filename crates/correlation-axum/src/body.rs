@@ -31,7 +31,7 @@ pin_project! {
             #[pin]
             body: B,
         },
-        Rejection {
+        Message {
             message: Option<Bytes>,
         },
     }
@@ -52,13 +52,13 @@ impl<B> CorrelationBody<B> {
 
     pub(crate) fn empty() -> Self {
         Self {
-            kind: BodyKind::Rejection { message: None },
+            kind: BodyKind::Message { message: None },
         }
     }
 
     pub(crate) fn rejection() -> Self {
         Self {
-            kind: BodyKind::Rejection {
+            kind: BodyKind::Message {
                 message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
             },
         }
@@ -88,7 +88,7 @@ where
         match self.project().kind.project() {
             BodyKindProj::Scoped { body, context } => context.run(|| body.poll_frame(cx)),
             BodyKindProj::Plain { body } => body.poll_frame(cx),
-            BodyKindProj::Rejection { message } => {
+            BodyKindProj::Message { message } => {
                 Poll::Ready(message.take().map(|data| Ok(Frame::data(data.into()))))
             }
         }
@@ -97,14 +97,14 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             BodyKind::Scoped { body, .. } | BodyKind::Plain { body } => body.is_end_stream(),
-            BodyKind::Rejection { message } => message.is_none(),
+            BodyKind::Message { message } => message.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             BodyKind::Scoped { body, .. } | BodyKind::Plain { body } => body.size_hint(),
-            BodyKind::Rejection { message } => {
+            BodyKind::Message { message } => {
                 SizeHint::with_exact(message.as_ref().map_or(0, |m| m.len() as u64))
             }
         }

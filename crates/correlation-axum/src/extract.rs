@@ -11,7 +11,7 @@ correlation_core::__correlation_id_extractor! {
     /// The request's correlation ID, as a handler argument.
     ///
     /// Reads the ID [`CorrelationLayer`](crate::CorrelationLayer) made current; fails with
-    /// [`MissingCorrelationLayer`] (500) when the layer is not installed or skipped the path.
+    /// [`MissingCorrelation`] (500) when the layer is not installed or skipped the path.
     /// Use `Option<CorrelationId>` where a missing layer is fine.
     ///
     /// ```
@@ -27,12 +27,12 @@ correlation_core::__correlation_id_extractor! {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
-    type Rejection = MissingCorrelationLayer;
+    type Rejection = MissingCorrelation;
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         correlation_core::current()
             .map(CorrelationId)
-            .ok_or(MissingCorrelationLayer { _private: () })
+            .ok_or(MissingCorrelation { _private: () })
     }
 }
 
@@ -51,11 +51,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CorrelationId {
 /// [`CorrelationLayer`](crate::CorrelationLayer) is not installed around the handler (or
 /// the path is skipped). Turns into `500 Internal Server Error`.
 #[derive(Debug)]
-pub struct MissingCorrelationLayer {
+pub struct MissingCorrelation {
     _private: (),
 }
 
-impl fmt::Display for MissingCorrelationLayer {
+impl fmt::Display for MissingCorrelation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
             "missing correlation id: is `correlation_axum::CorrelationLayer` installed around this handler?",
@@ -63,9 +63,9 @@ impl fmt::Display for MissingCorrelationLayer {
     }
 }
 
-impl std::error::Error for MissingCorrelationLayer {}
+impl std::error::Error for MissingCorrelation {}
 
-impl IntoResponse for MissingCorrelationLayer {
+impl IntoResponse for MissingCorrelation {
     fn into_response(self) -> Response {
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }

@@ -216,11 +216,11 @@
 
 mod body;
 mod extract;
-mod layer;
+mod middleware;
 
 pub use body::CorrelationBody;
-pub use extract::{CorrelationId, MissingCorrelationLayer};
-pub use layer::{CorrelationLayer, CorrelationService, PeerAddress, ResponseFuture};
+pub use extract::{CorrelationId, MissingCorrelation};
+pub use middleware::{CorrelationLayer, CorrelationService, PeerAddress, ResponseFuture};
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.
 pub use correlation_core;

@@ -10,7 +10,7 @@ correlation_core::__correlation_id_extractor! {
     /// The request's correlation ID, as a handler argument.
     ///
     /// Reads the ID that [`Correlation`](crate::Correlation) made current (no request
-    /// extension is involved). Fails with [`MissingCorrelationMiddleware`] (500) when the
+    /// extension is involved). Fails with [`MissingCorrelation`] (500) when the
     /// middleware is not installed around the handler or skipped the path; take
     /// `Option<CorrelationId>` where that is fine.
     ///
@@ -40,7 +40,7 @@ impl<'a> FromRequest<'a> for CorrelationId {
     async fn from_request(_request: &'a Request, _body: &mut RequestBody) -> Result<Self> {
         match correlation_core::current() {
             Some(id) => Ok(CorrelationId(id)),
-            None => Err(MissingCorrelationMiddleware { _private: () }.into()),
+            None => Err(MissingCorrelation { _private: () }.into()),
         }
     }
 }
@@ -69,11 +69,11 @@ impl<'a> FromRequest<'a> for CorrelationId {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct MissingCorrelationMiddleware {
+pub struct MissingCorrelation {
     _private: (),
 }
 
-impl fmt::Display for MissingCorrelationMiddleware {
+impl fmt::Display for MissingCorrelation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
             "missing correlation id: is `correlation_poem::Correlation` installed around this endpoint?",
@@ -81,9 +81,9 @@ impl fmt::Display for MissingCorrelationMiddleware {
     }
 }
 
-impl std::error::Error for MissingCorrelationMiddleware {}
+impl std::error::Error for MissingCorrelation {}
 
-impl ResponseError for MissingCorrelationMiddleware {
+impl ResponseError for MissingCorrelation {
     fn status(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }

@@ -270,7 +270,7 @@ mod body;
 mod extract;
 mod middleware;
 
-pub use extract::{CorrelationId, MissingCorrelationMiddleware};
+pub use extract::{CorrelationId, MissingCorrelation};
 pub use middleware::{Correlation, CorrelationEndpoint};
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.

@@ -151,9 +151,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                  proxy that connects over TCP in front of a Unix socket",
             );
             return ResponseFuture {
-                kind: Kind::Rejected {
-                    response: Some(PEER_UNAVAILABLE_STATUS.into_response()),
-                },
+                kind: Kind::PeerUnavailable,
                 context: None,
                 config,
             };
@@ -171,7 +169,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         // Work the inner endpoint does before returning its future sees the ID.
         let future = context.run(|| self.inner.call(request));
         ResponseFuture {
-            kind: Kind::Running { future },
+            kind: Kind::Scoped { future },
             context: Some(context),
             config,
         }
@@ -200,7 +198,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let mut kind = this.kind;
-            if let (Some(context), KindProj::Running { .. }) =
+            if let (Some(context), KindProj::Scoped { .. }) =
                 (this.context, kind.as_mut().project())
             {
                 context.run(|| kind.set(Kind::Done));
@@ -212,9 +210,10 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Running { #[pin] future: F },
+        Scoped { #[pin] future: F },
         Skipped { #[pin] future: F },
         Rejected { response: Option<Response> },
+        PeerUnavailable,
         Done,
     }
 }
@@ -238,13 +237,17 @@ where
                     Some(response) => Poll::Ready(Ok(response)),
                     None => panic!("`ResponseFuture` polled after completion"),
                 },
+                KindProj::PeerUnavailable => {
+                    kind.set(Kind::Done);
+                    Poll::Ready(Ok(PEER_UNAVAILABLE_STATUS.into_response()))
+                }
                 _ => panic!("`ResponseFuture` polled after completion"),
             };
         };
         // Polling the inner future and turning its output or error into a response
         // (which may run user code): all with the ID, in one scope per poll.
         let response = context.run(|| {
-            let KindProj::Running { future } = kind.as_mut().project() else {
+            let KindProj::Scoped { future } = kind.as_mut().project() else {
                 panic!("`ResponseFuture` polled after completion");
             };
             future.poll(cx).map(|output| match output {
