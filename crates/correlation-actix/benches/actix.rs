@@ -245,5 +245,4 @@ fn demo_config() -> CorrelationConfig {
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
         .build()
         .expect("a valid configuration")
-        .leak()
 }

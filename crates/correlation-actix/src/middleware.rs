@@ -16,9 +16,7 @@ use correlation_core::adapter::{
     self, FirstValue, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
     RequestHeaders, TRACE_CONTEXT_HEADERS,
 };
-use correlation_core::{
-    CorrelationConfig, CorrelationId, DEFAULT_HEADER_NAME, Outcome, WithCorrelation,
-};
+use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
 use pin_project_lite::pin_project;
 
 use crate::body::CorrelationBody;
@@ -87,12 +85,11 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
-    /// The first of them, which the request's header is written under.
-    request: WrittenName,
     /// The trace-context header names, in both `http` versions: a lookup in actix's map by
     /// a name of the other version would parse (and allocate) it anew.
     trace_context_names: [(correlation_core::http::HeaderName, HeaderName); 3],
-    response: WrittenName,
+    /// The name written on responses.
+    response: HeaderName,
     rejection_status: StatusCode,
     peer_unavailable_status: StatusCode,
 }
@@ -111,8 +108,7 @@ impl ActixConfig {
                 .iter()
                 .map(actix_name)
                 .collect(),
-            request: WrittenName::new(actix_name(config.request_header_name())),
-            response: WrittenName::new(actix_name(config.response_header_name())),
+            response: actix_name(config.response_header_name()),
             config,
         }
     }
@@ -175,36 +171,6 @@ impl RequestHeaders for ActixHeaders<'_> {
     }
 }
 
-/// The default name as a constant: each use builds it in place.
-const DEFAULT_NAME: HeaderName = HeaderName::from_static(DEFAULT_HEADER_NAME);
-
-/// A header name written on every request, and whether it is the default one.
-struct WrittenName {
-    name: HeaderName,
-    is_default: bool,
-}
-
-impl WrittenName {
-    fn new(name: HeaderName) -> Self {
-        Self {
-            is_default: name == DEFAULT_NAME,
-            name,
-        }
-    }
-
-    /// The name to insert into a header map. The default one is made from a constant, in
-    /// place: a clone calls through the name's `Bytes` vtable, and moving what it returned
-    /// into the map's key stalls the CPU on the bytes just written (store forwarding).
-    #[inline]
-    fn to_insert(&self) -> HeaderName {
-        if self.is_default {
-            DEFAULT_NAME
-        } else {
-            self.name.clone()
-        }
-    }
-}
-
 /// Converts a header name of `http` 1 to actix's `http` 0.2 type.
 fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
     // Both `http` versions accept exactly the same (lowercase token) header names.
@@ -254,7 +220,7 @@ where
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let actix = &*self.config;
         let config = &actix.config;
-        if config.skips_some() && config.is_skipped(request.path()) {
+        if config.is_skipped(request.path()) {
             return ResponseFuture {
                 kind: Kind::Skipped {
                     future: self.service.call(request),
@@ -312,7 +278,7 @@ where
             let echo = echo.then(|| value.clone());
             request
                 .headers_mut()
-                .insert(actix.request.to_insert(), value);
+                .insert(actix.incoming[0].clone(), value);
             echo
         } else {
             echo.then_some(value)
@@ -405,7 +371,7 @@ where
                     (Ok(response), Some(value)) => {
                         response
                             .headers_mut()
-                            .insert(config.response.to_insert(), value);
+                            .insert(config.response.clone(), value);
                         None
                     }
                     (_, value) => value,
@@ -418,7 +384,7 @@ where
                         (Some(value), Some(id)) => CorrelatedError {
                             error,
                             id: id.clone(),
-                            name: config.response.to_insert(),
+                            name: config.response.clone(),
                             value,
                         }
                         .into(),
@@ -446,7 +412,7 @@ where
                     HeaderValue::from_static(REJECTION_CONTENT_TYPE),
                 );
                 if let Some(value) = value.take() {
-                    headers.insert(config.response.to_insert(), value);
+                    headers.insert(config.response.clone(), value);
                 }
                 Poll::Ready(Ok(request.into_response(response)))
             }

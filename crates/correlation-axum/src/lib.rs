@@ -52,19 +52,12 @@
 //! let config = CorrelationConfig::builder()
 //!     .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
 //!     .skip_paths(["/health"])
-//!     .build()?
-//!     .leak();
+//!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
 //!     .layer(CorrelationLayer::with_config(config));
 //! # Ok::<(), correlation_axum::correlation_core::ConfigError>(())
 //! ```
-//!
-//! axum clones a layered service, and with it the layer's configuration, for every
-//! request. [`CorrelationConfig::leak`] keeps a configuration built once at start-up for
-//! the rest of the process, so those clones are plain copies rather than one reference
-//! count that every core writes on every request; the default configuration is a
-//! `static` already.
 //!
 //! For every request the layer asks core to accept, generate or replace the ID
 //! ([`CorrelationConfig::decide`]), rewrites the request header so the handler sees
@@ -170,8 +163,7 @@
 //! let config = CorrelationConfig::builder()
 //!     .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
 //!     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
-//!     .build()?
-//!     .leak();
+//!     .build()?;
 //! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
 //!     .layer(CorrelationLayer::with_config(config));

@@ -182,7 +182,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if self.config.skips_some() && self.config.is_skipped(request.uri().path()) {
+        if self.config.is_skipped(request.uri().path()) {
             return ResponseFuture {
                 kind: Kind::Skipped {
                     future: self.inner.call(request),

@@ -8,8 +8,7 @@
 //! request it does the following, in this order.
 //!
 //! 1. **Skip.** If [`CorrelationConfig::is_skipped`] says so for the request's path, call
-//!    the inner service untouched: no ID, no header, no scope. Ask it only when
-//!    [`CorrelationConfig::skips_some`]: then the path need not be worked out otherwise.
+//!    the inner service untouched: no ID, no header, no scope.
 //! 2. **Decide and update the request.** On an `http` 1 [`HeaderMap`],
 //!    [`decide_and_update`] does it all. On another header map, implement
 //!    [`RequestHeaders`] for a wrapper of it and call [`decide_request`]: it returns the

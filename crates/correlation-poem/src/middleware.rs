@@ -126,7 +126,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         // size) is written straight into place rather than moved: poem moves requests
         // and futures through each layer, and those copies are a large part of its cost.
         let config = &self.config;
-        if config.skips_some() && config.is_skipped(request.uri().path()) {
+        if config.is_skipped(request.uri().path()) {
             return ResponseFuture {
                 kind: Kind::Skipped {
                     future: self.inner.call(request),

@@ -19,14 +19,12 @@ use correlation_actix::{Correlation, CorrelationConfig, CorrelationId, IdSource}
 use futures_util::StreamExt;
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated. Built once and kept
-/// for the process, so the per-request clones of it copy a pointer.
+/// `traceparent` (so logs join the caller's trace), else generated.
 pub fn config() -> CorrelationConfig {
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
         .build()
         .expect("the demo configuration is valid")
-        .leak()
 }
 
 /// The demo app with `config`: ours outermost, then CORS, then actix-web's `Logger`,

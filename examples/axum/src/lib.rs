@@ -25,14 +25,12 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated. Built once and kept
-/// for the process, so the per-request clones of it copy a pointer.
+/// `traceparent` (so logs join the caller's trace), else generated.
 pub fn config() -> CorrelationConfig {
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
         .build()
         .expect("the demo configuration is valid")
-        .leak()
 }
 
 /// The demo router with `config`: ours outermost, then tower-http's access log

@@ -18,14 +18,12 @@ use poem::web::websocket::{Message, WebSocket, WebSocketStream};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated. Built once and kept
-/// for the process, so the per-request clones of it copy a pointer.
+/// `traceparent` (so logs join the caller's trace), else generated.
 pub fn config() -> CorrelationConfig {
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
         .build()
         .expect("the demo configuration is valid")
-        .leak()
 }
 
 /// The demo app with `config`. In poem the last `.with` is the outermost middleware:

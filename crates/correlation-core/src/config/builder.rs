@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
-use super::header_names::{WrittenName, parse_header_name};
+use super::header_names::parse_header_name;
 use super::sources::{IdSource, Source, SourceKind};
-use super::{CorrelationConfig, Handle, Inner, OnInvalid, SkipPredicate};
+use super::{CorrelationConfig, Inner, OnInvalid, SkipPredicate};
 use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
 use crate::id::{CorrelationId, InvalidCorrelationId};
 use crate::strategy::configured::{Generator, Validator};
@@ -242,11 +242,11 @@ impl CorrelationConfigBuilder {
     /// here, so a generator that cannot make a usable ID fails at start-up.
     pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
         Ok(CorrelationConfig {
-            inner: Handle::Shared(Arc::new(self.check()?)),
+            inner: Arc::new(self.check()?),
         })
     }
 
-    pub(super) fn check(self) -> Result<Inner, ConfigError> {
+    fn check(self) -> Result<Inner, ConfigError> {
         if self.max_length == 0 {
             return Err(ConfigError::ZeroMaxLength);
         }
@@ -256,7 +256,7 @@ impl CorrelationConfigBuilder {
             });
         }
         let (incoming, sources) = checked_sources(&self.sources)?;
-        let first = incoming.first().ok_or(ConfigError::NoHeaderName)?.clone();
+        let first = incoming.first().ok_or(ConfigError::NoHeaderName)?;
         let response = match &self.response {
             Some(name) => parse_header_name(name)?,
             None => first.clone(),
@@ -277,17 +277,15 @@ impl CorrelationConfigBuilder {
         Ok(Inner {
             headers_from_anyone: sources.is_none() && self.trust == TrustPolicy::Always,
             incoming,
-            request: WrittenName::new(first),
             sources,
             trust: self.trust,
-            response: WrittenName::new(response),
+            response,
             generator: self.generator,
             validator: self.validator,
             transformer: self.transformer,
             update_request_header: self.update_request_header,
             echo_response_header: self.echo_response_header,
             on_invalid: self.on_invalid,
-            skips_some: !self.skip_paths.is_empty() || self.skip.is_some(),
             skip_paths: self.skip_paths.into_boxed_slice(),
             skip: self.skip,
             max_length: self.max_length,

@@ -28,7 +28,6 @@ mod sources;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
-use header_names::WrittenName;
 pub(crate) use request_headers::Incoming;
 pub use request_headers::RequestHeaderPlan;
 pub use sources::{FirstValue, IdSource, RequestHeaders, TRACE_CONTEXT_HEADERS};
@@ -52,12 +51,7 @@ pub enum OnInvalid {
 /// Build it with [`CorrelationConfig::builder`]; [`CorrelationConfig::default`] is the
 /// same as `builder().build()` with no changes.
 ///
-/// Cheap to clone: the default configuration is a `static`, so its clones are plain
-/// copies; a built one is shared behind one reference count. A middleware may clone its
-/// configuration for every request (axum clones the layered service per request), and
-/// on a multi-threaded server every core then writes that one count: measured, a few
-/// hundred nanoseconds per request on two cores. Call [`leak`](Self::leak) on a
-/// configuration built once at start-up to make its clones plain copies too.
+/// Cheap to clone: clones share one configuration behind a reference count.
 ///
 /// ```
 /// use correlation_core::{AnyUuid, CorrelationConfig, Outcome};
@@ -80,40 +74,20 @@ pub enum OnInvalid {
 /// ```
 #[derive(Clone)]
 pub struct CorrelationConfig {
-    inner: Handle,
-}
-
-/// Where the configuration lives: for the whole process (clones copy a pointer) or
-/// shared until its last clone goes (clones count references).
-#[derive(Clone)]
-enum Handle {
-    Static(&'static Inner),
-    Shared(Arc<Inner>),
-}
-
-impl std::ops::Deref for Handle {
-    type Target = Inner;
-
-    fn deref(&self) -> &Inner {
-        match self {
-            Self::Static(inner) => inner,
-            Self::Shared(inner) => inner,
-        }
-    }
+    inner: Arc<Inner>,
 }
 
 struct Inner {
     /// The correlation headers among the sources, in order.
     incoming: Box<[HeaderName]>,
-    /// The first of them, which the request's header is written under.
-    request: WrittenName,
     /// All the sources in order, when they are not only the correlation headers.
     sources: Option<Box<[sources::Source]>>,
     trust: TrustPolicy,
     /// No sources but the correlation headers, and every peer trusted: the common case,
     /// decided on a path of its own.
     headers_from_anyone: bool,
-    response: WrittenName,
+    /// The name written on responses and outgoing calls.
+    response: HeaderName,
     generator: Generator,
     validator: Validator,
     transformer: Option<Box<dyn IdTransformer>>,
@@ -122,8 +96,6 @@ struct Inner {
     on_invalid: OnInvalid,
     skip_paths: Box<[String]>,
     skip: Option<SkipPredicate>,
-    /// Whether any path is skipped at all: most configurations skip none.
-    skips_some: bool,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
 }
@@ -135,7 +107,7 @@ impl fmt::Debug for CorrelationConfig {
             .field("incoming_header_names", &inner.incoming)
             .field("sources", &inner.sources)
             .field("trust", &inner.trust)
-            .field("response_header_name", inner.response.name())
+            .field("response_header_name", &inner.response)
             .field("transformer", &inner.transformer.is_some())
             .field("update_request_header", &inner.update_request_header)
             .field("echo_response_header", &inner.echo_response_header)
@@ -149,15 +121,14 @@ impl fmt::Debug for CorrelationConfig {
 
 impl Default for CorrelationConfig {
     fn default() -> Self {
-        static DEFAULT: OnceLock<Inner> = OnceLock::new();
+        static DEFAULT: OnceLock<CorrelationConfig> = OnceLock::new();
         // One definition of the defaults: the builder's.
-        let inner = DEFAULT.get_or_init(|| match CorrelationConfigBuilder::default().check() {
-            Ok(inner) => inner,
-            Err(err) => unreachable!("the default configuration fails its own checks: {err}"),
-        });
-        Self {
-            inner: Handle::Static(inner),
-        }
+        DEFAULT
+            .get_or_init(|| match CorrelationConfigBuilder::default().build() {
+                Ok(config) => config,
+                Err(err) => unreachable!("the default configuration fails its own checks: {err}"),
+            })
+            .clone()
     }
 }
 
@@ -167,35 +138,6 @@ impl CorrelationConfig {
     /// response header echoed, invalid IDs replaced, nothing skipped.
     pub fn builder() -> CorrelationConfigBuilder {
         CorrelationConfigBuilder::default()
-    }
-
-    /// This configuration, kept for the rest of the process: its clones are then plain
-    /// copies, with no reference count for every core to write on every request. For a
-    /// configuration built once at start-up, which is the usual case; each call on a
-    /// configuration that is not already static keeps one more for good (a few hundred
-    /// bytes). The default configuration is static already.
-    ///
-    /// ```
-    /// use correlation_core::CorrelationConfig;
-    ///
-    /// let config = CorrelationConfig::builder()
-    ///     .incoming_header_names(["X-Correlation-ID"])
-    ///     .build()?
-    ///     .leak();
-    /// assert_eq!(config.clone().request_header_name(), "x-correlation-id");
-    /// # Ok::<(), correlation_core::ConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn leak(self) -> Self {
-        match self.inner {
-            Handle::Static(_) => self,
-            Handle::Shared(shared) => {
-                let kept: &'static Arc<Inner> = Box::leak(Box::new(shared));
-                Self {
-                    inner: Handle::Static(kept),
-                }
-            }
-        }
     }
 
     /// The incoming header names, in priority order.
@@ -210,7 +152,7 @@ impl CorrelationConfig {
 
     /// The header name written on responses, on the updated request and on outgoing calls.
     pub fn response_header_name(&self) -> &HeaderName {
-        self.inner.response.name()
+        &self.inner.response
     }
 
     /// The header name under which the handler finds the final ID: the first incoming name.
@@ -243,22 +185,11 @@ impl CorrelationConfig {
         self.inner.max_length
     }
 
-    /// Whether some requests are left alone: skipped paths or a skip predicate are set.
-    /// An adapter checks it before working out a request's path for
-    /// [`is_skipped`](Self::is_skipped), which it then needs only when this is `true`.
-    #[inline]
-    #[must_use]
-    pub fn skips_some(&self) -> bool {
-        self.inner.skips_some
-    }
-
     /// Whether requests to `path` are left alone (no ID, no header, no scope).
-    #[inline]
     pub fn is_skipped(&self, path: &str) -> bool {
         let inner = &*self.inner;
-        inner.skips_some
-            && (inner.skip_paths.iter().any(|skipped| skipped == path)
-                || inner.skip.as_ref().is_some_and(|skip| skip(path)))
+        inner.skip_paths.iter().any(|skipped| skipped == path)
+            || inner.skip.as_ref().is_some_and(|skip| skip(path))
     }
 
     /// The context a request with `id` runs in: the ID, and with the `tracing` feature a
@@ -297,45 +228,7 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::headers;
     use super::*;
-    use crate::constants::DEFAULT_HEADER_NAME;
-    use http::HeaderMap;
-
-    #[test]
-    fn a_leaked_configuration_behaves_like_the_one_it_came_from() {
-        let built = CorrelationConfig::builder()
-            .incoming_header_names(["X-Trace-Token", "X-Request-ID"])
-            .response_header_name("X-Trace-Token")
-            .validator(|id: &str| id.starts_with("t-"))
-            .skip_paths(["/health"])
-            .build()
-            .unwrap();
-        let leaked = built.clone().leak();
-        for config in [&built, &leaked, &leaked.clone().leak()] {
-            let names: Vec<_> = config
-                .incoming_header_names()
-                .iter()
-                .map(HeaderName::as_str)
-                .collect();
-            assert_eq!(names, ["x-trace-token", "x-request-id"]);
-            assert_eq!(config.response_header_name(), "x-trace-token");
-            assert!(config.is_skipped("/health"));
-            let decision = config.decide(&headers(&[("x-request-id", "t-1")]));
-            assert_eq!(
-                (decision.id.as_str(), decision.outcome),
-                ("t-1", Outcome::Accepted)
-            );
-            let decision = config.decide(&headers(&[("x-trace-token", "u-1")]));
-            assert_eq!(decision.outcome, Outcome::Replaced);
-            let mut response = HeaderMap::new();
-            config.echo_response_headers(&mut response, &decision.id);
-            assert_eq!(response["x-trace-token"], decision.id.as_str());
-        }
-        // The default configuration is static already: leaking it changes nothing.
-        let default = CorrelationConfig::default().leak();
-        assert_eq!(default.request_header_name(), DEFAULT_HEADER_NAME);
-    }
 
     #[test]
     fn skip_matches_exact_paths_and_predicates() {
@@ -348,13 +241,5 @@ mod tests {
         assert!(config.is_skipped("/metrics/prometheus"));
         assert!(!config.is_skipped("/health/deep"));
         assert!(!CorrelationConfig::default().is_skipped("/health"));
-        // What an adapter checks before working out the path.
-        assert!(config.skips_some());
-        assert!(!CorrelationConfig::default().skips_some());
-        let predicate_only = CorrelationConfig::builder()
-            .skip(|path| path == "/health")
-            .build()
-            .unwrap();
-        assert!(predicate_only.skips_some());
     }
 }

@@ -31,7 +31,7 @@ impl CorrelationConfig {
     pub fn inject_current(&self, headers: &mut HeaderMap) -> bool {
         match crate::context::current() {
             Some(id) => {
-                headers.insert(self.inner.response.to_insert(), id.into());
+                headers.insert(self.inner.response.clone(), id.into());
                 true
             }
             None => false,

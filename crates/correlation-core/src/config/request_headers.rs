@@ -127,7 +127,7 @@ impl CorrelationConfig {
                     self.decide_request(None).0
                 };
                 headers.insert(
-                    self.inner.request.to_insert(),
+                    self.inner.incoming[0].clone(),
                     decision.id.to_header_value(),
                 );
                 return Ok(decision);
@@ -143,7 +143,7 @@ impl CorrelationConfig {
             };
             if plan.write_id() {
                 headers.insert(
-                    self.inner.request.to_insert(),
+                    self.inner.incoming[0].clone(),
                     decision.id.to_header_value(),
                 );
             }
@@ -206,7 +206,7 @@ impl CorrelationConfig {
         }
         if plan.write_id() {
             headers.insert(
-                self.inner.request.to_insert(),
+                self.inner.incoming[0].clone(),
                 decision.id.to_header_value(),
             );
         }
@@ -216,7 +216,7 @@ impl CorrelationConfig {
     /// any the handler set. Does nothing when echo is turned off.
     pub(crate) fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
         if self.inner.echo_response_header {
-            headers.insert(self.inner.response.to_insert(), id.to_header_value());
+            headers.insert(self.inner.response.clone(), id.to_header_value());
         }
     }
 }
