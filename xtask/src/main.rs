@@ -31,6 +31,7 @@ mod ci;
 mod demo;
 mod fuzz;
 mod load;
+mod metadata;
 mod release;
 mod server;
 mod services;
