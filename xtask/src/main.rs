@@ -7,8 +7,8 @@
 //! - `cargo xtask bench [--quick]`: times every adapter stack in interleaved rounds,
 //!   counts its instructions with callgrind, runs core's criterion bench and regenerates
 //!   the tables in `BENCHMARKS.md`.
-//! - `cargo xtask package`: packages the published crates and builds them on the minimum
-//!   supported Rust version's dependency versions (also a `ci` step).
+//! - `cargo xtask package`: packages the published crates and builds them with the minimum
+//!   supported Rust version on the dependency versions it resolves (also a `ci` step).
 //! - `cargo xtask duplicates`: fails when our crates add a second version of a crate to
 //!   the ecosystem check's tree (also a `ci` step).
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
@@ -50,7 +50,7 @@ tasks:
   ci                        format, clippy, tests, doc tests, docs, browser and tidy checks
   demo [axum|actix|poem]    run a demo server and show its logs grouped by request
   bench [--quick]           time and count every adapter stack, regenerate BENCHMARKS.md's tables
-  package                   package the published crates; build them on the MSRV's dependency versions
+  package                   package the published crates; build them with the MSRV's compiler
   duplicates                fail when our crates add a second version of a crate to an application
   tidy                      repository hygiene checks
   fuzz [--seconds N]        fuzz core's decision and log formatter for N seconds (default 60)
