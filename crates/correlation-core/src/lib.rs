@@ -90,7 +90,9 @@
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
+//! | `test-util-tracing` | [`test_util::TracingCapture`]: `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
 //! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
+//! | `opentelemetry` | [`OpenTelemetryTraceId`]: the current OpenTelemetry trace ID as the generated ID (opentelemetry 0.33 with tracing-opentelemetry 0.34; turns on `tracing`) |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
 //! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |

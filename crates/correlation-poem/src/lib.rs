@@ -250,10 +250,14 @@
 //! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span `correlation` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
+//! | `opentelemetry` | `correlation_core::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` (see `sentry_tag`) with the ID |
 //! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
 //! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
+//! | `nats` | `correlation_core::propagation::nats`: the ID in NATS message headers, on publish and on receipt |
+//! | `lapin` | `correlation_core::propagation::lapin`: the ID in the AMQP header table (RabbitMQ), on publish and on receipt |
+//! | `mqtt` | `correlation_core::propagation::mqtt`: the ID in MQTT v5 user properties, on publish and on receipt |
 //!
 //! Only `env-logger` is on by default. Every feature of [`correlation_core`] is forwarded
 //! under the same name, so this crate is the only dependency an application needs. The
