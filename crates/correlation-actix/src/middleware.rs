@@ -85,9 +85,10 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
-    /// The trace-context header names, in both `http` versions: a lookup in actix's map by
-    /// a name of the other version would parse (and allocate) it anew.
-    trace_context_names: [(correlation_core::http::HeaderName, HeaderName); 3],
+    /// The header names core's sources read (the incoming names, then the trace-context
+    /// ones), in both `http` versions: a lookup in actix's map by a name of the other
+    /// version would parse (and allocate) it anew.
+    names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
     /// The name written on responses.
     response: HeaderName,
     rejection_status: StatusCode,
@@ -99,10 +100,12 @@ impl ActixConfig {
         Self {
             rejection_status: actix_status(REJECTION_STATUS),
             peer_unavailable_status: actix_status(PEER_UNAVAILABLE_STATUS),
-            trace_context_names: TRACE_CONTEXT_HEADERS.clone().map(|name| {
-                let actix = actix_name(&name);
-                (name, actix)
-            }),
+            names: config
+                .incoming_header_names()
+                .iter()
+                .chain(&TRACE_CONTEXT_HEADERS)
+                .map(|name| (name.clone(), actix_name(name)))
+                .collect(),
             incoming: config
                 .incoming_header_names()
                 .iter()
@@ -129,7 +132,6 @@ struct ActixHeaders<'a> {
 }
 
 impl<'a> ActixHeaders<'a> {
-    #[inline]
     fn first(&self, mut values: std::slice::Iter<'a, HeaderValue>) -> Option<FirstValue<'a>> {
         let first = values.next()?;
         self.found.set(Some(first));
@@ -141,33 +143,13 @@ impl<'a> ActixHeaders<'a> {
 }
 
 impl RequestHeaders for ActixHeaders<'_> {
-    fn copies_ids(&self) -> bool {
-        true
-    }
-
     fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
-        let known = self
-            .config
-            .trace_context_names
-            .iter()
-            .find(|(known, _)| known == name);
+        let known = self.config.names.iter().find(|(known, _)| known == name);
         self.first(match known {
             Some((_, actix)) => self.map.get_all(actix),
             // A custom source's own header: parsed for this lookup.
             None => self.map.get_all(name.as_str()),
         })
-    }
-
-    #[inline]
-    fn incoming_value(
-        &self,
-        index: usize,
-        name: &correlation_core::http::HeaderName,
-    ) -> Option<FirstValue<'_>> {
-        match self.config.incoming.get(index) {
-            Some(actix) => self.first(self.map.get_all(actix)),
-            None => self.first_value(name),
-        }
     }
 }
 

@@ -128,7 +128,7 @@ pub fn decide_request<H: RequestHeaders>(
     headers: &H,
     peer: impl FnOnce() -> Option<IpAddr>,
 ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
-    config.decide_from_sources(headers, peer)
+    config.decide_request(headers, peer)
 }
 
 /// [`decide_request`] on an `http` 1 header map, with the plan applied: unless the

@@ -275,7 +275,6 @@ impl CorrelationConfigBuilder {
             Err(_) => return Err(ConfigError::GeneratorPanicked),
         }
         Ok(Inner {
-            headers_from_anyone: sources.is_none() && self.trust == TrustPolicy::Always,
             incoming,
             sources,
             trust: self.trust,
@@ -295,11 +294,11 @@ impl CorrelationConfigBuilder {
 }
 
 /// The correlation header names among `sources`, checked, and the sources as the
-/// configuration holds them (`None` when they are only those headers).
+/// configuration holds them.
 #[allow(clippy::type_complexity)]
 fn checked_sources(
     sources: &[IdSource],
-) -> Result<(Box<[HeaderName]>, Option<Box<[Source]>>), ConfigError> {
+) -> Result<(Box<[HeaderName]>, Box<[Source]>), ConfigError> {
     let mut names = Vec::new();
     let mut checked = Vec::with_capacity(sources.len());
     for source in sources {
@@ -315,13 +314,7 @@ fn checked_sources(
             },
         });
     }
-    let only_headers = checked
-        .iter()
-        .all(|source| matches!(source, Source::Header(_)));
-    Ok((
-        names.into_boxed_slice(),
-        (!only_headers).then(|| checked.into_boxed_slice()),
-    ))
+    Ok((names.into_boxed_slice(), checked.into_boxed_slice()))
 }
 
 #[cfg(test)]

@@ -1,15 +1,21 @@
-//! The accept / generate / replace decision on a request's incoming ID, and the request
-//! and response headers that follow from it.
+//! The decision on a request's ID, in one function read top to bottom:
+//! [`CorrelationConfig::decide_from`]. It finds the first source the request carries,
+//! weighs the trust policy, validates what it found or generates an ID, applies the
+//! transformer and plans the request's headers. Everything else here calls it, or (for a
+//! single value, as jobs and messages carry) its validate-or-generate steps.
 
+use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::{CorrelationConfig, OnInvalid};
+use super::sources::{Found, RequestHeaders};
+use super::{CorrelationConfig, OnInvalid, RequestHeaderPlan};
 use crate::constants::LOG_TARGET;
 use crate::context::sync_scope;
-use crate::id::CorrelationId;
+use crate::id::{CorrelationId, check_safe};
 use crate::strategy::configured::Candidate;
+use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
 /// What the decision did with the incoming header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +42,175 @@ pub struct Decision {
     pub outcome: Outcome,
 }
 
+/// Whether the request's sender may set its ID, as the trust policy answered.
+enum Sender {
+    Trusted,
+    /// Not trusted: the peer's address, when the policy needed it to say so.
+    Untrusted(Option<IpAddr>),
+}
+
 impl CorrelationConfig {
+    /// Decides a request's ID from its headers, for a connection from `peer` (asked only
+    /// when the trust policy needs it), and plans the request's headers.
+    pub(crate) fn decide_request<H: RequestHeaders>(
+        &self,
+        headers: &H,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
+        let sender = self.sender(peer)?;
+        Ok(self.decide_from(headers, sender))
+    }
+
+    /// The trust policy's answer for this connection: the peer is asked for only when the
+    /// policy lists peers, and a policy that lists peers fails without one.
+    fn sender(
+        &self,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Result<Sender, PeerAddressUnavailable> {
+        let policy = &self.inner.trust;
+        let peer = if policy.needs_peer_address() {
+            peer()
+        } else {
+            None
+        };
+        Ok(if policy.trusts(peer)? {
+            Sender::Trusted
+        } else {
+            Sender::Untrusted(peer)
+        })
+    }
+
+    /// The decision: the request's ID and the plan for its headers.
+    fn decide_from<H: RequestHeaders>(
+        &self,
+        headers: &H,
+        sender: Sender,
+    ) -> (Decision, RequestHeaderPlan) {
+        let inner = &*self.inner;
+
+        // 1. The first source the request carries decides.
+        let found = inner
+            .sources
+            .iter()
+            .find_map(|source| source.find(headers, &inner.incoming));
+
+        // 2. Validate what it found, or generate an ID; an untrusted sender's ID is
+        //    ignored.
+        let decision = match (&found, sender) {
+            (None, _) => self.generated(),
+            (Some(_), Sender::Untrusted(peer)) => {
+                let decision = self.ignored_from(peer);
+                let plan = self.plan(None, &decision);
+                return (decision, plan);
+            }
+            (Some(Found::Header { value, .. }), Sender::Trusted) => {
+                if value.as_bytes().is_empty() {
+                    self.generated()
+                } else {
+                    match inner.validator.accept(*value, inner.max_length) {
+                        Some(id) => Decision {
+                            id,
+                            outcome: Outcome::Accepted,
+                        },
+                        None => self.rejected_or_replaced("request header value"),
+                    }
+                }
+            }
+            // Empty, like an empty correlation header: nothing sent, nothing to warn about.
+            (Some(Found::Trace(_, [])), Sender::Trusted) => self.generated(),
+            (Some(Found::Trace(format, value)), Sender::Trusted) => match format.trace_id(value) {
+                Ok(trace_id) => match self.accepted_from_source(trace_id.as_bytes()) {
+                    Some(decision) => decision,
+                    None => self.rejected_or_replaced(&format.describe()),
+                },
+                Err(_) => self.rejected_or_replaced(&format.describe()),
+            },
+            (Some(Found::Custom(name, value)), Sender::Trusted) => {
+                let accepted = value
+                    .as_deref()
+                    .and_then(|value| self.accepted_from_source(value.as_bytes()));
+                match accepted {
+                    Some(decision) => decision,
+                    None => self.rejected_or_replaced(&format!("the value of source `{name}`")),
+                }
+            }
+        };
+
+        // 3. The transformer, if any, rewrites an accepted or generated ID; a replaced
+        //    (or rejected) one is final.
+        let decision = match decision.outcome {
+            Outcome::Accepted | Outcome::Generated => self.transformed(decision),
+            Outcome::Replaced | Outcome::Rejected => decision,
+        };
+
+        // 4. The request's headers: exactly one header with the final ID, under the first
+        //    incoming name, unless it holds exactly that already.
+        let header = match found {
+            Some(Found::Header {
+                value,
+                index,
+                alone,
+            }) => Some((value, index, alone)),
+            _ => None,
+        };
+        let plan = self.plan(header, &decision);
+        (decision, plan)
+    }
+
+    /// The plan for the request's headers once its ID is decided; `found` is the
+    /// correlation header that decided, if one did: its value, the index of its name and
+    /// whether the value is alone there.
+    fn plan(
+        &self,
+        found: Option<(Candidate<'_>, usize, bool)>,
+        decision: &Decision,
+    ) -> RequestHeaderPlan {
+        if !self.inner.update_request_header || decision.outcome == Outcome::Rejected {
+            // A rejected request is answered without reaching the handler.
+            return RequestHeaderPlan::KEEP;
+        }
+        let in_place = found.is_some_and(|(value, index, alone)| {
+            index == 0 && alone && value.as_bytes() == decision.id.as_bytes()
+        });
+        RequestHeaderPlan {
+            write_id: !in_place,
+            remove_others: self.inner.incoming.len() > 1,
+            id_is_incoming: in_place,
+        }
+    }
+
+    /// A generated (and transformed) ID in place of an untrusted sender's, with a `DEBUG`
+    /// line saying why.
+    fn ignored_from(&self, peer: Option<IpAddr>) -> Decision {
+        let decision = self.transformed(self.generated());
+        let id = &decision.id;
+        sync_scope(id.clone(), || match peer {
+            Some(peer) => log::debug!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), ignoring the incoming one from untrusted peer {peer}"
+            ),
+            None if self.inner.trust == TrustPolicy::Never => log::debug!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), ignoring the incoming one: the trust policy trusts no peer"
+            ),
+            None => log::debug!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), ignoring the incoming one: the peer's address is unknown"
+            ),
+        });
+        decision
+    }
+
+    /// A value a trace-context or custom source found, which its own parse has validated:
+    /// it still has to pass the safety rules and the length limit.
+    fn accepted_from_source(&self, value: &[u8]) -> Option<Decision> {
+        check_safe(value, self.inner.max_length).ok()?;
+        Some(Decision {
+            id: CorrelationId::from_checked_bytes(value),
+            outcome: Outcome::Accepted,
+        })
+    }
+
     /// Decides the request's ID from its headers: the first incoming header name present
     /// decides, and of its values the first one counts.
     ///
@@ -50,55 +224,52 @@ impl CorrelationConfig {
     /// [`TrustPolicy`](crate::TrustPolicy) other than `Always` honours no incoming ID here;
     /// adapters decide with the peer address.
     pub fn decide(&self, headers: &HeaderMap) -> Decision {
-        if !self.reads_headers_from_anyone() {
-            return self.decide_without_peer(headers);
-        }
-        let incoming = self
-            .inner
-            .incoming
-            .iter()
-            .find_map(|name| headers.get(name));
-        self.decide_value(incoming)
+        let sender = self.sender(|| None).unwrap_or(Sender::Untrusted(None));
+        let (decision, _) = self.decide_from(headers, sender);
+        shared(decision)
     }
 
-    /// Decides from one incoming value (`None` when the header is absent).
+    /// Decides from one incoming value (`None` when the header is absent): the decision's
+    /// validate-or-generate and transform steps, with no sources to search and no trust
+    /// policy to weigh, for IDs carried by jobs and messages.
     pub fn decide_value(&self, incoming: Option<&HeaderValue>) -> Decision {
-        self.decide_candidate(incoming.map(Candidate::Shared))
-    }
-
-    /// Decides from one incoming value, of whichever header type.
-    pub(super) fn decide_candidate(&self, incoming: Option<Candidate<'_>>) -> Decision {
         let decision = match incoming {
             None => self.generated(),
             Some(value) if value.as_bytes().is_empty() => self.generated(),
-            Some(value) => match self.inner.validator.accept(value, self.inner.max_length) {
-                Some(id) => Decision {
-                    id,
-                    outcome: Outcome::Accepted,
-                },
-                None => return self.invalid_from("request header value"),
-            },
+            Some(value) => {
+                match self
+                    .inner
+                    .validator
+                    .accept(Candidate::Shared(value), self.inner.max_length)
+                {
+                    Some(id) => Decision {
+                        id,
+                        outcome: Outcome::Accepted,
+                    },
+                    None => return shared(self.rejected_or_replaced("request header value")),
+                }
+            }
         };
-        self.transformed(decision)
+        shared(self.transformed(decision))
     }
 
     /// A new ID from the configured generator; a generator that fails or panics is
     /// replaced by a UUID v4 for this ID and a warning is logged.
     pub fn generate(&self) -> CorrelationId {
-        self.inner.generator.generate_within(self.inner.max_length)
+        shared(self.generated()).id
     }
 
-    pub(super) fn generated(&self) -> Decision {
+    fn generated(&self) -> Decision {
         Decision {
-            id: self.generate(),
+            id: self.inner.generator.generate_within(self.inner.max_length),
             outcome: Outcome::Generated,
         }
     }
 
     /// A generated ID in place of an invalid incoming one, and one warning that names
     /// `what` was invalid (never its value).
-    pub(super) fn invalid_from(&self, what: &str) -> Decision {
-        let id = self.generate();
+    fn rejected_or_replaced(&self, what: &str) -> Decision {
+        let id = self.inner.generator.generate_within(self.inner.max_length);
         let outcome = match self.inner.on_invalid {
             OnInvalid::Replace => Outcome::Replaced,
             OnInvalid::Reject => Outcome::Rejected,
@@ -117,24 +288,19 @@ impl CorrelationConfig {
         Decision { id, outcome }
     }
 
-    #[inline]
-    pub(super) fn transformed(&self, decision: Decision) -> Decision {
+    /// `decision` with the transformer applied; a transformer whose output breaks the
+    /// safety rules or panics gives way to a generated ID and a warning.
+    fn transformed(&self, decision: Decision) -> Decision {
         if self.inner.transformer.is_none() {
             return decision;
         }
-        self.transform(decision)
-    }
-
-    /// [`transformed`](Self::transformed) with a transformer configured: apart, so that
-    /// the common case without one stays small enough to inline.
-    fn transform(&self, decision: Decision) -> Decision {
         match self.apply_transformer(decision.id) {
             Some(id) => Decision {
                 id,
                 outcome: decision.outcome,
             },
             None => {
-                let id = self.generate();
+                let id = self.inner.generator.generate_within(self.inner.max_length);
                 sync_scope(id.clone(), || {
                     log::warn!(
                         target: LOG_TARGET,
@@ -157,6 +323,16 @@ impl CorrelationConfig {
         }
         let transformed = CorrelationId::try_from(output).ok()?;
         (transformed.len() <= self.inner.max_length).then_some(transformed)
+    }
+}
+
+/// The decision with its ID in one buffer that the `http` 1 header values made from it
+/// share: the default generator makes an ID in itself, which an adapter over another
+/// header type copies into its own, and which an `http` 1 caller shares from here on.
+pub(super) fn shared(decision: Decision) -> Decision {
+    Decision {
+        id: CorrelationId::from_checked_header_value(&decision.id.to_header_value()),
+        outcome: decision.outcome,
     }
 }
 

@@ -1,10 +1,10 @@
-//! The configuration every adapter shares: [`CorrelationConfig`], where it lives (the
-//! handle behind its cheap clones) and what it tells an adapter.
+//! The configuration every adapter shares: [`CorrelationConfig`] and what it tells an
+//! adapter.
 //!
 //! The rest of it has a file of its own: the builder and its errors (`builder`), the
-//! checked header names (`header_names`), the accept / generate / replace decision
-//! (`decision`), where the incoming ID comes from and whom to trust with it (`sources`),
-//! the rules for the request's headers (`request_headers`) and the ID on headers beyond
+//! checked header names (`header_names`), the decision on a request's ID, in one
+//! function (`decision`), the sources the incoming ID may come from (`sources`), the
+//! request's headers once it is decided (`request_headers`) and the ID on headers beyond
 //! the request (`propagate`).
 
 use std::borrow::Cow;
@@ -28,7 +28,6 @@ mod sources;
 
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
-pub(crate) use request_headers::Incoming;
 pub use request_headers::RequestHeaderPlan;
 pub use sources::{FirstValue, IdSource, RequestHeaders, TRACE_CONTEXT_HEADERS};
 
@@ -80,12 +79,9 @@ pub struct CorrelationConfig {
 struct Inner {
     /// The correlation headers among the sources, in order.
     incoming: Box<[HeaderName]>,
-    /// All the sources in order, when they are not only the correlation headers.
-    sources: Option<Box<[sources::Source]>>,
+    /// All the sources in order.
+    sources: Box<[sources::Source]>,
     trust: TrustPolicy,
-    /// No sources but the correlation headers, and every peer trusted: the common case,
-    /// decided on a path of its own.
-    headers_from_anyone: bool,
     /// The name written on responses and outgoing calls.
     response: HeaderName,
     generator: Generator,

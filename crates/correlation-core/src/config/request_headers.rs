@@ -7,9 +7,8 @@
 //! ID), the request is rejected or updates are turned off. Responses carry exactly one
 //! header with the final ID.
 //!
-//! `CorrelationConfig::decide_request` turns what an adapter found into the decision
-//! and a [`RequestHeaderPlan`]; this module applies both to `http::HeaderMap`, and an
-//! adapter over another header map applies the plan to its own.
+//! The decision (`decision`) gives a [`RequestHeaderPlan`]; this module applies it to
+//! `http::HeaderMap`, and an adapter over another header map applies it to its own.
 
 use std::net::IpAddr;
 
@@ -17,32 +16,24 @@ use http::HeaderMap;
 #[cfg(test)]
 use http::HeaderValue;
 
-use super::{CorrelationConfig, Decision, Outcome};
+use super::decision::shared;
+use super::{CorrelationConfig, Decision};
 use crate::id::CorrelationId;
-use crate::strategy::configured::{Candidate, Validator};
 use crate::trust::PeerAddressUnavailable;
-
-/// The first value of the first incoming header name a request carries.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Incoming<'a> {
-    pub(super) value: Candidate<'a>,
-    pub(super) name_index: usize,
-    pub(super) alone: bool,
-}
 
 /// What to do to a request's headers once its ID is decided: see
 /// [`adapter::decide_request`](crate::adapter::decide_request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "the request headers are only updated by applying the plan"]
 pub struct RequestHeaderPlan {
-    write_id: bool,
-    remove_others: bool,
-    id_is_incoming: bool,
+    pub(super) write_id: bool,
+    pub(super) remove_others: bool,
+    pub(super) id_is_incoming: bool,
 }
 
 impl RequestHeaderPlan {
     /// Leaves the headers as they are.
-    const KEEP: Self = Self {
+    pub(super) const KEEP: Self = Self {
         write_id: false,
         remove_others: false,
         id_is_incoming: false,
@@ -69,39 +60,6 @@ impl RequestHeaderPlan {
 }
 
 impl CorrelationConfig {
-    /// Decides the request's ID from what an adapter found (`None`: no incoming name is
-    /// present) and plans the request headers.
-    pub(crate) fn decide_request(
-        &self,
-        incoming: Option<Incoming<'_>>,
-    ) -> (Decision, RequestHeaderPlan) {
-        let decision = self.decide_candidate(incoming.map(|incoming| incoming.value));
-        let plan = self.plan(incoming, &decision);
-        (decision, plan)
-    }
-
-    #[inline]
-    pub(super) fn plan(
-        &self,
-        incoming: Option<Incoming<'_>>,
-        decision: &Decision,
-    ) -> RequestHeaderPlan {
-        if !self.inner.update_request_header || decision.outcome == Outcome::Rejected {
-            // A rejected request is answered without reaching the handler.
-            return RequestHeaderPlan::KEEP;
-        }
-        let in_place = incoming.is_some_and(|incoming| {
-            incoming.name_index == 0
-                && incoming.alone
-                && incoming.value.as_bytes() == decision.id.as_bytes()
-        });
-        RequestHeaderPlan {
-            write_id: !in_place,
-            remove_others: self.inner.incoming.len() > 1,
-            id_is_incoming: in_place,
-        }
-    }
-
     /// The decision on `http::HeaderMap`, with the plan applied; `peer` is asked only when
     /// the trust policy needs it.
     pub(crate) fn decide_and_update(
@@ -109,107 +67,22 @@ impl CorrelationConfig {
         headers: &mut HeaderMap,
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Decision, PeerAddressUnavailable> {
-        if let ([name], true, true) = (
-            &*self.inner.incoming,
-            self.inner.update_request_header,
-            self.reads_headers_from_anyone(),
-        ) {
-            // One name, updated: the common case of a valid ID alone there needs one
-            // lookup and no write.
-            let mut values = headers.get_all(name).iter();
-            let Some(first) = values.next() else {
-                let decision = if self.inner.transformer.is_none() {
-                    Decision {
-                        id: self.generate(),
-                        outcome: Outcome::Generated,
-                    }
-                } else {
-                    self.decide_request(None).0
-                };
-                headers.insert(
-                    self.inner.incoming[0].clone(),
-                    decision.id.to_header_value(),
-                );
-                return Ok(decision);
-            };
-            let incoming = Incoming {
-                value: Candidate::Shared(first),
-                name_index: 0,
-                alone: values.next().is_none(),
-            };
-            let (decision, plan) = match self.accepted_in_place(incoming) {
-                Some(accepted) => accepted,
-                None => self.decide_request(Some(incoming)),
-            };
-            if plan.write_id() {
-                headers.insert(
-                    self.inner.incoming[0].clone(),
-                    decision.id.to_header_value(),
-                );
-            }
-            return Ok(decision);
-        }
-        self.decide_and_apply(headers, peer)
-    }
-
-    /// The general rules on `http::HeaderMap`, out of the common case's way.
-    #[inline(never)]
-    fn decide_and_apply(
-        &self,
-        headers: &mut HeaderMap,
-        peer: impl FnOnce() -> Option<IpAddr>,
-    ) -> Result<Decision, PeerAddressUnavailable> {
-        let (decision, plan) = self.decide_from_sources(headers, peer)?;
-        self.apply(headers, &decision, plan);
-        Ok(decision)
-    }
-
-    /// The common case, decided without the general rules: a value alone under the first
-    /// name that the default validator accepts, with no transformer, so the request
-    /// already holds exactly the final ID. The default validator is pure, so checking it
-    /// again on the general path (for a value it rejects) changes nothing.
-    #[inline]
-    pub(super) fn accepted_in_place(
-        &self,
-        incoming: Incoming<'_>,
-    ) -> Option<(Decision, RequestHeaderPlan)> {
-        if !matches!(self.inner.validator, Validator::StrictUuidV4)
-            || self.inner.transformer.is_some()
-            || incoming.name_index != 0
-            || !incoming.alone
-        {
-            return None;
-        }
-        let id = self
-            .inner
-            .validator
-            .accept(incoming.value, self.inner.max_length)?;
-        let plan = RequestHeaderPlan {
-            write_id: false,
-            remove_others: self.inner.update_request_header && self.inner.incoming.len() > 1,
-            id_is_incoming: true,
-        };
-        Some((
-            Decision {
-                id,
-                outcome: Outcome::Accepted,
-            },
-            plan,
-        ))
-    }
-
-    fn apply(&self, headers: &mut HeaderMap, decision: &Decision, plan: RequestHeaderPlan) {
+        let (decision, plan) = self.decide_request(&*headers, peer)?;
         if plan.remove_others() {
             for name in &self.inner.incoming[1..] {
                 headers.remove(name);
             }
         }
-        if plan.write_id() {
-            headers.insert(
-                self.inner.incoming[0].clone(),
-                decision.id.to_header_value(),
-            );
+        if !plan.write_id() {
+            return Ok(decision);
         }
+        // The request's header and the ID (which the echo writes) share one buffer.
+        let decision = shared(decision);
+        headers.insert(
+            self.inner.incoming[0].clone(),
+            decision.id.to_header_value(),
+        );
+        Ok(decision)
     }
 
     /// Makes the response headers carry exactly one header with the final ID, replacing
@@ -223,9 +96,40 @@ impl CorrelationConfig {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderName;
+
     use super::super::test_support::{VALID, headers};
-    use super::super::{FirstValue, OnInvalid};
+    use super::super::{FirstValue, OnInvalid, Outcome, RequestHeaders};
     use super::*;
+
+    /// A request carrying `value` under the configuration's incoming name at `index`.
+    struct Under<'a> {
+        name: &'a HeaderName,
+        value: FirstValue<'a>,
+    }
+
+    impl RequestHeaders for Under<'_> {
+        fn first_value(&self, name: &HeaderName) -> Option<FirstValue<'_>> {
+            (name == self.name).then_some(self.value)
+        }
+    }
+
+    fn decide_found(
+        config: &CorrelationConfig,
+        found: Option<(FirstValue<'_>, usize)>,
+    ) -> (Decision, RequestHeaderPlan) {
+        let result = match found {
+            Some((value, index)) => config.decide_request(
+                &Under {
+                    name: &config.incoming_header_names()[index],
+                    value,
+                },
+                || None,
+            ),
+            None => config.decide_request(&HeaderMap::new(), || None),
+        };
+        result.unwrap()
+    }
 
     #[test]
     fn the_plan_writes_unless_the_request_holds_exactly_the_final_id() {
@@ -236,42 +140,42 @@ mod tests {
             .unwrap();
         let valid = HeaderValue::from_static(VALID);
         let plan = |config: &CorrelationConfig, incoming| {
-            let (_, plan) = config.decide_request(incoming);
+            let (_, plan) = decide_found(config, incoming);
             (plan.write_id(), plan.remove_others())
         };
         let default = CorrelationConfig::default();
         assert_eq!(plan(&default, None), (true, false));
         assert_eq!(
-            plan(&default, Some(FirstValue::new(&valid, true).at(0))),
+            plan(&default, Some((FirstValue::new(&valid, true), 0))),
             (false, false)
         );
         assert_eq!(
-            plan(&default, Some(FirstValue::new(&valid, false).at(0))),
+            plan(&default, Some((FirstValue::new(&valid, false), 0))),
             (true, false)
         );
         let bad = HeaderValue::from_static("bad");
         assert_eq!(
-            plan(&default, Some(FirstValue::new(&bad, true).at(0))),
+            plan(&default, Some((FirstValue::new(&bad, true), 0))),
             (true, false)
         );
         // The same rules on the bytes of another header type.
         assert_eq!(
             plan(
                 &default,
-                Some(FirstValue::from_bytes(VALID.as_bytes(), true).at(0))
+                Some((FirstValue::from_bytes(VALID.as_bytes(), true), 0))
             ),
             (false, false)
         );
         assert_eq!(
-            plan(&two_names, Some(FirstValue::new(&valid, true).at(0))),
+            plan(&two_names, Some((FirstValue::new(&valid, true), 0))),
             (false, true)
         );
         assert_eq!(
-            plan(&two_names, Some(FirstValue::new(&valid, true).at(1))),
+            plan(&two_names, Some((FirstValue::new(&valid, true), 1))),
             (true, true)
         );
         let other = HeaderValue::from_static(OTHER);
-        let (decision, _) = two_names.decide_request(Some(FirstValue::new(&other, true).at(1)));
+        let (decision, _) = decide_found(&two_names, Some((FirstValue::new(&other, true), 1)));
         assert_eq!(decision.id, OTHER);
 
         let reject = CorrelationConfig::builder()
@@ -279,7 +183,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            plan(&reject, Some(FirstValue::new(&bad, true).at(0))),
+            plan(&reject, Some((FirstValue::new(&bad, true), 0))),
             (false, false)
         );
         let off = CorrelationConfig::builder()
@@ -292,9 +196,7 @@ mod tests {
     #[test]
     fn the_plan_says_when_the_final_id_is_the_value_found_under_the_first_name() {
         let is_incoming = |config: &CorrelationConfig, pairs: &[(&str, &str)]| {
-            let (decision, plan) = config
-                .decide_from_sources(&headers(pairs), || None)
-                .unwrap();
+            let (decision, plan) = config.decide_request(&headers(pairs), || None).unwrap();
             (decision.outcome, plan.id_is_incoming())
         };
         let default = CorrelationConfig::default();

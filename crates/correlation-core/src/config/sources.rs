@@ -8,21 +8,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{CorrelationConfig, Decision, Incoming, Outcome, RequestHeaderPlan};
-use crate::constants::LOG_TARGET;
-use crate::context::sync_scope;
-use crate::id::{CorrelationId, check_safe};
 use crate::strategy::configured::Candidate;
 use crate::trace_context::{
     MalformedTraceContext, trace_id_from_amazon_trace_id, trace_id_from_cloud_trace_context,
     trace_id_from_traceparent,
 };
-use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
 /// The headers the trace-context sources read: W3C Trace Context's `traceparent`, AWS
 /// X-Ray's `X-Amzn-Trace-Id` and Google Cloud's `X-Cloud-Trace-Context`. An adapter over
@@ -41,25 +35,9 @@ pub trait RequestHeaders {
     /// The first value under `name`, and whether it is the only one.
     fn first_value(&self, name: &HeaderName) -> Option<FirstValue<'_>>;
 
-    /// Whether the adapter copies the final ID into a header value of its own type (as
-    /// actix-web 4's `http` 0.2 does) rather than using the `http` 1 value the ID can share:
-    /// a generated ID is then made without that shared value, which it would never use.
-    fn copies_ids(&self) -> bool {
-        false
-    }
-
     /// The bytes of the first value under `name`.
     fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.first_value(name).map(FirstValue::into_bytes)
-    }
-
-    /// [`first_value`](Self::first_value) for the correlation header `name`, which is
-    /// [`incoming_header_names()[index]`](crate::CorrelationConfig::incoming_header_names):
-    /// an adapter that keeps those names converted to its own header type looks them up
-    /// by index instead of converting `name` per request.
-    fn incoming_value(&self, index: usize, name: &HeaderName) -> Option<FirstValue<'_>> {
-        let _ = index;
-        self.first_value(name)
     }
 }
 
@@ -101,14 +79,6 @@ impl<'a> FirstValue<'a> {
     #[must_use]
     pub fn into_bytes(self) -> &'a [u8] {
         self.value.into_bytes()
-    }
-
-    pub(super) fn at(self, name_index: usize) -> Incoming<'a> {
-        Incoming {
-            value: self.value,
-            name_index,
-            alone: self.alone,
-        }
     }
 }
 
@@ -170,16 +140,16 @@ pub(super) enum TraceFormat {
 }
 
 impl TraceFormat {
-    fn header_name(self) -> &'static HeaderName {
+    pub(super) fn header_name(self) -> &'static HeaderName {
         &TRACE_CONTEXT_HEADERS[self as usize]
     }
 
     /// The source as the warning about its invalid value names it.
-    fn describe(self) -> String {
+    pub(super) fn describe(self) -> String {
         format!("the {} header value", self.header_name())
     }
 
-    fn trace_id(self, value: &[u8]) -> Result<Cow<'_, str>, MalformedTraceContext> {
+    pub(super) fn trace_id(self, value: &[u8]) -> Result<Cow<'_, str>, MalformedTraceContext> {
         match self {
             Self::TraceParent => trace_id_from_traceparent(value).map(Cow::Borrowed),
             Self::AmazonTraceId => trace_id_from_amazon_trace_id(value).map(Cow::Owned),
@@ -293,72 +263,42 @@ impl fmt::Debug for Source {
     }
 }
 
-/// What the first source present found.
-enum Found<'h> {
-    Header(Incoming<'h>),
+/// What the first source a request carries found.
+pub(super) enum Found<'h> {
+    /// A correlation header's first value, the index of its name among the incoming
+    /// names, and whether the value is alone there.
+    Header {
+        value: Candidate<'h>,
+        index: usize,
+        alone: bool,
+    },
     Trace(TraceFormat, &'h [u8]),
     /// `None`: the function panicked.
     Custom(&'h str, Option<String>),
 }
 
-/// Whether the connection may set the request's ID.
-enum Trust {
-    Trusted,
-    /// Not trusted: the peer's address when it was needed to decide so.
-    Untrusted(Option<IpAddr>),
-}
-
-impl CorrelationConfig {
-    /// Whether the ID comes from the correlation headers alone, whoever sends them: the
-    /// common case, decided without looking at anything else.
-    #[inline]
-    pub(super) fn reads_headers_from_anyone(&self) -> bool {
-        self.inner.headers_from_anyone
-    }
-
-    fn trust(
-        &self,
-        peer: impl FnOnce() -> Option<IpAddr>,
-    ) -> Result<Trust, PeerAddressUnavailable> {
-        let policy = &self.inner.trust;
-        let peer = if policy.needs_peer_address() {
-            peer()
-        } else {
-            None
-        };
-        Ok(if policy.trusts(peer)? {
-            Trust::Trusted
-        } else {
-            Trust::Untrusted(peer)
-        })
-    }
-
-    /// The first correlation header present in `headers`.
-    fn find_incoming<'h, H: RequestHeaders>(&self, headers: &'h H) -> Option<Incoming<'h>> {
-        self.inner
-            .incoming
-            .iter()
-            .enumerate()
-            .find_map(|(index, name)| {
+impl Source {
+    /// What this source finds in `headers`, if the request carries it; `incoming` are the
+    /// configuration's correlation header names.
+    pub(super) fn find<'h, H: RequestHeaders>(
+        &'h self,
+        headers: &'h H,
+        incoming: &[HeaderName],
+    ) -> Option<Found<'h>> {
+        match self {
+            Self::Header(index) => {
                 headers
-                    .incoming_value(index, name)
-                    .map(|value| value.at(index))
-            })
-    }
-
-    /// The first source present in `headers`.
-    fn find_source<'h, H: RequestHeaders>(&'h self, headers: &'h H) -> Option<Found<'h>> {
-        let Some(sources) = &self.inner.sources else {
-            return self.find_incoming(headers).map(Found::Header);
-        };
-        sources.iter().find_map(|source| match source {
-            Source::Header(index) => headers
-                .incoming_value(*index, &self.inner.incoming[*index])
-                .map(|value| Found::Header(value.at(*index))),
-            Source::Trace(format) => headers
+                    .first_value(&incoming[*index])
+                    .map(|first| Found::Header {
+                        value: first.value,
+                        index: *index,
+                        alone: first.alone,
+                    })
+            }
+            Self::Trace(format) => headers
                 .get(format.header_name())
                 .map(|value| Found::Trace(*format, value)),
-            Source::Custom { name, find } => {
+            Self::Custom { name, find } => {
                 let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     find(headers as &dyn RequestHeaders)
                 }));
@@ -368,130 +308,7 @@ impl CorrelationConfig {
                     Err(_) => Some(Found::Custom(name, None)),
                 }
             }
-        })
-    }
-
-    /// Decides the request's ID from its sources, for a connection from `peer` (asked
-    /// only when the trust policy needs it), and plans the request's headers.
-    ///
-    /// Inlined, so that an adapter gets the common cases' decision in place rather than
-    /// read back through memory right after it was written; the rest stays out of line.
-    #[inline]
-    pub(crate) fn decide_from_sources<H>(
-        &self,
-        headers: &H,
-        peer: impl FnOnce() -> Option<IpAddr>,
-    ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable>
-    where
-        H: RequestHeaders,
-    {
-        if self.reads_headers_from_anyone() {
-            // The common case, straight: no other source, no trust to weigh.
-            let found = match &*self.inner.incoming {
-                // One name (the default's): a single lookup, without the search over names.
-                [name] => headers.incoming_value(0, name).map(|value| value.at(0)),
-                _ => self.find_incoming(headers),
-            };
-            if let Some(accepted) = found.and_then(|incoming| self.accepted_in_place(incoming)) {
-                return Ok(accepted);
-            }
-            if found.is_none() && headers.copies_ids() && self.inner.transformer.is_none() {
-                let decision = Decision {
-                    id: self
-                        .inner
-                        .generator
-                        .generate_inline_within(self.inner.max_length),
-                    outcome: Outcome::Generated,
-                };
-                let plan = self.plan(None, &decision);
-                return Ok((decision, plan));
-            }
-            return Ok(self.decide_request(found));
         }
-        let trust = self.trust(peer)?;
-        Ok(self.decide_weighing_trust(headers, trust))
-    }
-
-    /// [`decide_from_sources`](Self::decide_from_sources) with other sources or a trust
-    /// policy to weigh: kept out of line, away from the common case.
-    #[inline(never)]
-    fn decide_weighing_trust<H: RequestHeaders>(
-        &self,
-        headers: &H,
-        trust: Trust,
-    ) -> (Decision, RequestHeaderPlan) {
-        self.decide_found(self.find_source(headers), trust)
-    }
-
-    /// [`decide`](Self::decide) without the connection's peer: a policy that lists peers
-    /// then trusts no one.
-    pub(super) fn decide_without_peer(&self, headers: &HeaderMap) -> Decision {
-        let trust = self.trust(|| None).unwrap_or(Trust::Untrusted(None));
-        self.decide_found(self.find_source(headers), trust).0
-    }
-
-    fn decide_found(
-        &self,
-        found: Option<Found<'_>>,
-        trust: Trust,
-    ) -> (Decision, RequestHeaderPlan) {
-        if let (Trust::Untrusted(peer), Some(_)) = (&trust, &found) {
-            let decision = self.transformed(self.generated());
-            let id = &decision.id;
-            sync_scope(id.clone(), || match peer {
-                Some(peer) => log::debug!(
-                    target: LOG_TARGET,
-                    "Generated new request ID ({id}), ignoring the incoming one from untrusted peer {peer}"
-                ),
-                None if self.inner.trust == TrustPolicy::Never => log::debug!(
-                    target: LOG_TARGET,
-                    "Generated new request ID ({id}), ignoring the incoming one: the trust policy trusts no peer"
-                ),
-                None => log::debug!(
-                    target: LOG_TARGET,
-                    "Generated new request ID ({id}), ignoring the incoming one: the peer's address is unknown"
-                ),
-            });
-            let plan = self.plan(None, &decision);
-            return (decision, plan);
-        }
-        match found {
-            None => self.decide_request(None),
-            Some(Found::Header(incoming)) => self.decide_request(Some(incoming)),
-            // Empty, like an empty correlation header: nothing sent, nothing to warn about.
-            Some(Found::Trace(_, [])) => self.decide_request(None),
-            Some(Found::Trace(format, value)) => {
-                let decision = match format.trace_id(value) {
-                    Ok(trace_id) => {
-                        self.accept_from_source(trace_id.as_bytes(), || format.describe())
-                    }
-                    Err(_) => self.invalid_from(&format.describe()),
-                };
-                let plan = self.plan(None, &decision);
-                (decision, plan)
-            }
-            Some(Found::Custom(name, value)) => {
-                let describe = || format!("the value of source `{name}`");
-                let decision = match value {
-                    Some(value) => self.accept_from_source(value.as_bytes(), describe),
-                    None => self.invalid_from(&describe()),
-                };
-                let plan = self.plan(None, &decision);
-                (decision, plan)
-            }
-        }
-    }
-
-    /// A value a trace-context or custom source found, which its own parse has validated:
-    /// it still has to pass the safety rules, the length limit and the transformer.
-    fn accept_from_source(&self, value: &[u8], describe: impl FnOnce() -> String) -> Decision {
-        if check_safe(value, self.inner.max_length).is_err() {
-            return self.invalid_from(&describe());
-        }
-        self.transformed(Decision {
-            id: CorrelationId::from_checked_bytes(value),
-            outcome: Outcome::Accepted,
-        })
     }
 }
 
@@ -501,10 +318,14 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::super::OnInvalid;
+    use std::net::IpAddr;
+
     use super::super::test_support::{VALID, headers, is_default_generated};
+    use super::super::{CorrelationConfig, Decision, OnInvalid, Outcome};
     use super::*;
+    use crate::id::CorrelationId;
     use crate::test_util::LogCapture;
+    use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
     const TRACEPARENT_VALUE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

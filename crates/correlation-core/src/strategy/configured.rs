@@ -1,7 +1,6 @@
-//! The strategies as a configuration holds them. The defaults are recognised so that the
-//! per-request work runs without a dynamic call, UTF-8 check or unwind guard.
+//! The strategies as a configuration holds them: the built-in defaults, which the builder
+//! starts with, or the application's own, boxed.
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use http::HeaderValue;
@@ -39,8 +38,8 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// The validator as configured. The default one is recognised so that the per-request
-/// check runs on the header's bytes, without a dynamic call, UTF-8 check or unwind guard.
+/// The validator as configured: the default one checks the header's bytes directly;
+/// one the application sets is called on its text, guarded against panics.
 pub(crate) enum Validator {
     StrictUuidV4,
     Custom(Box<dyn IdValidator>),
@@ -49,8 +48,6 @@ pub(crate) enum Validator {
 impl Validator {
     /// `candidate` as an ID, if it passes the safety rules within `max` bytes and this
     /// validator; a validator that panics rejects it.
-    // Inlined into the decision, where the default validator's case is a few moves.
-    #[inline]
     pub(crate) fn accept(&self, candidate: Candidate<'_>, max: usize) -> Option<CorrelationId> {
         let bytes = candidate.as_bytes();
         match self {
@@ -68,16 +65,12 @@ impl Validator {
     }
 
     pub(crate) fn new<V: IdValidator>(validator: V) -> Self {
-        if (&validator as &dyn Any).is::<StrictUuidV4>() {
-            Self::StrictUuidV4
-        } else {
-            Self::Custom(Box::new(validator))
-        }
+        Self::Custom(Box::new(validator))
     }
 }
 
-/// The generator as configured. The default one is recognised so that generating an ID
-/// is a direct call, without a dynamic call or unwind guard.
+/// The generator as configured: the default one cannot fail and makes the ID in itself;
+/// one the application sets is guarded against failures and panics.
 pub(crate) enum Generator {
     UuidV4,
     Custom(Box<dyn IdGenerator>),
@@ -85,11 +78,7 @@ pub(crate) enum Generator {
 
 impl Generator {
     pub(crate) fn new<G: IdGenerator>(generator: G) -> Self {
-        if (&generator as &dyn Any).is::<UuidV4>() {
-            Self::UuidV4
-        } else {
-            Self::Custom(Box::new(generator))
-        }
+        Self::Custom(Box::new(generator))
     }
 
     /// A new ID of at most `max` bytes; a generator that fails or panics is replaced by
@@ -97,7 +86,7 @@ impl Generator {
     pub(crate) fn generate_within(&self, max: usize) -> CorrelationId {
         let generator = match self {
             // Cannot fail, and `build` checked its length against `max`.
-            Self::UuidV4 => return UuidV4::new_id(),
+            Self::UuidV4 => return UuidV4::new_inline_id(),
             Self::Custom(generator) => generator,
         };
         match catch_unwind(AssertUnwindSafe(|| generator.generate())) {
@@ -111,15 +100,6 @@ impl Generator {
             Err(_) => log::warn!(target: LOG_TARGET, "ID generator panicked; using a UUID v4"),
         }
         fallback_id(max)
-    }
-
-    /// Like [`generate_within`](Self::generate_within), the default generator's ID held in
-    /// the ID itself rather than in a shared header value.
-    pub(crate) fn generate_inline_within(&self, max: usize) -> CorrelationId {
-        match self {
-            Self::UuidV4 => UuidV4::new_inline_id(),
-            Self::Custom(_) => self.generate_within(max),
-        }
     }
 
     /// A new ID, or why the generator's candidate is unusable (a panic unwinds).

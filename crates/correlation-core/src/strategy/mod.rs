@@ -60,8 +60,8 @@ impl UuidV4 {
         simple(Uuid::new_v4())
     }
 
-    /// A new ID held in the ID itself, with no allocation: for adapters that copy it into
-    /// a header value of their own type anyway, and would never use the shared one.
+    /// A new ID held in the ID itself, with no allocation: a header value made from it
+    /// copies it.
     pub(crate) fn new_inline_id() -> CorrelationId {
         let mut buf = [0u8; 32];
         Uuid::new_v4().simple().encode_lower(&mut buf);
