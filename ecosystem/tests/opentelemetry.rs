@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::Request;
-use correlation_axum::correlation_core::{CorrelationConfig, Hex32, OpenTelemetryTraceId};
+use correlation_axum::correlation_core::CorrelationConfig;
+use correlation_axum::correlation_core::strategy::{Hex32, OpenTelemetryTraceId};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tower::ServiceExt;

@@ -29,10 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use correlation_core::http::{HeaderMap, HeaderName, HeaderValue};
-use correlation_core::{
-    AnySafe, AnyUuid, CorrelationConfig, CorrelationId, CurrentId, HyphenatedUuidV4,
-    IdValidator, LOG_TARGET, LogFormat, OnInvalid, Outcome, StrictUuidV4, UuidV7, sync_scope,
-};
+use correlation_core::{CorrelationConfig, CorrelationId, CurrentId, LOG_TARGET, LogFormat, OnInvalid, Outcome, sync_scope};
+use correlation_core::strategy::{AnySafe, AnyUuid, HyphenatedUuidV4, IdValidator, StrictUuidV4, UuidV7};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| check(data));
@@ -211,7 +209,7 @@ fn headers<'a>(setup: &Setup, values: &[&'a [u8]]) -> (HeaderMap, Option<&'a [u8
 fn check_decision(
     setup: &Setup,
     incoming: Option<&[u8]>,
-    decision: &correlation_core::Decision,
+    decision: &correlation_core::adapter::Decision,
     lines: &[Vec<u8>],
     length: usize,
 ) {

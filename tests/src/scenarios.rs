@@ -6,10 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{
-    CorrelationConfig, CorrelationId, IdSource, IdValidator, LogFormat, OnInvalid,
-    PANIC_LOG_TARGET, StrictUuidV4, TrustPolicy, sync_scope,
+    CorrelationConfig, CorrelationId, IdSource, LogFormat, OnInvalid, PANIC_LOG_TARGET,
+    TrustPolicy, sync_scope,
 };
 use futures_util::{SinkExt, StreamExt};
 use log::Level;

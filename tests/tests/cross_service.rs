@@ -14,8 +14,9 @@ use std::thread;
 use correlation_conformance::TestServer;
 use correlation_conformance::servers;
 use correlation_core::propagation::PropagateCorrelationMiddleware;
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationConfig, IdValidator, StrictUuidV4, current};
+use correlation_core::{CorrelationConfig, current};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 /// What a caller's `/call` handler does: logs, calls the callee's `/` (which logs two

@@ -39,6 +39,7 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         )
         .run()?)
     })?;
+    step("public API", || crate::public_api::run(sh, false))?;
     step("duplicates", || crate::release::duplicates(sh))?;
     step("package and MSRV", || crate::release::package(sh))?;
     if crate::browser::chromium_available() {

@@ -11,6 +11,9 @@
 //!   supported Rust version on the dependency versions it resolves (also a `ci` step).
 //! - `cargo xtask duplicates`: fails when our crates add a second version of a crate to
 //!   the ecosystem check's tree (also a `ci` step).
+//! - `cargo xtask public-api [--bless]`: compares each published crate's public API with
+//!   the listing committed in its `public-api.txt` (`--bless` rewrites them; also a `ci`
+//!   step).
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
 //! - `cargo xtask fuzz [--seconds N]`: the cargo-fuzz target over core's decision and log
 //!   formatter, for N seconds (default 60).
@@ -32,6 +35,7 @@ mod demo;
 mod fuzz;
 mod load;
 mod metadata;
+mod public_api;
 mod release;
 mod server;
 mod services;
@@ -52,6 +56,8 @@ tasks:
   bench [--quick]           time and count every adapter stack, regenerate BENCHMARKS.md's tables
   package                   package the published crates; build them with the MSRV's compiler
   duplicates                fail when our crates add a second version of a crate to an application
+  public-api [--bless]      compare each published crate's public API with its public-api.txt
+                            (--bless rewrites them)
   tidy                      repository hygiene checks
   fuzz [--seconds N]        fuzz core's decision and log formatter for N seconds (default 60)
   browser                   headless Chromium reads the header cross-origin from each demo
@@ -76,6 +82,7 @@ enum Task {
     Tidy,
     Package,
     Duplicates,
+    PublicApi { bless: bool },
     Fuzz { seconds: u64 },
     Browser,
     Load(load::Load),
@@ -92,6 +99,8 @@ impl Task {
             ["tidy"] => Ok(Self::Tidy),
             ["package"] => Ok(Self::Package),
             ["duplicates"] => Ok(Self::Duplicates),
+            ["public-api"] => Ok(Self::PublicApi { bless: false }),
+            ["public-api", "--bless"] => Ok(Self::PublicApi { bless: true }),
             ["bench"] => Ok(Self::Bench { quick: false }),
             ["bench", "--quick"] => Ok(Self::Bench { quick: true }),
             ["fuzz", options @ ..] => {
@@ -132,6 +141,7 @@ impl Task {
             Self::Bench { quick } => bench::run(sh, *quick),
             Self::Package => release::package(sh),
             Self::Duplicates => release::duplicates(sh),
+            Self::PublicApi { bless } => public_api::run(sh, *bless),
             Self::Tidy => tidy::check(&project_root()).context("tidy checks failed"),
             Self::Fuzz { seconds } => fuzz::run(sh, *seconds),
             Self::Browser => browser::run(sh),

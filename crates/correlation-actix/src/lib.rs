@@ -201,7 +201,7 @@
 //! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span recording `correlation_id`, entered in the handler, spawned work and while the body streams and drops (so `Logger`'s line is inside it) |
-//! | `opentelemetry` | `correlation_core::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
+//! | `opentelemetry` | `correlation_core::strategy::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` with the ID (when a Sentry client is bound) |
 //! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |

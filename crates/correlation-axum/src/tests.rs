@@ -158,7 +158,7 @@ async fn concurrent_requests_each_see_only_their_own_id() {
         )
         .layer(CorrelationLayer::new());
     let sent: Vec<String> = (0..16)
-        .map(|_| correlation_core::UuidV4::new_id().to_string())
+        .map(|_| correlation_core::strategy::UuidV4::new_id().to_string())
         .collect();
     let tasks: Vec<_> = sent
         .iter()
@@ -196,7 +196,7 @@ async fn not_found_panics_and_handler_headers_carry_exactly_one_id() {
 #[tokio::test]
 async fn streaming_body_is_produced_inside_the_scope() {
     let logs = LogCapture::install();
-    let id = correlation_core::UuidV4::new_id().to_string();
+    let id = correlation_core::strategy::UuidV4::new_id().to_string();
     let (_, body) = call(&app(), get_request("/stream", Some(&id))).await;
     assert_eq!(body, "0;1;2;");
     let messages: Vec<_> = logs

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use correlation_core::http::{HeaderMap, HeaderValue};
+use correlation_core::strategy::{
+    AnyUuid, HyphenatedUuidV4, IdGenerator, IdValidator, StrictUuidV4, UuidV4, UuidV7,
+};
 use correlation_core::{
-    AnyUuid, CorrelationConfig, CorrelationContext, CorrelationId, HyphenatedUuidV4, IdGenerator,
-    IdValidator, StrictUuidV4, UuidV4, UuidV7, current, scope, sync_scope,
+    CorrelationConfig, CorrelationContext, CorrelationId, current, scope, sync_scope,
 };
 use criterion::Criterion;
 

@@ -91,8 +91,10 @@ use std::pin::Pin;
 
 use http::{HeaderMap, StatusCode};
 
-use crate::config::{CorrelationConfig, Decision};
-pub use crate::config::{FirstValue, RequestHeaderPlan, RequestHeaders, TRACE_CONTEXT_HEADERS};
+use crate::config::CorrelationConfig;
+pub use crate::config::{
+    Decision, FirstValue, RequestHeaderPlan, RequestHeaders, TRACE_CONTEXT_HEADERS,
+};
 use crate::constants::LOG_TARGET;
 use crate::context::{CorrelationContext, WithCorrelation};
 use crate::id::CorrelationId;

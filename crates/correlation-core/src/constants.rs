@@ -5,7 +5,7 @@
 pub const LOG_TARGET: &str = "correlation";
 
 /// The default header name, as in asgi-correlation-id and tower-http.
-pub const DEFAULT_HEADER_NAME: &str = "x-request-id";
+pub(crate) const DEFAULT_HEADER_NAME: &str = "x-request-id";
 
 /// The default Sentry tag name holding the correlation ID (asgi-correlation-id's name).
-pub const DEFAULT_SENTRY_TAG: &str = "transaction_id";
+pub(crate) const DEFAULT_SENTRY_TAG: &str = "transaction_id";

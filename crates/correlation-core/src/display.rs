@@ -6,7 +6,7 @@ use std::fmt;
 use crate::context::{with_current, with_current_job};
 
 /// The text shown when no correlation ID is set, as in `INFO  [-] app: started`.
-pub const DEFAULT_MISSING: &str = "-";
+pub(crate) const DEFAULT_MISSING: &str = "-";
 
 /// Displays the current correlation ID, or a default when there is none, for people who
 /// write their own log format closure.

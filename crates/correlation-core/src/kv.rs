@@ -11,7 +11,7 @@ use crate::context::with_current;
 use crate::fmt::{EscapeDetector, Escaped, needs_escaping};
 
 /// The key under which [`CorrelationLogger`] adds the ID.
-pub const CORRELATION_ID_KEY: &str = "correlation_id";
+pub(crate) const CORRELATION_ID_KEY: &str = "correlation_id";
 
 /// Wraps any [`log::Log`] and adds `correlation_id` to every record logged while a
 /// correlation ID is current (log's `kv` feature). Records outside a request pass through.

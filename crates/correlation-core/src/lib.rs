@@ -40,9 +40,10 @@
 //!
 //! - [`CorrelationId`]: an ID that is always safe to log and echo (1 to 128 bytes of
 //!   visible ASCII), cheap to clone.
-//! - [`CorrelationConfig`]: header names, [generator](IdGenerator),
-//!   [validator](IdValidator), [transformer](IdTransformer), request-header update,
-//!   response echo, what to do with invalid IDs, paths to skip. Checked when built.
+//! - [`CorrelationConfig`]: header names, [generator](strategy::IdGenerator),
+//!   [validator](strategy::IdValidator), [transformer](strategy::IdTransformer),
+//!   request-header update, response echo, what to do with invalid IDs, paths to skip.
+//!   Checked when built.
 //! - [`IdSource`] and [`TrustPolicy`]: where the incoming ID may come from (correlation
 //!   headers, W3C `traceparent`, AWS and Google trace headers, a function of the
 //!   headers), and whose incoming IDs are honoured (everyone, no one, listed networks).
@@ -86,13 +87,13 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `env-logger` | [`format`](fn@format), [`format_with_job_ids`] and [`LogFormat`] for `env_logger::Builder::format` |
+//! | `env-logger` | [`format`](fn@format), and [`LogFormat`] for `env_logger::Builder::format` |
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
 //! | `test-util-tracing` | [`test_util::TracingCapture`]: `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
 //! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
-//! | `opentelemetry` | [`OpenTelemetryTraceId`]: the current OpenTelemetry trace ID as the generated ID (opentelemetry 0.33 with tracing-opentelemetry 0.34; turns on `tracing`) |
+//! | `opentelemetry` | [`strategy::OpenTelemetryTraceId`]: the current OpenTelemetry trace ID as the generated ID (opentelemetry 0.33 with tracing-opentelemetry 0.34; turns on `tracing`) |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
 //! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
@@ -147,38 +148,30 @@ pub mod propagation;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
-pub mod trace_context;
+mod trace_context;
 mod trust;
 
 pub use config::{
-    ConfigError, CorrelationConfig, CorrelationConfigBuilder, Decision, FirstValue, IdSource,
-    OnInvalid, Outcome, RequestHeaders,
+    ConfigError, CorrelationConfig, CorrelationConfigBuilder, IdSource, OnInvalid, Outcome,
 };
-pub use constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG, LOG_TARGET};
+pub use constants::LOG_TARGET;
 pub use context::{
     CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
     spawn_blocking, spawn_local, sync_scope, with_current,
 };
-pub use display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
+pub use display::{CurrentId, CurrentJobIds};
 pub use fmt::Escaped;
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
-pub use fmt::{LogFormat, format, format_with_job_ids};
+pub use fmt::{LogFormat, format};
 pub use id::{CorrelationId, InvalidCorrelationId};
 pub use job::{JobCarrier, current_job_id, parent_job_id, run_job};
 pub use job_id::JobId;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
-pub use kv::{CORRELATION_ID_KEY, CorrelationLogger};
+pub use kv::CorrelationLogger;
 pub use panic_hook::{PANIC_LOG_TARGET, install_panic_hook};
-#[cfg(feature = "opentelemetry")]
-#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
-pub use strategy::OpenTelemetryTraceId;
-pub use strategy::{
-    AnySafe, AnyUuid, Hex32, HyphenatedUuidV4, IdGenerator, IdTransformer, IdValidator,
-    StrictUuidV4, StrictUuidV7, Ulid, UuidV4, UuidV7,
-};
-pub use trust::{InvalidNetwork, PeerAddressUnavailable, TrustPolicy};
+pub use trust::{InvalidNetwork, TrustPolicy};
 
 /// Re-exported so adapters and users name the same `http` types.
 pub use http;

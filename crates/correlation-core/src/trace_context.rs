@@ -12,7 +12,7 @@ use std::fmt;
 /// logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum MalformedTraceContext {
+pub(crate) enum MalformedTraceContext {
     /// A W3C `traceparent` that is not `version-traceid-parentid-flags` as the
     /// specification allows.
     TraceParent,
@@ -39,15 +39,7 @@ impl std::error::Error for MalformedTraceContext {}
 /// digits, with a version other than `ff`, and a trace ID and parent ID not all zeros.
 /// Version `00` allows nothing after the flags; a later version may add fields after
 /// another `-`, which are ignored, as the specification asks.
-///
-/// ```
-/// use correlation_core::trace_context::trace_id_from_traceparent;
-///
-/// let id = trace_id_from_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-/// assert_eq!(id.unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
-/// assert!(trace_id_from_traceparent(b"00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_err());
-/// ```
-pub fn trace_id_from_traceparent(value: &[u8]) -> Result<&str, MalformedTraceContext> {
+pub(crate) fn trace_id_from_traceparent(value: &[u8]) -> Result<&str, MalformedTraceContext> {
     const MALFORMED: MalformedTraceContext = MalformedTraceContext::TraceParent;
     // 2 + 1 + 32 + 1 + 16 + 1 + 2
     const LENGTH: usize = 55;
@@ -84,15 +76,7 @@ pub fn trace_id_from_traceparent(value: &[u8]) -> Result<&str, MalformedTraceCon
 /// `;`-separated `key=value` fields, must be `1-<8 hex>-<24 hex>` (version 1, the epoch
 /// seconds, 96 random bits), not all zeros. Returned as the 32 hex digits OpenTelemetry's
 /// X-Ray propagator uses as the trace ID, lowercase.
-///
-/// ```
-/// use correlation_core::trace_context::trace_id_from_amazon_trace_id;
-///
-/// let id = trace_id_from_amazon_trace_id(b"Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
-/// assert_eq!(id.unwrap(), "5759e988bd862e3fe1be46a994272793");
-/// assert!(trace_id_from_amazon_trace_id(b"Self=1-5759e988-bd862e3fe1be46a994272793").is_err());
-/// ```
-pub fn trace_id_from_amazon_trace_id(value: &[u8]) -> Result<String, MalformedTraceContext> {
+pub(crate) fn trace_id_from_amazon_trace_id(value: &[u8]) -> Result<String, MalformedTraceContext> {
     const MALFORMED: MalformedTraceContext = MalformedTraceContext::AmazonTraceId;
     let mut roots = value
         .split(|byte| *byte == b';')
@@ -122,15 +106,9 @@ pub fn trace_id_from_amazon_trace_id(value: &[u8]) -> Result<String, MalformedTr
 /// `<trace id>[/<span id>][;o=<options>]`, where the trace ID is 32 hex digits, not all
 /// zeros, the span ID a decimal 64-bit number and the options `0` or `1`. Returned
 /// lowercase.
-///
-/// ```
-/// use correlation_core::trace_context::trace_id_from_cloud_trace_context;
-///
-/// let id = trace_id_from_cloud_trace_context(b"105445aa7843bc8bf206b12000100000/1;o=1");
-/// assert_eq!(id.unwrap(), "105445aa7843bc8bf206b12000100000");
-/// assert!(trace_id_from_cloud_trace_context(b"105445aa7843bc8bf206b12000100000/x;o=1").is_err());
-/// ```
-pub fn trace_id_from_cloud_trace_context(value: &[u8]) -> Result<String, MalformedTraceContext> {
+pub(crate) fn trace_id_from_cloud_trace_context(
+    value: &[u8],
+) -> Result<String, MalformedTraceContext> {
     const MALFORMED: MalformedTraceContext = MalformedTraceContext::CloudTraceContext;
     let (before_options, options) = match value.iter().position(|byte| *byte == b';') {
         Some(at) => (&value[..at], Some(&value[at + 1..])),
@@ -193,6 +171,29 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A typical value of each format, and one it refuses.
+    #[test]
+    fn each_format_gives_the_trace_id_of_a_typical_value() {
+        let id =
+            trace_id_from_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(id.unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(
+            trace_id_from_traceparent(b"00-00000000000000000000000000000000-00f067aa0ba902b7-01")
+                .is_err()
+        );
+        let id =
+            trace_id_from_amazon_trace_id(b"Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
+        assert_eq!(id.unwrap(), "5759e988bd862e3fe1be46a994272793");
+        assert!(
+            trace_id_from_amazon_trace_id(b"Self=1-5759e988-bd862e3fe1be46a994272793").is_err()
+        );
+        let id = trace_id_from_cloud_trace_context(b"105445aa7843bc8bf206b12000100000/1;o=1");
+        assert_eq!(id.unwrap(), "105445aa7843bc8bf206b12000100000");
+        assert!(
+            trace_id_from_cloud_trace_context(b"105445aa7843bc8bf206b12000100000/x;o=1").is_err()
+        );
+    }
 
     const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 

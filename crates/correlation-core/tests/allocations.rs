@@ -17,9 +17,9 @@ use std::task::{Context, Poll, Waker};
 use allocation_counter::measure;
 use correlation_bench_support::shared_header_value;
 use correlation_core::http::HeaderValue;
+use correlation_core::strategy::{HyphenatedUuidV4, IdGenerator, UuidV4, UuidV7};
 use correlation_core::{
-    CorrelationConfig, CorrelationId, HyphenatedUuidV4, IdGenerator, Outcome, UuidV4, UuidV7,
-    current, scope, sync_scope, with_current,
+    CorrelationConfig, CorrelationId, Outcome, current, scope, sync_scope, with_current,
 };
 
 const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";

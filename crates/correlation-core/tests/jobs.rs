@@ -10,8 +10,9 @@ use apalis_core::task::data::Data;
 use apalis_core::worker::builder::WorkerBuilder;
 use apalis_core::worker::context::WorkerContext;
 use correlation_core::propagation::{JobContextLayer, correlated_task};
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationId, IdValidator, StrictUuidV4, current, current_job_id, scope};
+use correlation_core::{CorrelationId, current, current_job_id, scope};
 
 /// A job: its label (unique per test), and whether it is the last one.
 type Job = (String, bool);

@@ -118,14 +118,20 @@ proptest! {
 #[test]
 fn env_logger_with_the_format_writes_one_line_per_record() {
     let buffer = Buffer::default();
-    for (format, job_ids) in [
+    type Format = Box<
+        dyn Fn(&mut env_logger::fmt::Formatter, &log::Record<'_>) -> std::io::Result<()>
+            + Send
+            + Sync,
+    >;
+    let with_job_ids = LogFormat::new().with_job_ids();
+    let formats: [(Format, &str); 2] = [
+        (Box::new(correlation_core::format), ""),
         (
-            correlation_core::format
-                as fn(&mut env_logger::fmt::Formatter, &log::Record<'_>) -> std::io::Result<()>,
-            "",
+            Box::new(move |buf, record| with_job_ids.format(buf, record)),
+            "[---] ",
         ),
-        (correlation_core::format_with_job_ids, "[---] "),
-    ] {
+    ];
+    for (format, job_ids) in formats {
         let logger = env_logger::Builder::new()
             .format(format)
             .parse_filters("info")

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use correlation_core::adapter::Decision;
 use correlation_core::http::{HeaderMap, HeaderValue};
-use correlation_core::{
-    AnySafe, AnyUuid, CorrelationConfig, CorrelationId, Decision, HyphenatedUuidV4, IdGenerator,
-    IdValidator, InvalidCorrelationId, Outcome, StrictUuidV4, UuidV4, UuidV7,
+use correlation_core::strategy::{
+    AnySafe, AnyUuid, HyphenatedUuidV4, IdGenerator, IdValidator, StrictUuidV4, UuidV4, UuidV7,
 };
+use correlation_core::{CorrelationConfig, CorrelationId, InvalidCorrelationId, Outcome};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use uuid::Uuid;

@@ -180,7 +180,7 @@
 //! ID format and its trust in any (safe) incoming value:
 //!
 //! ```
-//! use correlation_poem::correlation_core::{AnySafe, HyphenatedUuidV4};
+//! use correlation_poem::correlation_core::strategy::{AnySafe, HyphenatedUuidV4};
 //! use correlation_poem::{Correlation, CorrelationConfig, CorrelationId};
 //! use poem::{EndpointExt, Route, get, handler, test::TestClient};
 //!
@@ -250,7 +250,7 @@
 //! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span `correlation` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
-//! | `opentelemetry` | `correlation_core::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
+//! | `opentelemetry` | `correlation_core::strategy::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
 //! | `sentry` | each request gets its own Sentry hub, tagged `transaction_id` (see `sentry_tag`) with the ID |
 //! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |

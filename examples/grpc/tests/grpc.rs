@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationConfig, CorrelationId, IdValidator, StrictUuidV4, scope};
+use correlation_core::{CorrelationConfig, CorrelationId, scope};
 use example_grpc::{KNOWN_SERVICE, connect, serve};
 use tonic::Code;
 use tonic::metadata::{MetadataMap, MetadataValue};

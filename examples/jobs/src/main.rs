@@ -59,8 +59,9 @@ impl Role {
 
 #[tokio::main]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+    let format = correlation_core::LogFormat::new().with_job_ids();
     env_logger::Builder::new()
-        .format(correlation_core::format_with_job_ids)
+        .format(move |buf, record| format.format(buf, record))
         // sqlx logs every polling query at `info` once `log` is on.
         .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".to_owned()))
         .init();

@@ -15,8 +15,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use correlation_core::propagation::correlated_task;
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationConfig, IdValidator, StrictUuidV4, current, current_job_id};
+use correlation_core::{CorrelationConfig, current, current_job_id};
 use example_jobs::{ChainDone, JobDeps, Queue, Step, app, run_worker, sqlite_queue};
 use tokio::sync::{mpsc, watch};
 

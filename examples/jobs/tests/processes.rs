@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use correlation_core::{IdValidator, StrictUuidV4};
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_test_services::{Service, unique_name};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -32,7 +32,7 @@ const DEMO: &str = env!("CARGO_BIN_EXE_jobs");
 /// How long a process may take to start, or a chain to finish.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// One line a demo process logged, in `format_with_job_ids`'s layout:
+/// One line a demo process logged, in the layout of `LogFormat::with_job_ids`:
 /// `INFO  [<id>] [<parent>-<current>] <target>: <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Line {

@@ -173,13 +173,13 @@ impl CorrelationConfigBuilder {
         self
     }
 
-    /// Sets how new IDs are made (default [`UuidV4`](crate::UuidV4)).
+    /// Sets how new IDs are made (default [`UuidV4`](crate::strategy::UuidV4)).
     pub fn generator(mut self, generator: impl IdGenerator) -> Self {
         self.generator = Generator::new(generator);
         self
     }
 
-    /// Sets which incoming IDs are accepted (default [`StrictUuidV4`](crate::StrictUuidV4)).
+    /// Sets which incoming IDs are accepted (default [`StrictUuidV4`](crate::strategy::StrictUuidV4)).
     pub fn validator(mut self, validator: impl IdValidator) -> Self {
         self.validator = Validator::new(validator);
         self

@@ -422,7 +422,7 @@ mod tests {
             .unwrap();
         assert!(is_default_generated(&explicit.generate()));
         let hyphenated = CorrelationConfig::builder()
-            .generator(crate::HyphenatedUuidV4)
+            .generator(crate::strategy::HyphenatedUuidV4)
             .build()
             .unwrap();
         let id = hyphenated.generate();

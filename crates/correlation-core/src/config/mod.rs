@@ -53,7 +53,8 @@ pub enum OnInvalid {
 /// Cheap to clone: clones share one configuration behind a reference count.
 ///
 /// ```
-/// use correlation_core::{AnyUuid, CorrelationConfig, Outcome};
+/// use correlation_core::{CorrelationConfig, Outcome};
+/// use correlation_core::strategy::AnyUuid;
 /// use http::HeaderMap;
 ///
 /// let config = CorrelationConfig::builder()

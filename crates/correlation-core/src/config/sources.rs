@@ -170,21 +170,22 @@ impl IdSource {
         }
     }
 
-    /// The W3C Trace Context `traceparent` header: its trace ID is the ID. See
-    /// [`trace_id_from_traceparent`] for what it accepts.
+    /// The W3C Trace Context `traceparent` header: its trace ID is the ID. Accepted as
+    /// the specification allows: `version-traceid-parentid-flags` in lowercase hex, a
+    /// version other than `ff`, and trace and parent IDs not all zeros.
     pub fn traceparent() -> Self {
         Self::trace(TraceFormat::TraceParent)
     }
 
     /// AWS X-Ray's `X-Amzn-Trace-Id` header (set by AWS load balancers and API Gateway):
-    /// the trace ID of its `Root` field, as 32 hex digits. See
-    /// [`trace_id_from_amazon_trace_id`].
+    /// the trace ID of its `Root` field, `1-<8 hex>-<24 hex>` and not all zeros, as 32
+    /// lowercase hex digits.
     pub fn amazon_trace_id() -> Self {
         Self::trace(TraceFormat::AmazonTraceId)
     }
 
     /// Google Cloud's `X-Cloud-Trace-Context` header (set by its load balancers): its
-    /// trace ID. See [`trace_id_from_cloud_trace_context`].
+    /// trace ID, from `<32 hex>[/<span id>][;o=<0|1>]`, not all zeros, lowercase.
     pub fn cloud_trace_context() -> Self {
         Self::trace(TraceFormat::CloudTraceContext)
     }

@@ -24,31 +24,6 @@ pub fn format(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) ->
     write_record(buf, record, Layout::DEFAULT)
 }
 
-/// Formats a record as `INFO  [<id>] [<parent>-<current>] target: message`: [`format`](fn@format)
-/// plus the job IDs (see [`CurrentJobIds`](crate::CurrentJobIds)), for services that run
-/// background jobs. Outside a job the second bracket shows `[---]`.
-///
-/// ```
-/// env_logger::Builder::new()
-///     .format(correlation_core::format_with_job_ids)
-///     .try_init()
-///     .ok();
-/// log::info!("started"); // INFO  [-] [---] rust_out: started
-/// ```
-pub fn format_with_job_ids(
-    buf: &mut env_logger::fmt::Formatter,
-    record: &log::Record<'_>,
-) -> io::Result<()> {
-    write_record(
-        buf,
-        record,
-        Layout {
-            job_ids: true,
-            ..Layout::DEFAULT
-        },
-    )
-}
-
 /// The format of [`format`](fn@format) with options: a truncated ID, another default text, the
 /// job IDs, and (for text no client controls) no escaping.
 ///

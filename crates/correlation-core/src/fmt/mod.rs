@@ -13,4 +13,4 @@ pub(crate) use escape::{EscapeDetector, needs_escaping};
 #[cfg(any(feature = "env-logger", feature = "test-util"))]
 pub(crate) use layout::{Layout, write_record};
 #[cfg(feature = "env-logger")]
-pub use log_format::{LogFormat, format, format_with_job_ids};
+pub use log_format::{LogFormat, format};

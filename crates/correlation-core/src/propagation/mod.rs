@@ -154,8 +154,9 @@ fn find_incoming<'a>(
 #[cfg(all(test, any(feature = "nats", feature = "lapin", feature = "mqtt")))]
 mod tests {
     use super::*;
+    use crate::OnInvalid;
+    use crate::strategy::{IdValidator, StrictUuidV4};
     use crate::test_util::LogCapture;
-    use crate::{IdValidator, OnInvalid, StrictUuidV4};
 
     const ID: &str = "5bd6e2a7fa4a4c32bd84a5ec5a43c1d3";
 

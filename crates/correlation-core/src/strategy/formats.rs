@@ -14,7 +14,7 @@ use crate::id::{CorrelationId, InvalidCorrelationId};
 /// with a first character of `0` to `7` (larger would overflow 128 bits).
 ///
 /// ```
-/// use correlation_core::{IdGenerator, IdValidator, Ulid};
+/// use correlation_core::strategy::{IdGenerator, IdValidator, Ulid};
 ///
 /// let id = Ulid.generate()?;
 /// assert_eq!(id.len(), 26);
@@ -52,10 +52,10 @@ fn is_crockford_base32(byte: u8) -> bool {
 
 /// Accepts a UUID v7 (RFC 9562: version 7, the RFC variant) in any form the `uuid`
 /// crate parses; the validator for services whose callers generate
-/// [`UuidV7`](crate::UuidV7) IDs.
+/// [`UuidV7`](crate::strategy::UuidV7) IDs.
 ///
 /// ```
-/// use correlation_core::{IdValidator, StrictUuidV7};
+/// use correlation_core::strategy::{IdValidator, StrictUuidV7};
 ///
 /// assert!(StrictUuidV7.is_valid("019386c5-2a2e-7cc1-8e2c-4ab7e5e2e4a0"));
 /// assert!(!StrictUuidV7.is_valid("3758c31e-1177-4540-ba33-0109c405579a")); // a v4
@@ -74,7 +74,7 @@ impl IdValidator for StrictUuidV7 {
 /// W3C and OpenTelemetry trace IDs, and this crate's default generated IDs.
 ///
 /// ```
-/// use correlation_core::{Hex32, IdValidator};
+/// use correlation_core::strategy::{Hex32, IdValidator};
 ///
 /// assert!(Hex32.is_valid("4bf92f3577b34da6a3ce929d0e0e4736"));
 /// assert!(!Hex32.is_valid("00000000000000000000000000000000"));

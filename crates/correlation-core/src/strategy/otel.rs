@@ -17,10 +17,11 @@ use crate::id::{CorrelationId, InvalidCorrelationId};
 /// `TracingLogger` outside our middleware opens it, continuing an incoming `traceparent`
 /// when its propagator is set), or else OpenTelemetry's own current context. Trace IDs are
 /// 32 lowercase hex digits: pair this generator with a validator that accepts them, such as
-/// [`Hex32`](crate::Hex32), when callers send them back.
+/// [`Hex32`](crate::strategy::Hex32), when callers send them back.
 ///
 /// ```
-/// use correlation_core::{CorrelationConfig, Hex32, OpenTelemetryTraceId};
+/// use correlation_core::CorrelationConfig;
+/// use correlation_core::strategy::{Hex32, OpenTelemetryTraceId};
 ///
 /// let config = CorrelationConfig::builder()
 ///     .generator(OpenTelemetryTraceId::new())

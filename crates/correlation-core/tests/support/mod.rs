@@ -1,8 +1,9 @@
 //! What the broker tests (`nats`, `lapin`, `mqtt`) share: the request ID they publish
 //! under, and the assertions on what a consumer logged.
 
+use correlation_core::CorrelationId;
+use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
-use correlation_core::{CorrelationId, IdValidator, StrictUuidV4};
 
 /// The ID of the request the tests publish from.
 pub(crate) fn request_id() -> CorrelationId {
