@@ -63,6 +63,7 @@ macro_rules! conformance_suite {
             panics_are_logged_once_under_the_requests_id,
             requests_the_http_server_refuses_carry_no_id,
             streamed_body_logs_carry_the_id,
+            known_size_body_logs_carry_the_id,
             rejecting_configuration_answers_400,
             custom_header_names_are_honoured,
             skipped_paths_are_left_alone,
@@ -785,6 +786,40 @@ pub async fn streamed_body_logs_carry_the_id(start: &Starter) {
             "{chunk} not logged under {id}: {records:?}"
         );
     }
+}
+
+/// A middleware inside ours that logs while a body of known size is read logs under the
+/// request's ID: once wrapped by that middleware, the body is no longer bytes in memory,
+/// so ours polls it inside the request's scope.
+pub async fn known_size_body_logs_carry_the_id(start: &Starter) {
+    let server = start(CorrelationConfig::default()).await;
+    let id = fresh_hex();
+    let reply = get(&server, "/download", Some(&id)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "downloaded\n"));
+    assert_eq!(reply.id(), id);
+    assert_eq!(
+        reply
+            .headers
+            .get("content-length")
+            .map(HeaderValue::as_bytes),
+        Some(&b"11"[..]),
+        "the body's size is known: {:?}",
+        reply.headers
+    );
+    let records = eventually(|| {
+        let records = logs().records_for(&id);
+        let sent = records
+            .iter()
+            .any(|r| r.message.contains("download body: sent 11 bytes"));
+        (sent, records)
+    })
+    .await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.message.contains("download body: sent 11 bytes")),
+        "the middleware's line while the body was read is not logged under {id}: {records:?}"
+    );
 }
 
 /// With `OnInvalid::Reject`, an invalid ID gets a 400 carrying a fresh ID.

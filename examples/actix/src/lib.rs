@@ -2,15 +2,17 @@
 //! conformance suite.
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
-//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed and
+//! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed and
 //! exposed; actix-web's `Logger` writing access-log lines under the request's ID.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Logger, Next, from_fn};
 use actix_web::{App, Error, HttpRequest, HttpResponse, ResponseError, web};
 use actix_web_lab::middleware::CatchPanic;
 use bytes::Bytes;
@@ -67,6 +69,11 @@ pub fn app(
         .route("/panic", web::get().to(panics))
         .route("/ws", web::get().to(websocket))
         .route("/stream", web::get().to(stream))
+        .service(
+            web::resource("/download")
+                .wrap(from_fn(log_sent_bytes))
+                .route(web::get().to(download)),
+        )
         .route("/cookies", web::get().to(cookies))
         .wrap(CatchPanic::default())
         .wrap(logger)
@@ -202,4 +209,42 @@ async fn stream() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .streaming(chunks)
+}
+
+/// A response of known size, read after the handler has returned.
+async fn download() -> &'static str {
+    "downloaded\n"
+}
+
+/// A middleware of the application's, inside ours, that logs as the body is sent.
+async fn log_sent_bytes(
+    request: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<SentBytesLog>, Error> {
+    let response = next.call(request).await?;
+    Ok(response.map_body(|_, body| SentBytesLog { body }))
+}
+
+/// A body that logs each chunk it hands on, keeping the size of the body it wraps.
+struct SentBytesLog {
+    body: BoxBody,
+}
+
+impl MessageBody for SentBytesLog {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(data))) = &polled {
+            log::info!("download body: sent {} bytes", data.len());
+        }
+        polled
+    }
 }

@@ -2,13 +2,15 @@
 //! conformance suite.
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
-//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed and exposed.
+//! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed and exposed.
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
@@ -18,6 +20,7 @@ use correlation_axum::correlation_core::{CorrelationFutureExt, current};
 use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer, IdSource};
 use futures_util::StreamExt;
 use http::Method;
+use http_body::{Frame, SizeHint};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
@@ -109,6 +112,10 @@ fn routes(config: &CorrelationConfig) -> Router {
         .route("/panic", get(panics))
         .route("/ws", get(websocket))
         .route("/stream", get(stream))
+        .route(
+            "/download",
+            get(download).layer(axum::middleware::map_response(log_sent_bytes)),
+        )
         .route("/cookies", get(cookies))
 }
 
@@ -238,4 +245,45 @@ async fn stream() -> Body {
         Ok::<_, Infallible>(Bytes::from(format!("chunk {n}\n")))
     });
     Body::from_stream(chunks)
+}
+
+/// A response of known size, read after the handler has returned.
+async fn download() -> &'static str {
+    "downloaded\n"
+}
+
+/// A middleware of the application's, inside ours, that logs as the body is sent.
+async fn log_sent_bytes(response: Response) -> Response {
+    response.map(|body| Body::new(SentBytesLog { body }))
+}
+
+/// A body that logs each chunk it hands on, keeping the size of the body it wraps.
+struct SentBytesLog {
+    body: Body,
+}
+
+impl HttpBody for SentBytesLog {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                log::info!("download body: sent {} bytes", data.len());
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -2,15 +2,22 @@
 //! conformance suite.
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
-//! `/stream`, `/cookies`; CORS open to any origin with the correlation header allowed
+//! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed
 //! and exposed.
 
 use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use correlation_poem::correlation_core::{CorrelationFutureExt, current};
 use correlation_poem::{Correlation, CorrelationConfig, CorrelationId, IdSource};
 use futures_util::{SinkExt, StreamExt};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
 use poem::error::ResponseError;
 use poem::http::{HeaderName, Method, StatusCode};
 use poem::middleware::{CatchPanic, Cors, Tracing};
@@ -52,6 +59,7 @@ pub fn app(config: CorrelationConfig) -> impl Endpoint<Output = Response> {
         .at("/panic", get(panics))
         .at("/ws", get(websocket))
         .at("/stream", get(stream))
+        .at("/download", get(download).after(log_sent_bytes))
         .at("/cookies", get(cookies))
         .with(CatchPanic::new())
         .catch_all_error(|err| async move { err.into_response() })
@@ -191,4 +199,51 @@ fn stream() -> Body {
         Ok::<_, std::io::Error>(format!("chunk {n}\n"))
     });
     Body::from_bytes_stream(chunks)
+}
+
+/// A response of known size, read after the handler has returned.
+#[handler]
+fn download() -> &'static str {
+    "downloaded\n"
+}
+
+/// A middleware of the application's, inside ours, that logs as the body is sent.
+async fn log_sent_bytes(response: poem::Result<Response>) -> poem::Result<Response> {
+    let mut response = response?;
+    let body = BoxBody::new(SentBytesLog {
+        body: response.take_body().into(),
+    });
+    response.set_body(body);
+    Ok(response)
+}
+
+/// A body that logs each chunk it hands on, keeping the size of the body it wraps.
+struct SentBytesLog {
+    body: BoxBody<Bytes, io::Error>,
+}
+
+impl HttpBody for SentBytesLog {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                log::info!("download body: sent {} bytes", data.len());
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
