@@ -14,10 +14,11 @@
 //!    carried it as that header's only value, so the handler sees exactly one header
 //!    (steps 1 to 3: [`request_id`] for frameworks on `http` 1);
 //! 4. runs the inner service's `call`, its future and every poll of a response body
-//!    whose length is not known in advance inside a tokio task-local scope holding the
-//!    ID ([`CURRENT_ID`] for frameworks on `http` 1); in actix-web, where middleware
-//!    inside (its `Logger`) logs when the body is dropped, every body not already in
-//!    memory is polled and dropped inside the scope, as ours promises there;
+//!    not already in memory inside a tokio task-local scope holding the ID
+//!    ([`CURRENT_ID`] for frameworks on `http` 1), as ours does; where the framework
+//!    cannot tell a body in memory (poem's boxed bodies), every body with something
+//!    left to read; in actix-web, where middleware inside (its `Logger`) logs when the
+//!    body is dropped, the body is dropped inside the scope too;
 //! 5. puts the ID on the response as one `x-request-id` header.
 //!
 //! It does none of what is configurable in ours (other header names, other validators,

@@ -37,14 +37,16 @@
 //!    configuration turns echo off.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
 //!    with [`take_context`] (a move, not a clone) and enter it for every poll of the
-//!    response body, and for its drop, with [`CorrelationContext::run`]. Bytes already
-//!    in memory run no code and can skip the scope. A known size alone does not say that:
-//!    tower-http's `TraceLayer` inside the middleware writes its end-of-stream line
-//!    during the last poll of a body of exact size, so where the body type is open (any
-//!    tower body), scope it.
+//!    response body, and for its drop, with [`CorrelationContext::run`]. The rule: a
+//!    body is scoped unless it is already bytes in memory. A known size is not enough:
+//!    a middleware inside ours may wrap bytes in a body that logs as it is read and
+//!    keeps their exact size (tower-http's `TraceLayer` writes its end-of-stream line
+//!    during the last poll). Skip the scope only where the framework hands the bytes
+//!    over (actix-web's `MessageBody::try_into_bytes`); where it cannot say (any tower
+//!    body, poem's boxed `Body`), scope every body with something left to read.
 //!
 //! The three adapters of this crate family follow these steps; read
-//! `correlation-axum`'s `layer.rs` for the shortest complete one.
+//! `correlation-axum`'s `middleware.rs` for the shortest complete one.
 //!
 //! ```
 //! use std::collections::HashMap;

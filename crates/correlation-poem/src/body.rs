@@ -13,18 +13,20 @@ use poem::Body;
 /// Makes `body` produce its frames inside `context` (the request's ID, and its span and
 /// Sentry hub with those features).
 ///
-/// Only bodies that may run code while polled are wrapped: a body whose exact size is
-/// known (strings, bytes, JSON, empty bodies, which poem keeps in memory) is returned
-/// as is, without the one allocation the wrapper costs.
+/// Every body with something left to read is wrapped. Bytes in memory would not need
+/// the scope, but a poem body does not say whether it holds them: every body is the same
+/// boxed type, and a middleware's wrapper that logs as it is read keeps the exact size
+/// of what it wraps. Only a body already at its end, which the server never polls, is
+/// returned as is.
 pub(crate) fn scoped(body: Body, context: CorrelationContext) -> Body {
     let inner: BoxBody<Bytes, io::Error> = body.into();
-    if inner.size_hint().exact().is_some() {
+    if inner.is_end_stream() {
         return inner.into();
     }
     BoxBody::new(ScopedBody { inner, context }).into()
 }
 
-/// A streaming body polled inside its request's context.
+/// A body polled inside its request's context.
 struct ScopedBody {
     inner: BoxBody<Bytes, io::Error>,
     context: CorrelationContext,
@@ -58,12 +60,45 @@ mod tests {
     use correlation_core::{CorrelationId, current};
     use futures_util::StreamExt;
 
+    /// A body of exact size that records the current ID when it is read, as a
+    /// middleware's logging wrapper does.
+    struct SizedProbe(Option<Bytes>);
+
+    impl HttpBody for SizedProbe {
+        type Data = Bytes;
+        type Error = io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+            Poll::Ready(self.0.take().map(|data| {
+                let seen = current().map(|id| id.to_string()).unwrap_or_default();
+                Ok(Frame::data(Bytes::from(format!("{}:{seen}", data.len()))))
+            }))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_none()
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.0.as_ref().map_or(0, |data| data.len() as u64))
+        }
+    }
+
     #[tokio::test]
-    async fn in_memory_bodies_are_not_wrapped_and_streams_are() {
+    async fn bodies_of_known_size_and_streams_are_read_in_scope() {
         let context = CorrelationContext::new(CorrelationId::from_static("body-test"));
-        // In-memory bodies keep their exact size: nothing to scope.
+        let sized = Body::from(BoxBody::new(SizedProbe(Some(Bytes::from_static(b"hi")))));
+        let body = scoped(sized, context.clone());
+        assert_eq!(current(), None);
+        assert_eq!(body.into_string().await.unwrap(), "2:body-test");
+
         let body = scoped(Body::from("hello"), context.clone());
-        assert_eq!(BoxBody::from(body).size_hint().exact(), Some(5));
+        let body = BoxBody::from(body);
+        assert_eq!(body.size_hint().exact(), Some(5), "the size is kept");
+        assert_eq!(Body::from(body).into_string().await.unwrap(), "hello");
 
         let stream = futures_util::stream::iter([1, 2]).map(|n| {
             let seen = current().map(|id| id.to_string()).unwrap_or_default();

@@ -81,7 +81,7 @@ where
 }
 
 pin_project! {
-    /// A response body polled inside the scope when its length is not known in advance.
+    /// A response body polled inside the scope, unless it is already at its end.
     pub(crate) struct FloorBody<B> {
         #[pin]
         body: B,
@@ -91,7 +91,7 @@ pin_project! {
 
 impl<B: Body> FloorBody<B> {
     fn new(body: B, id: HeaderValue) -> Self {
-        let id = body.size_hint().exact().is_none().then_some(id);
+        let id = (!body.is_end_stream()).then_some(id);
         Self { body, id }
     }
 }

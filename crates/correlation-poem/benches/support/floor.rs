@@ -47,7 +47,7 @@ impl<E: Endpoint> Endpoint for FloorEndpoint<E> {
 }
 
 pin_project! {
-    /// The inner future in the scope; then the echo, and a streamed body in the scope.
+    /// The inner future in the scope; then the echo, and the body in the scope.
     struct FloorFuture<F> {
         #[pin]
         future: TaskLocalFuture<HeaderValue, F>,
@@ -71,7 +71,7 @@ where
         };
         response.headers_mut().insert(HEADER_NAME, id.clone());
         let body: BoxBody<Bytes, io::Error> = response.take_body().into();
-        if body.size_hint().exact().is_some() {
+        if body.is_end_stream() {
             response.set_body(body);
         } else {
             response.set_body(BoxBody::new(FloorBody { body, id }));
@@ -80,7 +80,7 @@ where
     }
 }
 
-/// A streamed response body polled inside the scope.
+/// A response body polled inside the scope.
 struct FloorBody {
     body: BoxBody<Bytes, io::Error>,
     id: HeaderValue,
