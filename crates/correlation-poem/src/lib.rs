@@ -118,13 +118,12 @@
 //! # Streaming bodies
 //!
 //! A streaming response body (`Body::from_bytes_stream`, `Body::from_async_read`, SSE)
-//! is produced after the endpoint has returned. The middleware wraps such bodies so that
-//! each poll runs with the ID current, and log lines written while producing the
-//! stream carry it. Bodies whose exact size is known (strings, bytes, JSON, empty
-//! bodies: poem keeps them in memory) run no code when polled and are left unwrapped,
-//! which saves an allocation per request. A hand-written body that both announces an
-//! exact size and logs while polled is therefore polled without the ID; build it with
-//! `Body::from_bytes_stream` instead.
+//! is produced after the endpoint has returned. The middleware wraps every body with
+//! something left to read, so that each poll runs with the ID current and log lines
+//! written while producing it carry the ID, including those of a middleware inside ours
+//! that logs as a body of known size is read. A poem body does not say whether it is
+//! already bytes in memory, so such bodies are wrapped too (one allocation per
+//! response); an empty body is left as it is.
 //!
 //! # WebSockets
 //!
