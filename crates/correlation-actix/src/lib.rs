@@ -125,7 +125,7 @@
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
 //!     env_logger::Builder::new()
-//!         .format(correlation_core::format)
+//!         .format(correlation_actix::correlation_core::format)
 //!         .parse_filters("info")
 //!         .init();
 //!     HttpServer::new(|| {
