@@ -35,7 +35,7 @@ const ROUNDS: (u32, u32) = (250, 750);
 /// randomisation off it is fixed by the size of the environment, so a single run
 /// measures one arbitrary placement. Placements alone can move a stack's overhead, and
 /// the ratio of two stacks, by more than the differences between the stacks (see
-/// BENCHMARKS.md, "Time and instructions").
+/// BENCHMARKS.md, "Method").
 const RUNS: usize = 16;
 
 /// The placements are spread evenly over one page of the stack.
