@@ -23,8 +23,10 @@ use http::HeaderValue;
 
 pub mod floor;
 mod harness;
+mod stack;
 
 pub use harness::{BenchMode, FLOOR_STACK, interleaved_rounds};
+pub use stack::{CASES, INCOMING_ID, REQUESTS, STACKS, Stack, instructions, prepare, time};
 
 /// Bytes that are already reference-counted, like those hyper and actix slice out of
 /// their read buffers: cloning them is a count increment and never allocates. (A `Bytes`
