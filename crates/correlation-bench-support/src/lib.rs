@@ -3,9 +3,8 @@
 //! - [`shared_bytes`] and [`shared_header_value`]: request header values over
 //!   reference-counted bytes, as hyper and actix parse them, so a bench or an allocation
 //!   count sees what a server sees.
-//! - [`BenchMode`] and [`interleaved_rounds`]: the two modes beside criterion that the
-//!   adapter benches share (one stack driven for callgrind; all stacks timed in
-//!   interleaved rounds).
+//! - [`Stack`], [`time`], [`prepare`] and [`instructions`]: what the adapter benches share,
+//!   each adapter's stacks timed by criterion and counted by gungraun.
 //! - [`floor`]: the building blocks of the *floor* middleware each adapter bench writes
 //!   in its own framework: the least work that gives every request a validated or new
 //!   ID, scoped around the handler and the body, and echoed.
@@ -22,10 +21,8 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 pub mod floor;
-mod harness;
 mod stack;
 
-pub use harness::{BenchMode, FLOOR_STACK, interleaved_rounds};
 pub use stack::{CASES, INCOMING_ID, REQUESTS, STACKS, Stack, instructions, prepare, time};
 
 /// Bytes that are already reference-counted, like those hyper and actix slice out of
