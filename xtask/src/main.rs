@@ -4,9 +4,9 @@
 //!   browser check, tidy).
 //! - `cargo xtask demo [axum|actix|poem]`: starts a demo server, sends it a handful of
 //!   concurrent requests and prints its log lines grouped by correlation ID.
-//! - `cargo xtask bench [--quick]`: times every adapter stack in interleaved rounds,
-//!   counts its instructions with callgrind, runs core's criterion bench and regenerates
-//!   the tables in `BENCHMARKS.md`.
+//! - `cargo xtask bench [--quick]`: times every adapter stack with criterion, counts its
+//!   instructions and allocations with gungraun, and regenerates the tables in
+//!   `BENCHMARKS.md`.
 //! - `cargo xtask package`: packages the published crates and builds them with the minimum
 //!   supported Rust version on the dependency versions it resolves (also a `ci` step).
 //! - `cargo xtask duplicates`: fails when our crates add a second version of a crate to

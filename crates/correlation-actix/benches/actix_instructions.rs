@@ -6,6 +6,9 @@
 //! and `gungraun-runner` of the `gungraun` crate's version. `cargo xtask bench` divides the
 //! counts by the batch's size for `BENCHMARKS.md`.
 
+// gungraun's `main!` exits with its runner's status.
+#![allow(clippy::exit)]
+
 use std::hint::black_box;
 
 use actix_http::Request;
