@@ -138,8 +138,7 @@
 //!     .run()
 //!     .await
 //! }
-//! // INFO  [3758c31e11774540ba330109c405579a] actix_web::middleware::logger:
-//! //       127.0.0.1 "GET / HTTP/1.1" 200 3758c31e11774540ba330109c405579a
+//! // prints: INFO  [<id>] actix_web::middleware::logger: 127.0.0.1 "GET / HTTP/1.1" 200 <id>
 //! ```
 //!
 //! `%{x-request-id}o` (the response header) prints `-` there: the header is added when
@@ -209,7 +208,7 @@
 //! | `nats` | `correlation_core::propagation::nats`: the ID in NATS message headers, on publish and on receipt |
 //! | `lapin` | `correlation_core::propagation::lapin`: the ID in the AMQP header table (RabbitMQ), on publish and on receipt |
 //! | `mqtt` | `correlation_core::propagation::mqtt`: the ID in MQTT v5 user properties, on publish and on receipt |
-//! | `tracing-actix-web` | [`CorrelationRootSpanBuilder`]: tracing-actix-web's root span with the correlation ID as `request_id` |
+//! | `tracing-actix-web` | [`CorrelationRootSpanBuilder`]: tracing-actix-web's root span with the correlation ID as `request_id` (add `tracing-actix-web = "0.7"` to your Cargo.toml beside it) |
 //!
 //! Only `env-logger` is on by default. Every feature of [`correlation_core`] is forwarded
 //! under the same name, so this crate is the only dependency an application needs. The

@@ -17,8 +17,11 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 /// carries. This builder opens the same `HTTP request` span with the same fields, but with
 /// the correlation ID in their place, and records the outcome as the default builder does.
 ///
-/// Register `TracingLogger` **inside** [`Correlation`](crate::Correlation) (an earlier
-/// `.wrap`), so the ID is decided before the root span opens:
+/// The feature `tracing-actix-web` does not make that crate a dependency of yours: name it
+/// in your Cargo.toml too (`tracing-actix-web = "0.7"`), and install a tracing subscriber
+/// (`tracing-subscriber`), without which the span is shown nowhere. Register
+/// `TracingLogger` **inside** [`Correlation`](crate::Correlation) (an earlier `.wrap`), so
+/// the ID is decided before the root span opens:
 ///
 /// ```
 /// use actix_web::{App, test, web};

@@ -89,7 +89,7 @@
 //! that unwinds through `Correlation` leaves no response for it to echo on.
 //!
 //! ```
-//! use correlation_poem::{Correlation, CorrelationId};
+//! use correlation_poem::Correlation;
 //! use poem::middleware::{CatchPanic, Cors};
 //! use poem::{EndpointExt, Route, get, handler, http::StatusCode, test::TestClient};
 //!
@@ -217,14 +217,20 @@
 //! ```
 //! use correlation_poem::Correlation;
 //! use poem::middleware::{CatchPanic, Tracing};
-//! use poem::{EndpointExt, IntoResponse, Route};
+//! use poem::{EndpointExt, Route};
 //!
+//! // Cargo.toml: `tracing = { version = "0.1", features = ["log"] }`, so `Tracing`'s events
+//! // reach env_logger.
+//! env_logger::Builder::new()
+//!     .filter_level(log::LevelFilter::Info)
+//!     .format(correlation_poem::correlation_core::format)
+//!     .init();
 //! let app = Route::new()
 //!     .with(CatchPanic::new())
 //!     .catch_all_error(|err| async move { err.into_response() })
-//!     .with(Tracing) // logs `response status=404 Not Found ...` under the ID
+//!     .with(Tracing) // inside ours
 //!     .with(Correlation::default());
-//! # let _ = app;
+//! // `GET /` prints: INFO  [<id>] poem::middleware::tracing_mw: response status=404 Not Found ...
 //! ```
 //!
 //! # Whom to trust
