@@ -83,11 +83,3 @@ pub fn poem_app() -> impl poem::Endpoint {
         .at("/capture", poem::get(capture))
         .with(correlation_poem::Correlation::default())
 }
-
-/// The README's Rust examples, compiled and run as doc tests against this crate's
-/// dependencies: the adapters alone, next to what an application has anyway (`log`,
-/// `env_logger`, the framework, tower-http, reqwest-middleware). A `correlation_core::`
-/// path the README uses without importing it through an adapter fails here.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeExamples;

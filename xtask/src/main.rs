@@ -1,7 +1,7 @@
 //! Developer tasks for the correlation workspace, run as `cargo xtask <task>`.
 //!
-//! - `cargo xtask ci`: everything CI checks (format, clippy, tests, doc tests, docs, the
-//!   browser check, tidy).
+//! - `cargo xtask ci`: everything CI checks (format, clippy, tests, doc tests, the
+//!   documents' examples in `ecosystem/docs-*`, docs, the browser check, tidy).
 //! - `cargo xtask demo [axum|actix|poem]`: starts a demo server, sends it a handful of
 //!   concurrent requests and prints its log lines grouped by correlation ID.
 //! - `cargo xtask bench [--quick]`: times every adapter stack with criterion, counts its
