@@ -177,8 +177,9 @@
 //!
 //! A [`TrustPolicy::FromPeers`] honours incoming IDs only from the listed networks, by the
 //! connection's peer address (`HttpRequest::peer_addr`), which actix-web gives for every
-//! TCP connection. A request without one (a Unix socket) is answered `500` and an `ERROR`
-//! says why; it is never trusted silently.
+//! TCP connection. An app on a Unix socket, or whose own middleware records the address,
+//! tells the middleware where it is with [`Correlation::peer_address`]. A request without
+//! one is answered `500` and an `ERROR` names the fix; it is never trusted silently.
 //!
 //! # Caveats
 //!
@@ -229,7 +230,9 @@ mod root_span;
 
 pub use body::CorrelationBody;
 pub use extract::{CorrelationId, MissingCorrelation};
-pub use middleware::{CorrelatedError, Correlation, CorrelationMiddleware, ResponseFuture};
+pub use middleware::{
+    CorrelatedError, Correlation, CorrelationMiddleware, PeerAddress, ResponseFuture,
+};
 #[cfg(feature = "tracing-actix-web")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing-actix-web")))]
 pub use root_span::CorrelationRootSpanBuilder;

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, Ready, ready};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
@@ -27,9 +28,27 @@ use crate::body::CorrelationBody;
 /// This is the configuration and the [`Transform`]; actix builds one
 /// [`CorrelationMiddleware`] from it per worker. Cheap to clone and `Send`, so it can be
 /// built once outside `HttpServer::new` and cloned into the app factory.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Correlation {
     config: CorrelationConfig,
+    peer_address: PeerAddress,
+}
+
+/// Finds the connection's peer address of a request, for the trust policy.
+pub type PeerAddress = fn(&ServiceRequest) -> Option<IpAddr>;
+
+/// The peer address actix-web records for a TCP connection.
+fn actix_peer_addr(request: &ServiceRequest) -> Option<IpAddr> {
+    request.peer_addr().map(|address| address.ip())
+}
+
+/// What the error log says when the peer address is missing.
+const PEER_ADDRESS_FIX: &str = "actix-web gives it for TCP connections only; serve the app over TCP, or tell the middleware where the address is with `Correlation::peer_address`";
+
+impl Default for Correlation {
+    fn default() -> Self {
+        Self::with_config(CorrelationConfig::default())
+    }
 }
 
 impl Correlation {
@@ -42,7 +61,41 @@ impl Correlation {
     /// The middleware with `config`, the configuration every adapter shares.
     #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            peer_address: actix_peer_addr,
+        }
+    }
+
+    /// Where the connection's peer address is found, for a
+    /// [`TrustPolicy::FromPeers`](correlation_core::TrustPolicy::FromPeers): by default
+    /// [`ServiceRequest::peer_addr`], which actix-web gives for TCP connections. An app
+    /// served on a Unix socket, or whose own outer middleware records the address (a
+    /// proxy-protocol layer), says where. Without an address such a policy answers `500`
+    /// and logs an error; it never trusts silently.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use actix_web::HttpMessage;
+    /// use correlation_actix::{Correlation, CorrelationConfig, TrustPolicy};
+    ///
+    /// /// Put in the extensions by the application's own connection middleware.
+    /// #[derive(Clone)]
+    /// struct ClientAddress(IpAddr);
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+    ///     .build()?;
+    /// let correlation = Correlation::with_config(config).peer_address(|request| {
+    ///     request.extensions().get::<ClientAddress>().map(|client| client.0)
+    /// });
+    /// # let _ = correlation;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn peer_address(mut self, find: PeerAddress) -> Self {
+        self.peer_address = find;
+        self
     }
 
     /// The configuration in use.
@@ -72,6 +125,7 @@ where
         ready(Ok(CorrelationMiddleware {
             service: Rc::new(service),
             config: Rc::new(ActixConfig::new(self.config.clone())),
+            peer_address: self.peer_address,
         }))
     }
 }
@@ -165,6 +219,7 @@ fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
 pub struct CorrelationMiddleware<S> {
     service: Rc<S>,
     config: Rc<ActixConfig>,
+    peer_address: PeerAddress,
 }
 
 impl<S> CorrelationMiddleware<S> {
@@ -216,11 +271,10 @@ where
             config: actix,
             found: Cell::new(None),
         };
-        let peer = || request.peer_addr().map(|address| address.ip());
+        // Core asks for the address only when the trust policy needs it.
+        let peer = || (self.peer_address)(&request);
         let Ok((decision, plan)) = adapter::decide_request(config, &headers, peer) else {
-            adapter::log_peer_address_unavailable(
-                "actix-web gives it for TCP connections only; serve the app over TCP",
-            );
+            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
             return ResponseFuture {
                 kind: Kind::PeerUnavailable {
                     request: Some(request),
