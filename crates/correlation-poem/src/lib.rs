@@ -237,8 +237,10 @@
 //!
 //! A [`TrustPolicy::FromPeers`] honours incoming IDs only from the listed networks, by the
 //! connection's peer address (`Request::remote_addr`), a socket address for poem's TCP
-//! listeners. A request without one (a Unix socket, a request made in memory) is answered
-//! `500` and an `ERROR` says why; it is never trusted silently.
+//! listeners. An app on a Unix socket, or whose own middleware records the address, tells
+//! the middleware where it is with [`Correlation::peer_address`]. A request without one (a
+//! request made in memory, too) is answered `500` and an `ERROR` names the fix; it is
+//! never trusted silently.
 //!
 //! # Caveats
 //!
@@ -280,7 +282,7 @@ mod extract;
 mod middleware;
 
 pub use extract::{CorrelationId, MissingCorrelation};
-pub use middleware::{Correlation, CorrelationEndpoint};
+pub use middleware::{Correlation, CorrelationEndpoint, PeerAddress};
 
 /// The core crate under its own name, so a dependency on this adapter alone is enough.
 pub use correlation_core;

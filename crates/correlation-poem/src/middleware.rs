@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,9 +35,31 @@ use crate::body;
 /// # let _ = app;
 /// # Ok::<(), correlation_poem::correlation_core::ConfigError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Correlation {
     config: CorrelationConfig,
+    peer_address: PeerAddress,
+}
+
+/// Finds the connection's peer address of a request, for the trust policy.
+pub type PeerAddress = fn(&Request) -> Option<IpAddr>;
+
+/// The peer address poem records for a TCP connection; `None` for any other listener
+/// (a Unix socket, a custom address).
+fn poem_remote_addr(request: &Request) -> Option<IpAddr> {
+    request
+        .remote_addr()
+        .as_socket_addr()
+        .map(|address| address.ip())
+}
+
+/// What the error log says when the peer address is missing.
+const PEER_ADDRESS_FIX: &str = "poem gives it for TCP listeners only; serve the app over TCP, or tell the middleware where the address is with `Correlation::peer_address`";
+
+impl Default for Correlation {
+    fn default() -> Self {
+        Self::with_config(CorrelationConfig::default())
+    }
 }
 
 impl Correlation {
@@ -50,7 +73,40 @@ impl Correlation {
     /// The middleware with `config`, the configuration every adapter shares.
     #[must_use]
     pub fn with_config(config: CorrelationConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            peer_address: poem_remote_addr,
+        }
+    }
+
+    /// Where the connection's peer address is found, for a
+    /// [`TrustPolicy::FromPeers`](correlation_core::TrustPolicy::FromPeers): by default
+    /// [`Request::remote_addr`], a socket address for poem's TCP listeners. An app
+    /// served on a Unix socket, or whose own outer middleware records the address (a
+    /// proxy-protocol layer), says where. Without an address such a policy answers `500`
+    /// and logs an error; it never trusts silently.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use correlation_poem::{Correlation, CorrelationConfig, TrustPolicy};
+    ///
+    /// /// Put in the extensions by the application's own connection middleware.
+    /// #[derive(Clone)]
+    /// struct ClientAddress(IpAddr);
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .trust(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+    ///     .build()?;
+    /// let correlation = Correlation::with_config(config).peer_address(|request| {
+    ///     request.extensions().get::<ClientAddress>().map(|client| client.0)
+    /// });
+    /// # let _ = correlation;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn peer_address(mut self, find: PeerAddress) -> Self {
+        self.peer_address = find;
+        self
     }
 
     /// The configuration in use.
@@ -69,7 +125,11 @@ impl<E: Endpoint> Middleware<E> for Correlation {
     type Output = CorrelationEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        CorrelationEndpoint::new(inner, self.config.clone())
+        CorrelationEndpoint {
+            inner,
+            config: self.config.clone(),
+            peer_address: self.peer_address,
+        }
     }
 }
 
@@ -78,13 +138,18 @@ impl<E: Endpoint> Middleware<E> for Correlation {
 pub struct CorrelationEndpoint<E> {
     inner: E,
     config: CorrelationConfig,
+    peer_address: PeerAddress,
 }
 
 impl<E> CorrelationEndpoint<E> {
     /// Wraps `inner` with `config`; usually made by `.with(Correlation::...)`.
     #[must_use]
     pub fn new(inner: E, config: CorrelationConfig) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            peer_address: poem_remote_addr,
+        }
     }
 
     /// The configuration in use.
@@ -137,19 +202,13 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         }
         // Read before the headers are borrowed mutably, and only when the policy asks.
         let peer = if config.trust_policy().needs_peer_address() {
-            request
-                .remote_addr()
-                .as_socket_addr()
-                .map(|address| address.ip())
+            (self.peer_address)(&request)
         } else {
             None
         };
         let Ok(decision) = adapter::decide_and_update(config, request.headers_mut(), || peer)
         else {
-            adapter::log_peer_address_unavailable(
-                "poem gives it for TCP listeners only; serve the app over TCP, or put a \
-                 proxy that connects over TCP in front of a Unix socket",
-            );
+            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
             return ResponseFuture {
                 kind: Kind::PeerUnavailable,
                 context: None,
