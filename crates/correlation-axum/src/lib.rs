@@ -194,9 +194,9 @@
 //! | `reqwest` | `correlation_core::propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 and 0.5 clients |
 //! | `tower` | `correlation_core::propagation::PropagateCorrelationLayer` for tower HTTP clients |
 //! | `apalis` | `correlation_core::propagation::JobContextLayer`: apalis 1 jobs run in the context they were enqueued with |
-//! | `nats` | `correlation_core::propagation::nats`: the ID in NATS message headers, on publish and on receipt |
-//! | `lapin` | `correlation_core::propagation::lapin`: the ID in the AMQP header table (RabbitMQ), on publish and on receipt |
-//! | `mqtt` | `correlation_core::propagation::mqtt`: the ID in MQTT v5 user properties, on publish and on receipt |
+//! | `nats` | `correlation_core::propagation::{inject_current, message_context}` for NATS message headers, on publish and on receipt |
+//! | `lapin` | `correlation_core::propagation::{inject_current, message_context}` for the AMQP header table (RabbitMQ), on publish and on receipt |
+//! | `mqtt` | `correlation_core::propagation::{inject_current, message_context}` for MQTT v5 user properties, on publish and on receipt |
 //! | `tower-http` | the ID also in request extensions as tower-http's `RequestId` (tower-http 0.6 and 0.7), for `TraceLayer::make_span_with` |
 //!
 //! Only `env-logger` is on by default. Every feature of [`correlation_core`] is forwarded

@@ -108,13 +108,13 @@ async fn jobs_run_in_their_carried_context_and_share_nothing_on_one_worker() {
 #[tokio::test]
 async fn an_unusable_carried_id_is_replaced_and_reported() {
     use apalis_core::task::builder::TaskBuilder;
-    use correlation_core::propagation::METADATA_CORRELATION_ID;
 
     let logs = LogCapture::install();
     let mut storage = MemoryStorage::<Job>::new();
     let mut metadata = apalis_core::task::metadata::MetadataStore::new();
     metadata
-        .insert(METADATA_CORRELATION_ID, "hostile\tvalue-31c7")
+        // The key the carrier's correlation ID is stored under.
+        .insert("correlation.correlation_id", "hostile\tvalue-31c7")
         .unwrap();
     let task = TaskBuilder::new(("unusable-1".to_owned(), true))
         .with_metadata(metadata)

@@ -8,9 +8,9 @@ mod support;
 
 use std::time::Duration;
 
-use correlation_core::propagation::lapin::{message_context, with_current};
+use correlation_core::propagation::{inject_current, message_context};
 use correlation_core::test_util::LogCapture;
-use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, run_job, scope};
+use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, scope};
 use correlation_test_services::{Service, unique_name};
 use futures_util::StreamExt;
 use lapin::options::{
@@ -132,11 +132,10 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
     let config = CorrelationConfig::default();
 
     let from_request = unique_name("from-request");
-    let properties = BasicProperties::default().with_content_type("text/plain".into());
+    let mut properties = BasicProperties::default().with_content_type("text/plain".into());
     scope(request_id(), async {
-        queue
-            .publish(&from_request, with_current(&config, properties))
-            .await;
+        inject_current(&config, &mut properties);
+        queue.publish(&from_request, properties).await;
     })
     .await;
     queue.wait_for(&from_request).await;
@@ -144,12 +143,15 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
     // Published from a job: the handler's parent job is the publishing job.
     let from_job = unique_name("from-job");
-    let publisher = run_job(JobCarrier::new(Some(request_id()), None), async {
-        let properties = with_current(&config, BasicProperties::default());
-        queue.publish(&from_job, properties).await;
-        current_job_id().unwrap()
-    })
-    .await;
+    let publisher = JobCarrier::new(Some(request_id()), None)
+        .into_context()
+        .wrap(async {
+            let mut properties = BasicProperties::default();
+            inject_current(&config, &mut properties);
+            queue.publish(&from_job, properties).await;
+            current_job_id().unwrap()
+        })
+        .await;
     queue.wait_for(&from_job).await;
     assert_handled_as_a_job_of(logs, &from_job, Some(publisher.as_str()));
 

@@ -7,9 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use correlation_core::propagation::mqtt::{current_properties, message_context};
+use correlation_core::propagation::{inject_current, message_context};
 use correlation_core::test_util::LogCapture;
-use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, run_job, scope};
+use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, scope};
 use correlation_test_services::{Service, unique_name};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
@@ -130,9 +130,9 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
     let from_request = unique_name("from-request");
     scope(request_id(), async {
-        topic
-            .publish(&from_request, current_properties(&config))
-            .await;
+        let mut properties = PublishProperties::default();
+        inject_current(&config, &mut properties);
+        topic.publish(&from_request, properties).await;
     })
     .await;
     topic.wait_for(&from_request).await;
@@ -140,11 +140,15 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
     // Published from a job: the handler's parent job is the publishing job.
     let from_job = unique_name("from-job");
-    let publisher = run_job(JobCarrier::new(Some(request_id()), None), async {
-        topic.publish(&from_job, current_properties(&config)).await;
-        current_job_id().unwrap()
-    })
-    .await;
+    let publisher = JobCarrier::new(Some(request_id()), None)
+        .into_context()
+        .wrap(async {
+            let mut properties = PublishProperties::default();
+            inject_current(&config, &mut properties);
+            topic.publish(&from_job, properties).await;
+            current_job_id().unwrap()
+        })
+        .await;
     topic.wait_for(&from_job).await;
     assert_handled_as_a_job_of(logs, &from_job, Some(publisher.as_str()));
 }

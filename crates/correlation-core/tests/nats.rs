@@ -8,9 +8,9 @@ mod support;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use correlation_core::propagation::nats::{current_headers, message_context};
+use correlation_core::propagation::{inject_current, message_context};
 use correlation_core::test_util::LogCapture;
-use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, run_job, scope};
+use correlation_core::{CorrelationConfig, JobCarrier, current_job_id, scope};
 use correlation_test_services::{Service, unique_name};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -70,7 +70,8 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
     let from_request = unique_name("from-request");
     scope(request_id(), async {
-        let headers = current_headers(&config);
+        let mut headers = async_nats::HeaderMap::new();
+        inject_current(&config, &mut headers);
         client
             .publish_with_headers(subject.clone(), headers, from_request.clone().into())
             .await
@@ -82,18 +83,18 @@ async fn a_message_published_in_a_request_is_handled_under_its_id() {
 
     // Published from a job: the handler's parent job is the publishing job.
     let from_job = unique_name("from-job");
-    let publisher = run_job(JobCarrier::new(Some(request_id()), None), async {
-        client
-            .publish_with_headers(
-                subject.clone(),
-                current_headers(&config),
-                from_job.clone().into(),
-            )
-            .await
-            .unwrap();
-        current_job_id().unwrap()
-    })
-    .await;
+    let publisher = JobCarrier::new(Some(request_id()), None)
+        .into_context()
+        .wrap(async {
+            let mut headers = async_nats::HeaderMap::new();
+            inject_current(&config, &mut headers);
+            client
+                .publish_with_headers(subject.clone(), headers, from_job.clone().into())
+                .await
+                .unwrap();
+            current_job_id().unwrap()
+        })
+        .await;
     wait_for(&mut reports, &from_job).await;
     assert_handled_as_a_job_of(logs, &from_job, Some(publisher.as_str()));
 }
@@ -155,12 +156,10 @@ async fn a_jetstream_message_is_handled_under_the_id_it_was_published_with() {
 
     let payload = unique_name("jetstream");
     scope(request_id(), async {
+        let mut headers = async_nats::HeaderMap::new();
+        inject_current(&config, &mut headers);
         jetstream
-            .publish_with_headers(
-                subject.clone(),
-                current_headers(&config),
-                payload.clone().into(),
-            )
+            .publish_with_headers(subject.clone(), headers, payload.clone().into())
             .await?
             .await
     })
@@ -179,7 +178,7 @@ async fn a_jetstream_message_is_handled_under_the_id_it_was_published_with() {
         let mut messages = consumer.messages().await.unwrap();
         let message = messages.next().await.unwrap().unwrap();
         let payload = String::from_utf8(message.payload.to_vec()).unwrap();
-        message_context(&config, &message)
+        message_context(&config, &message.message)
             .wrap(async { log::info!("handled {payload}") })
             .await;
         message.ack().await.unwrap();

@@ -19,10 +19,10 @@ use apalis::prelude::{BoxDynError, Data, PollWith, TaskSink, WorkerBuilder};
 use apalis_redis::RedisStorage;
 use axum::extract::State;
 use axum::routing::post;
-use correlation_core::propagation::nats::{current_headers, message_context};
 use correlation_core::propagation::{
     JobContextLayer, PropagateCorrelationMiddleware, correlated_task,
 };
+use correlation_core::propagation::{inject_current, message_context};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{CorrelationConfig, current};
 use correlation_test_services::{Service, unique_name};
@@ -110,7 +110,8 @@ async fn place_order(
 ) -> poem::Result<()> {
     let order = unique_name("order");
     log::info!("poem: publishing {order}");
-    let headers = current_headers(&CorrelationConfig::default());
+    let mut headers = async_nats::HeaderMap::new();
+    inject_current(&CorrelationConfig::default(), &mut headers);
     nats.publish_with_headers(subject.clone(), headers, order.into())
         .await
         .map_err(poem::error::InternalServerError)?;

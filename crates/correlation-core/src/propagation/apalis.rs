@@ -20,19 +20,19 @@ use crate::job_id::{JobId, JobIds};
 use crate::strategy::UuidV4;
 
 /// The task-metadata key holding the correlation ID a job runs under.
-pub const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
+const METADATA_CORRELATION_ID: &str = "correlation.correlation_id";
 
 /// The task-metadata key holding the ID of the job that enqueued a job.
-pub const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
+const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
 
 /// The task-metadata key holding a job's own ID, given when the task is built, so that
 /// every attempt of the task runs under the same job ID.
-pub const METADATA_JOB_ID: &str = "correlation.job_id";
+const METADATA_JOB_ID: &str = "correlation.job_id";
 
-/// Stored as string entries ([`METADATA_CORRELATION_ID`], [`METADATA_PARENT_JOB_ID`]),
+/// Stored as string entries (`correlation.correlation_id`, `correlation.parent_job_id`),
 /// so every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
 /// carries it. Injecting replaces earlier entries, and gives the task its own job ID
-/// ([`METADATA_JOB_ID`]) unless it has one: the storage keeps it with the task, so a
+/// (`correlation.job_id`) unless it has one: the storage keeps it with the task, so a
 /// retried task runs every attempt under the same job ID. Extracting ignores values that
 /// break the safety rules (use [`JobContextLayer`] to have them reported).
 impl Metadata for JobCarrier {
