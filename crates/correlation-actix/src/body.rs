@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
-use correlation_core::adapter::REJECTION_BODY;
+use correlation_core::adapter::Rejection;
 use pin_project_lite::pin_project;
 
 pin_project! {
@@ -124,7 +124,7 @@ impl<B> CorrelationBody<B> {
     pub(crate) fn rejection() -> Self {
         Self {
             kind: BodyKind::Message {
-                message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
+                message: Some(Bytes::from_static(Rejection::InvalidId.body().as_bytes())),
             },
         }
     }

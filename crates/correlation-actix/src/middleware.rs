@@ -13,10 +13,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpResponse, ResponseError};
-use correlation_core::adapter::{
-    self, FirstValue, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
-    RequestHeaders, TRACE_CONTEXT_HEADERS,
-};
+use correlation_core::adapter::{self, FirstValue, Rejection, RequestHeaders};
 use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
 use pin_project_lite::pin_project;
 
@@ -139,9 +136,8 @@ struct ActixConfig {
     config: CorrelationConfig,
     /// The incoming names in priority order; never empty (core's builder checks it).
     incoming: Box<[HeaderName]>,
-    /// The header names core's sources read (the incoming names, then the trace-context
-    /// ones), in both `http` versions: a lookup in actix's map by a name of the other
-    /// version would parse (and allocate) it anew.
+    /// The incoming names in both `http` versions: a lookup in actix's map by a name of
+    /// the other version would parse it anew.
     names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
     /// The name written on responses.
     response: HeaderName,
@@ -152,12 +148,11 @@ struct ActixConfig {
 impl ActixConfig {
     fn new(config: CorrelationConfig) -> Self {
         Self {
-            rejection_status: actix_status(REJECTION_STATUS),
-            peer_unavailable_status: actix_status(PEER_UNAVAILABLE_STATUS),
+            rejection_status: actix_status(Rejection::InvalidId.status()),
+            peer_unavailable_status: actix_status(Rejection::PeerAddressUnavailable.status()),
             names: config
                 .incoming_header_names()
                 .iter()
-                .chain(&TRACE_CONTEXT_HEADERS)
                 .map(|name| (name.clone(), actix_name(name)))
                 .collect(),
             incoming: config
@@ -201,7 +196,7 @@ impl RequestHeaders for ActixHeaders<'_> {
         let known = self.config.names.iter().find(|(known, _)| known == name);
         self.first(match known {
             Some((_, actix)) => self.map.get_all(actix),
-            // A custom source's own header: parsed for this lookup.
+            // A trace-context or custom source's header: parsed for this lookup.
             None => self.map.get_all(name.as_str()),
         })
     }
@@ -216,6 +211,10 @@ fn actix_name(name: &correlation_core::http::HeaderName) -> HeaderName {
 
 /// The service built by [`Correlation`]: gives every request an ID and runs the inner
 /// service with it as the current one.
+///
+/// actix builds it through the [`Transform`] and shares the inner service with the
+/// response futures, so it has no constructor, and gives the inner service by reference
+/// only.
 pub struct CorrelationMiddleware<S> {
     service: Rc<S>,
     config: Rc<ActixConfig>,
@@ -273,14 +272,17 @@ where
         };
         // Core asks for the address only when the trust policy needs it.
         let peer = || (self.peer_address)(&request);
-        let Ok((decision, plan)) = adapter::decide_request(config, &headers, peer) else {
-            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
-            return ResponseFuture {
-                kind: Kind::PeerUnavailable {
-                    request: Some(request),
-                    config: Rc::clone(&self.config),
-                },
-            };
+        let (decision, plan) = match adapter::decide_request(config, &headers, peer) {
+            Ok(decided) => decided,
+            Err(unavailable) => {
+                unavailable.log(PEER_ADDRESS_FIX);
+                return ResponseFuture {
+                    kind: Kind::PeerUnavailable {
+                        request: Some(request),
+                        config: Rc::clone(&self.config),
+                    },
+                };
+            }
         };
         let id = decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
@@ -399,7 +401,9 @@ where
                 let mut result = ready!(future.as_mut().poll(cx));
                 // The future is done: its context moves on to the body, if the body needs it.
                 let take_context = || {
-                    adapter::take_context(future).expect("`ResponseFuture` polled after completion")
+                    future
+                        .take_context()
+                        .expect("`ResponseFuture` polled after completion")
                 };
                 // The echo goes on where the response lies, before `result` is matched:
                 // taken out of it first, the response is copied once more.
@@ -443,10 +447,9 @@ where
                 let mut response =
                     HttpResponse::with_body(config.rejection_status, CorrelationBody::rejection());
                 let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(REJECTION_CONTENT_TYPE),
-                );
+                if let Some(content_type) = Rejection::InvalidId.content_type() {
+                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                }
                 if let Some(value) = value.take() {
                     headers.insert(config.response.clone(), value);
                 }

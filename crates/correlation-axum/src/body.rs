@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use correlation_core::CorrelationContext;
-use correlation_core::adapter::REJECTION_BODY;
+use correlation_core::adapter::Rejection;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -50,16 +50,12 @@ impl<B> CorrelationBody<B> {
         }
     }
 
-    pub(crate) fn empty() -> Self {
-        Self {
-            kind: BodyKind::Message { message: None },
-        }
-    }
-
-    pub(crate) fn rejection() -> Self {
+    /// The body of `rejection`'s response.
+    pub(crate) fn rejection(rejection: Rejection) -> Self {
+        let body = rejection.body();
         Self {
             kind: BodyKind::Message {
-                message: Some(Bytes::from_static(REJECTION_BODY.as_bytes())),
+                message: (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes())),
             },
         }
     }

@@ -7,9 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use axum::extract::ConnectInfo;
-use correlation_core::adapter::{
-    self, PEER_UNAVAILABLE_STATUS, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
-};
+use correlation_core::adapter::{self, Rejection};
 use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
 use http::{Extensions, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
@@ -144,6 +142,11 @@ impl<S> CorrelationService<S> {
         CorrelationLayer::new()
     }
 
+    /// The configuration in use.
+    pub fn config(&self) -> &CorrelationConfig {
+        &self.config
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -195,13 +198,16 @@ where
         } else {
             None
         };
-        let Ok(decision) = adapter::decide_and_update(&self.config, request.headers_mut(), || peer)
-        else {
-            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
-            return ResponseFuture {
-                kind: Kind::PeerUnavailable,
+        let decision =
+            match adapter::decide_and_update(&self.config, request.headers_mut(), || peer) {
+                Ok(decision) => decision,
+                Err(unavailable) => {
+                    unavailable.log(PEER_ADDRESS_FIX);
+                    return ResponseFuture {
+                        kind: Kind::PeerUnavailable,
+                    };
+                }
             };
-        };
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
@@ -277,7 +283,8 @@ where
                 let response = ready!(future.as_mut().poll(cx))?;
                 let (mut parts, body) = response.into_parts();
                 // The future is done: its context moves on to the body.
-                let context = adapter::take_context(future)
+                let context = future
+                    .take_context()
                     .expect("`ResponseFuture` polled after completion");
                 if let Some(id) = context.id() {
                     adapter::echo_response_headers(config, &mut parts.headers, id);
@@ -291,20 +298,26 @@ where
             }
             KindProj::Rejected { id, config } => {
                 let id = id.take().expect("`ResponseFuture` polled after completion");
-                let mut response = Response::new(CorrelationBody::rejection());
-                *response.status_mut() = REJECTION_STATUS;
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static(REJECTION_CONTENT_TYPE),
-                );
+                let mut response = rejection_response(Rejection::InvalidId);
                 adapter::echo_response_headers(config, response.headers_mut(), &id);
                 Poll::Ready(Ok(response))
             }
             KindProj::PeerUnavailable => {
-                let mut response = Response::new(CorrelationBody::empty());
-                *response.status_mut() = PEER_UNAVAILABLE_STATUS;
-                Poll::Ready(Ok(response))
+                Poll::Ready(Ok(rejection_response(Rejection::PeerAddressUnavailable)))
             }
         }
     }
+}
+
+/// The response for `rejection`.
+fn rejection_response<B>(rejection: Rejection) -> Response<CorrelationBody<B>> {
+    let mut response = Response::new(CorrelationBody::rejection(rejection));
+    *response.status_mut() = rejection.status();
+    if let Some(content_type) = rejection.content_type() {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+    }
+    response
 }

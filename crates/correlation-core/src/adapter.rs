@@ -21,12 +21,13 @@
 //!    header value of the framework's type. Both take a
 //!    function giving the connection's peer address, called only when the
 //!    [`TrustPolicy`](crate::TrustPolicy) needs it; when the framework has none to give,
-//!    they return [`PeerAddressUnavailable`]: answer [`PEER_UNAVAILABLE_STATUS`] without
-//!    calling the inner service, and log why with [`log_peer_address_unavailable`],
-//!    naming the framework's fix. Never trust silently.
+//!    they return [`PeerAddressUnavailable`]: answer
+//!    [`Rejection::PeerAddressUnavailable`] without calling the inner service, and log
+//!    why with [`PeerAddressUnavailable::log`], naming the framework's fix. Never trust
+//!    silently.
 //! 3. **Reject.** If the outcome is [`Outcome::Rejected`](crate::Outcome::Rejected),
-//!    answer without calling the inner service: status [`REJECTION_STATUS`], body
-//!    [`REJECTION_BODY`], content type [`REJECTION_CONTENT_TYPE`], and the echoed header.
+//!    answer [`Rejection::InvalidId`] without calling the inner service, with the echoed
+//!    header.
 //! 4. **Enter the scope around the inner service.** Make the request's context with
 //!    [`request_context`] (the ID, plus the `tracing` span and the Sentry hub with those
 //!    features). Build the inner service's future inside [`CorrelationContext::run`], so
@@ -36,9 +37,9 @@
 //!    header with the final ID on it (replacing any the handler set), unless the
 //!    configuration turns echo off.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
-//!    with [`take_context`] (a move, not a clone) and enter it for every poll of the
-//!    response body, and for its drop, with [`CorrelationContext::run`]. The rule: a
-//!    body is scoped unless it is already bytes in memory. A known size is not enough:
+//!    with [`WithCorrelation::take_context`](crate::WithCorrelation::take_context) (a
+//!    move, not a clone) and enter it for every poll of the response body, and for its
+//!    drop, with [`CorrelationContext::run`]. The rule: a body is scoped unless it is already bytes in memory. A known size is not enough:
 //!    a middleware inside ours may wrap bytes in a body that logs as it is read and
 //!    keeps their exact size (tower-http's `TraceLayer` writes its end-of-stream line
 //!    during the last poll). Skip the scope only where the framework hands the bytes
@@ -47,6 +48,28 @@
 //!
 //! The three adapters of this crate family follow these steps; read
 //! `correlation-axum`'s `middleware.rs` for the shortest complete one.
+//!
+//! # The same thing in each framework
+//!
+//! The adapters use one name for one thing, and the framework's own word for how it is
+//! registered:
+//!
+//! | | `correlation-axum` (tower) | `correlation-actix` | `correlation-poem` |
+//! |---|---|---|---|
+//! | what the application registers | `CorrelationLayer` (a `Layer`) | `Correlation` (a `Transform`) | `Correlation` (a `Middleware`) |
+//! | made with | `new()`, `with_config(config)`, `From<CorrelationConfig>`, `Default`; `config()` | the same | the same |
+//! | the service it wraps around the inner one | `CorrelationService<S>` | `CorrelationMiddleware<S>` | `CorrelationEndpoint<E>` |
+//! | that service's accessors | `new(inner, config)`, `config()`, `get_ref()`, `get_mut()`, `into_inner()` | `config()`, `get_ref()`: actix builds it through the `Transform` and shares the inner service (`Rc`) with its futures | `new(inner, config)`, `config()`, `get_ref()`, `get_mut()`, `into_inner()` |
+//! | its response future | `ResponseFuture<F>` | `ResponseFuture<F>` | none to name: `Endpoint::call` returns `impl Future` |
+//! | the response body, scoped | `CorrelationBody<B>` | `CorrelationBody<B>` | none to name: poem's one `Body` type |
+//! | the handler extractor | `CorrelationId` | `CorrelationId` | `CorrelationId` |
+//! | its rejection (`500`, naming the missing middleware) | `MissingCorrelation` | `MissingCorrelation` | `MissingCorrelation` |
+//! | where the peer address comes from | `ConnectInfo<SocketAddr>`, or `CorrelationLayer::peer_address` | the connection (`ServiceRequest::peer_addr`) | the connection (`Request::remote_addr`) |
+//! | only in this framework | | `CorrelatedError` (actix turns errors into responses after every middleware has returned); `CorrelationRootSpanBuilder` (feature `tracing-actix-web`) | |
+//!
+//! Each re-exports this crate as `correlation_core`, and [`CorrelationConfig`],
+//! [`IdSource`](crate::IdSource), [`OnInvalid`](crate::OnInvalid),
+//! [`Outcome`](crate::Outcome) and [`TrustPolicy`](crate::TrustPolicy) at its root.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -89,32 +112,58 @@
 //! ```
 
 use std::net::IpAddr;
-use std::pin::Pin;
 
 use http::{HeaderMap, StatusCode};
 
 use crate::config::CorrelationConfig;
-pub use crate::config::{
-    Decision, FirstValue, RequestHeaderPlan, RequestHeaders, TRACE_CONTEXT_HEADERS,
-};
+pub use crate::config::{Decision, FirstValue, RequestHeaderPlan, RequestHeaders};
 use crate::constants::LOG_TARGET;
-use crate::context::{CorrelationContext, WithCorrelation};
+use crate::context::CorrelationContext;
 use crate::id::CorrelationId;
 pub use crate::trust::PeerAddressUnavailable;
 
-/// The status of the answer to a request whose ID is rejected
-/// ([`OnInvalid::Reject`](crate::OnInvalid::Reject)).
-pub const REJECTION_STATUS: StatusCode = StatusCode::BAD_REQUEST;
+/// An answer the middleware gives without calling the inner service, the same in every
+/// framework: each adapter builds its framework's response from these parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The incoming ID is invalid and the configuration says
+    /// [`OnInvalid::Reject`](crate::OnInvalid::Reject): `400 Bad Request` with a short
+    /// plain-text body. The response carries the echoed header too.
+    InvalidId,
+    /// The trust policy needs the connection's peer address and the framework gave none
+    /// ([`PeerAddressUnavailable`]): `500 Internal Server Error` with no body.
+    PeerAddressUnavailable,
+}
 
-/// The body of the answer to a rejected request.
-pub const REJECTION_BODY: &str = "invalid correlation id";
+impl Rejection {
+    /// The response's status.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidId => StatusCode::BAD_REQUEST,
+            Self::PeerAddressUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 
-/// The content type of the answer to a rejected request.
-pub const REJECTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+    /// The response's content type, when it has a body.
+    #[must_use]
+    pub const fn content_type(self) -> Option<&'static str> {
+        match self {
+            Self::InvalidId => Some("text/plain; charset=utf-8"),
+            Self::PeerAddressUnavailable => None,
+        }
+    }
 
-/// The status of the answer to a request whose connection's peer address the trust
-/// policy needs and the framework does not give.
-pub const PEER_UNAVAILABLE_STATUS: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
+    /// The response's body; empty when it has none.
+    #[must_use]
+    pub const fn body(self) -> &'static str {
+        match self {
+            Self::InvalidId => "invalid correlation id",
+            Self::PeerAddressUnavailable => "",
+        }
+    }
+}
 
 /// Decides a request's ID from its headers (read through [`RequestHeaders`]), for a
 /// connection from `peer` (asked only when the trust policy needs it), and plans the
@@ -164,14 +213,16 @@ pub fn decide_and_update(
     config.decide_and_update(headers, peer)
 }
 
-/// Logs, at `ERROR`, that a request was refused because the trust policy needs the
-/// connection's peer address and the framework gave none; `how_to_fix` says what the
-/// application must change.
-pub fn log_peer_address_unavailable(how_to_fix: &str) {
-    log::error!(
-        target: LOG_TARGET,
-        "Refused the request: the trust policy lists trusted peers, but the connection's peer address is not available; {how_to_fix}"
-    );
+impl PeerAddressUnavailable {
+    /// Logs, at `ERROR`, that a request was refused because the trust policy needs the
+    /// connection's peer address and the framework gave none; `how_to_fix` says what the
+    /// application must change.
+    pub fn log(&self, how_to_fix: &str) {
+        log::error!(
+            target: LOG_TARGET,
+            "Refused the request: the trust policy lists trusted peers, but the connection's peer address is not available; {how_to_fix}"
+        );
+    }
 }
 
 /// Makes the response headers carry exactly one header with the final ID, replacing
@@ -190,12 +241,4 @@ pub fn echo_response_headers(
 /// [`sentry_tag`](crate::CorrelationConfigBuilder::sentry_tag)).
 pub fn request_context(config: &CorrelationConfig, id: CorrelationId) -> CorrelationContext {
     config.request_context(id)
-}
-
-/// Takes the context back out of a future made by [`CorrelationContext::wrap`], once:
-/// middleware that wrapped a request's future reuses it for the response body instead
-/// of keeping a second copy alongside. `None` when already taken. Taken before
-/// completion, the rest of the future runs without it.
-pub fn take_context<F>(future: Pin<&mut WithCorrelation<F>>) -> Option<CorrelationContext> {
-    future.take_context()
 }

@@ -8,10 +8,8 @@
 //! enqueued with none (a scheduled job) gets a generated one that its own children
 //! inherit.
 
-use std::future::Future;
-
 use crate::config::CorrelationConfig;
-use crate::context::{CorrelationContext, WithCorrelation, with_current_job};
+use crate::context::{CorrelationContext, with_current_job};
 use crate::id::CorrelationId;
 use crate::job_id::{JobId, JobIds};
 use crate::strategy::UuidV4;
@@ -44,12 +42,10 @@ pub fn parent_job_id() -> Option<JobId> {
 /// [`capture`](Self::capture) it when enqueueing, store it in the job's metadata (it is
 /// `Serialize` / `Deserialize` with the `serde` feature; the `apalis` feature stores it
 /// as apalis task metadata), and run the job inside
-/// [`into_context`](Self::into_context) or with [`run_job`].
+/// [`into_context`](Self::into_context): `carrier.into_context().wrap(job)`.
 ///
 /// ```
-/// use correlation_core::{
-///     CorrelationId, JobCarrier, current, current_job_id, parent_job_id, run_job, scope,
-/// };
+/// use correlation_core::{CorrelationId, JobCarrier, current, current_job_id, parent_job_id, scope};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -60,15 +56,17 @@ pub fn parent_job_id() -> Option<JobId> {
 /// assert_eq!(carrier.parent_job_id(), None);
 ///
 /// // Job 1 runs under the request's ID with a fresh job ID, and enqueues job 2.
-/// let (job_1, carrier) = run_job(carrier, async {
+/// let (job_1, carrier) = carrier.into_context().wrap(async {
 ///     assert_eq!(parent_job_id(), None);
 ///     (current_job_id().unwrap(), JobCarrier::capture())
 /// })
 /// .await;
 ///
 /// // Job 2 has the same correlation ID, a new job ID, and job 1 as its parent.
-/// let (id, job_2, parent) =
-///     run_job(carrier, async { (current(), current_job_id(), parent_job_id()) }).await;
+/// let (id, job_2, parent) = carrier
+///     .into_context()
+///     .wrap(async { (current(), current_job_id(), parent_job_id()) })
+///     .await;
 /// assert_eq!(id, Some(request));
 /// assert_ne!(job_2, Some(job_1.clone()));
 /// assert_eq!(parent, Some(job_1));
@@ -153,13 +151,6 @@ impl JobCarrier {
     }
 }
 
-/// Runs `future` as a job enqueued with `carrier`: `carrier.into_context().wrap(future)`.
-///
-/// See [`JobCarrier`] for an example.
-pub fn run_job<F: Future>(carrier: JobCarrier, future: F) -> WithCorrelation<F> {
-    carrier.into_context().wrap(future)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,10 +231,12 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_leaks_after_a_job_ends() {
-        run_job(JobCarrier::default(), async {
-            assert!(current_job_id().is_some());
-        })
-        .await;
+        JobCarrier::default()
+            .into_context()
+            .wrap(async {
+                assert!(current_job_id().is_some());
+            })
+            .await;
         assert_eq!(current_job_id(), None);
         assert_eq!(current(), None);
         let seen = async { current_job_id() }.in_current_correlation().await;

@@ -67,13 +67,16 @@
 //!   the request or job that panicked.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
 //!   ID over outgoing calls and queues.
-//! - [`JobCarrier`], [`run_job`], [`current_job_id`], [`parent_job_id`] and
+//! - [`JobCarrier`], [`current_job_id`], [`parent_job_id`] and
 //!   [`CurrentJobIds`]: background jobs get a [`JobId`] of their own and know the job
 //!   that enqueued them, while the correlation ID flows from the request through every
 //!   job it causes (asgi-correlation-id's Celery model).
-//! - `propagation` (features `reqwest`, `tower`, `apalis`): a `reqwest-middleware`
-//!   middleware and a tower layer that put the current ID on outgoing requests, and an
-//!   apalis worker layer that runs every job in the context it was enqueued with.
+//! - `propagation` (features `reqwest`, `tower`, `apalis`, `nats`, `lapin`, `mqtt`): a
+//!   `reqwest-middleware` middleware and a tower layer that put the current ID on
+//!   outgoing requests, an apalis worker layer that runs every job in the context it was
+//!   enqueued with, and the ID in message brokers' headers.
+//! - `test_util` (feature `test-util`): test helpers only, capturing log records with
+//!   the ID they were logged under.
 //!
 //! # Caveats
 //!
@@ -90,17 +93,17 @@
 //! | `env-logger` | [`format`](fn@format), and [`LogFormat`] for `env_logger::Builder::format` |
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
-//! | `test-util` | [`test_util::LogCapture`], capturing log records with their ID |
-//! | `test-util-tracing` | [`test_util::TracingCapture`]: `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
+//! | `test-util` | test helpers only: [`test_util::LogCapture`], capturing log records with their ID, for your tests |
+//! | `test-util-tracing` | test helpers only: [`test_util::TracingCapture`], `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
 //! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
 //! | `opentelemetry` | [`strategy::OpenTelemetryTraceId`]: the current OpenTelemetry trace ID as the generated ID (opentelemetry 0.33 with tracing-opentelemetry 0.34; turns on `tracing`) |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
 //! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |
 //! | `tower` | `propagation::PropagateCorrelationLayer` for tower HTTP clients (hyper-util, tonic) |
 //! | `apalis` | `propagation::JobContextLayer` and `propagation::correlated_task` for apalis 1 workers and producers |
-//! | `nats` | `propagation::nats`: the ID in NATS message headers (`async-nats` 0.46 to 0.51, core NATS and JetStream) |
-//! | `lapin` | `propagation::lapin`: the ID in the AMQP header table (`lapin` 3 and 4, RabbitMQ) |
-//! | `mqtt` | `propagation::mqtt`: the ID in MQTT v5 user properties (`rumqttc` 0.25) |
+//! | `nats` | `propagation::inject_current` and `message_context` for NATS message headers (`async-nats` 0.46 to 0.51, core NATS and JetStream) |
+//! | `lapin` | `propagation::inject_current` and `message_context` for the AMQP header table (`lapin` 3 and 4, RabbitMQ) |
+//! | `mqtt` | `propagation::inject_current` and `message_context` for MQTT v5 user properties (`rumqttc` 0.25) |
 //!
 //! No feature is on by default. The `apalis` feature depends only on `apalis-core` 1,
 //! which states no minimum Rust version; the storages may need a newer Rust than this
@@ -147,6 +150,7 @@ mod panic_hook;
 pub mod propagation;
 pub mod strategy;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 mod trace_context;
 mod trust;
@@ -157,7 +161,7 @@ pub use config::{
 pub use constants::LOG_TARGET;
 pub use context::{
     CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
-    spawn_blocking, spawn_local, sync_scope, with_current,
+    spawn_blocking, spawn_local, sync_scope,
 };
 pub use display::{CurrentId, CurrentJobIds};
 pub use fmt::Escaped;
@@ -165,7 +169,7 @@ pub use fmt::Escaped;
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]
 pub use fmt::{LogFormat, format};
 pub use id::{CorrelationId, InvalidCorrelationId};
-pub use job::{JobCarrier, current_job_id, parent_job_id, run_job};
+pub use job::{JobCarrier, current_job_id, parent_job_id};
 pub use job_id::JobId;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]

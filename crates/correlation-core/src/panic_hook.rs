@@ -17,8 +17,8 @@ pub const PANIC_LOG_TARGET: &str = "panic";
 /// A handler's panic happens inside the request's context, so the line carries the
 /// request's ID, as do panics in work started with [`spawn`](crate::spawn),
 /// [`spawn_blocking`](crate::spawn_blocking) and [`bind_current`](crate::bind_current),
-/// and in jobs run with [`run_job`](crate::run_job) or
-/// [`CorrelationContext::run`](crate::CorrelationContext::run). The line reads
+/// and in jobs run inside [`JobCarrier::into_context`](crate::JobCarrier::into_context)
+/// or [`CorrelationContext::run`](crate::CorrelationContext::run). The line reads
 /// `panicked at <file>:<line>:<column>: <message>`, with the message
 /// escaped (see [`Escaped`]) so that a multi-line or hostile message stays on one line;
 /// its target is [`PANIC_LOG_TARGET`]. Outside any context it shows no ID (`[-]`).

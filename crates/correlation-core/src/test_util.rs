@@ -1,5 +1,7 @@
-//! Test helpers for adapters and applications: capture every `log` record together with
-//! the correlation ID (and job IDs) that were current when it was logged.
+//! Test helpers only (feature `test-util`), for the tests of adapters and applications:
+//! capture every `log` record together with the correlation ID (and job IDs) that were
+//! current when it was logged. Not for production code: the capture is a global logger
+//! that keeps every record in memory.
 //!
 //! ```
 //! use correlation_core::{CorrelationId, sync_scope, test_util::LogCapture};
@@ -139,6 +141,7 @@ impl Log for LogCapture {
 }
 
 #[cfg(feature = "test-util-tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util-tracing")))]
 pub use tracing_capture::{TracingCapture, TracingEvent};
 
 #[cfg(feature = "test-util-tracing")]

@@ -18,9 +18,7 @@ use allocation_counter::measure;
 use correlation_bench_support::shared_header_value;
 use correlation_core::http::HeaderValue;
 use correlation_core::strategy::{HyphenatedUuidV4, IdGenerator, UuidV4, UuidV7};
-use correlation_core::{
-    CorrelationConfig, CorrelationId, Outcome, current, scope, sync_scope, with_current,
-};
+use correlation_core::{CorrelationConfig, CorrelationId, Outcome, current, scope, sync_scope};
 
 const VALID: &str = "3758c31e-1177-4540-ba33-0109c405579a";
 
@@ -88,7 +86,7 @@ fn sync_scope_round_trip_allocates_nothing() {
     let id = CorrelationId::new(VALID).unwrap();
     drop(id.clone()); // promote once, as any ID in use already is
     let count = allocations(|| {
-        let len = sync_scope(id.clone(), || with_current(|id| id.map(CorrelationId::len)));
+        let len = sync_scope(id.clone(), || current().map(|id| id.len()));
         assert_eq!(len, Some(36));
     });
     assert_eq!(count, 0);

@@ -8,8 +8,8 @@ use std::sync::{Mutex, Once};
 
 use correlation_core::test_util::{CapturedRecord, LogCapture};
 use correlation_core::{
-    CorrelationId, JobCarrier, PANIC_LOG_TARGET, install_panic_hook, run_job, scope, spawn,
-    spawn_blocking, sync_scope,
+    CorrelationId, JobCarrier, PANIC_LOG_TARGET, install_panic_hook, scope, spawn, spawn_blocking,
+    sync_scope,
 };
 use log::Level;
 
@@ -176,7 +176,7 @@ async fn a_panic_in_a_job_is_logged_under_the_requests_and_the_jobs_id() {
     let marker = uuid::Uuid::new_v4().to_string();
     let carrier = JobCarrier::new(Some(id.clone()), None);
     let in_job = marker.clone();
-    let job = tokio::spawn(run_job(carrier, async move {
+    let job = tokio::spawn(carrier.into_context().wrap(async move {
         tokio::task::yield_now().await;
         panic!("job {in_job}");
     }));

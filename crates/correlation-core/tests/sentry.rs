@@ -3,9 +3,7 @@
 //! a tag, and each request has its own hub so concurrent requests never share tags.
 #![cfg(feature = "sentry")]
 
-use correlation_core::{
-    CorrelationConfig, CorrelationId, JobCarrier, run_job, spawn, spawn_blocking,
-};
+use correlation_core::{CorrelationConfig, CorrelationId, JobCarrier, spawn, spawn_blocking};
 use sentry_core::protocol::Event;
 use sentry_core::test::with_captured_events;
 
@@ -133,15 +131,20 @@ fn events_of_a_background_job_carry_its_correlation_id() {
                 CorrelationId::from_static("req-job"),
             )
             .run(JobCarrier::capture);
-            run_job(carrier, async {
-                sentry_core::capture_message("in the job", sentry_core::Level::Error);
-                spawn(async {
-                    sentry_core::capture_message("spawned by the job", sentry_core::Level::Error);
+            carrier
+                .into_context()
+                .wrap(async {
+                    sentry_core::capture_message("in the job", sentry_core::Level::Error);
+                    spawn(async {
+                        sentry_core::capture_message(
+                            "spawned by the job",
+                            sentry_core::Level::Error,
+                        );
+                    })
+                    .await
+                    .unwrap();
                 })
-                .await
-                .unwrap();
-            })
-            .await;
+                .await;
             // Scheduled with no ID: the configured tag carries the generated one.
             let tagged = CorrelationConfig::builder()
                 .sentry_tag("correlation_id")

@@ -6,9 +6,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use correlation_core::adapter::{
-    self, PEER_UNAVAILABLE_STATUS, REJECTION_BODY, REJECTION_CONTENT_TYPE, REJECTION_STATUS,
-};
+use correlation_core::adapter::{self, Rejection};
 use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Outcome};
 use pin_project_lite::pin_project;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -206,14 +204,16 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         } else {
             None
         };
-        let Ok(decision) = adapter::decide_and_update(config, request.headers_mut(), || peer)
-        else {
-            adapter::log_peer_address_unavailable(PEER_ADDRESS_FIX);
-            return ResponseFuture {
-                kind: Kind::PeerUnavailable,
-                context: None,
-                config,
-            };
+        let decision = match adapter::decide_and_update(config, request.headers_mut(), || peer) {
+            Ok(decision) => decision,
+            Err(unavailable) => {
+                unavailable.log(PEER_ADDRESS_FIX);
+                return ResponseFuture {
+                    kind: Kind::PeerUnavailable,
+                    context: None,
+                    config,
+                };
+            }
         };
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
@@ -298,7 +298,7 @@ where
                 },
                 KindProj::PeerUnavailable => {
                     kind.set(Kind::Done);
-                    Poll::Ready(Ok(PEER_UNAVAILABLE_STATUS.into_response()))
+                    Poll::Ready(Ok(rejection_response(Rejection::PeerAddressUnavailable)))
                 }
                 _ => panic!("`ResponseFuture` polled after completion"),
             };
@@ -332,10 +332,16 @@ where
 
 /// The `400 Bad Request` of a rejected ID, carrying the new one.
 fn rejection(config: &CorrelationConfig, id: &CorrelationId) -> Response {
-    let mut response = Response::builder()
-        .status(REJECTION_STATUS)
-        .content_type(REJECTION_CONTENT_TYPE)
-        .body(REJECTION_BODY);
+    let mut response = rejection_response(Rejection::InvalidId);
     adapter::echo_response_headers(config, response.headers_mut(), id);
     response
+}
+
+/// The response for `rejection`.
+fn rejection_response(rejection: Rejection) -> Response {
+    let mut response = Response::builder().status(rejection.status());
+    if let Some(content_type) = rejection.content_type() {
+        response = response.content_type(content_type);
+    }
+    response.body(rejection.body())
 }

@@ -29,7 +29,7 @@ mod sources;
 pub use builder::{ConfigError, CorrelationConfigBuilder};
 pub use decision::{Decision, Outcome};
 pub use request_headers::RequestHeaderPlan;
-pub use sources::{FirstValue, IdSource, RequestHeaders, TRACE_CONTEXT_HEADERS};
+pub use sources::{FirstValue, IdSource, RequestHeaders};
 
 /// A user predicate on the request path.
 pub(crate) type SkipPredicate = Box<dyn Fn(&str) -> bool + Send + Sync>;

@@ -19,9 +19,8 @@ use crate::trace_context::{
 };
 
 /// The headers the trace-context sources read: W3C Trace Context's `traceparent`, AWS
-/// X-Ray's `X-Amzn-Trace-Id` and Google Cloud's `X-Cloud-Trace-Context`. An adapter over
-/// another header type converts these once rather than per request.
-pub static TRACE_CONTEXT_HEADERS: [HeaderName; 3] = [
+/// X-Ray's `X-Amzn-Trace-Id` and Google Cloud's `X-Cloud-Trace-Context`.
+static TRACE_CONTEXT_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("traceparent"),
     HeaderName::from_static("x-amzn-trace-id"),
     HeaderName::from_static("x-cloud-trace-context"),

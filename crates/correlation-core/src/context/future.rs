@@ -125,9 +125,10 @@ impl<F> WithCorrelation<F> {
         }
     }
 
-    /// Takes the context back out, once: see
-    /// [`adapter::take_context`](crate::adapter::take_context).
-    pub(crate) fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
+    /// Takes the context back out, once: middleware that wrapped a request's future
+    /// reuses it for the response body once the future is done. `None` when already
+    /// taken; taken before completion, the rest of the future runs without it.
+    pub fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
         self.project().context.take()
     }
 }

@@ -23,8 +23,8 @@ mod spawn;
 
 pub use future::{CorrelationFutureExt, WithCorrelation, scope};
 use slot::Current;
-pub(crate) use slot::with_current_job;
-pub use slot::{current, sync_scope, with_current};
+pub use slot::{current, sync_scope};
+pub(crate) use slot::{with_current, with_current_job};
 pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 
 /// Everything a request's (or a job's) work runs inside: its correlation ID, the job IDs

@@ -107,8 +107,8 @@ pub fn current() -> Option<CorrelationId> {
     with_current(|id| id.cloned())
 }
 
-/// Calls `f` with the current ID, without cloning it: for formatters and hot paths.
-pub fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
+/// Calls `f` with the current ID, without cloning it: for formatters.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     with_slot(|current| f(current.and_then(Current::id)))
 }
 
