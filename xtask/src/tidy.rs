@@ -175,7 +175,8 @@ fn crate_docs(
 }
 
 /// The `## Feature Flags` table lists every feature of the manifest but `default` once,
-/// nothing else, and marks `(default)` exactly the default ones.
+/// nothing else, and marks `(default)` exactly the default ones; a `test-util` feature
+/// says it enables test helpers only.
 fn check_feature_table(package: &Package, docs: &str, problems: &mut Vec<String>) {
     let name = &package.name;
     let Some(rows) = feature_table(docs) else {
@@ -221,6 +222,12 @@ fn check_feature_table(package: &Package, docs: &str, problems: &mut Vec<String>
                 row.feature
             ));
         }
+        if row.feature.starts_with(TEST_UTIL) && !row.enables.contains(TEST_HELPERS_ONLY) {
+            problems.push(format!(
+                "{name}: the feature table says what `{}` enables without \"{TEST_HELPERS_ONLY}\"",
+                row.feature
+            ));
+        }
     }
     for feature in declared.difference(&listed) {
         problems.push(format!(
@@ -229,11 +236,19 @@ fn check_feature_table(package: &Package, docs: &str, problems: &mut Vec<String>
     }
 }
 
+/// The prefix of the features that turn on test helpers (`test-util`, `test-util-tracing`).
+const TEST_UTIL: &str = "test-util";
+
+/// What the feature table says of each of them.
+const TEST_HELPERS_ONLY: &str = "test helpers only";
+
 /// A row of a crate's feature table.
 #[derive(Debug, PartialEq)]
 struct FeatureRow {
     feature: String,
     marked_default: bool,
+    /// The rest of the row: what the feature enables.
+    enables: String,
 }
 
 /// The rows of the table following the `Feature Flags` heading: the feature is the first
@@ -249,11 +264,10 @@ fn feature_table(docs: &str) -> Option<Vec<FeatureRow>> {
     let rows = table
         .skip(2) // the header row and the delimiter row
         .map(|row| {
-            let first_cell = row
+            let (first_cell, enables) = row
                 .trim_start_matches('|')
-                .split('|')
-                .next()
-                .unwrap_or_default();
+                .split_once('|')
+                .unwrap_or((row, ""));
             FeatureRow {
                 feature: first_cell
                     .split('`')
@@ -261,6 +275,7 @@ fn feature_table(docs: &str) -> Option<Vec<FeatureRow>> {
                     .unwrap_or(first_cell.trim())
                     .to_owned(),
                 marked_default: first_cell.contains("(default)"),
+                enables: enables.trim().trim_end_matches('|').trim().to_owned(),
             }
         })
         .collect();
@@ -348,13 +363,17 @@ mod tests {
         let docs = "# Crate\n\n## Feature Flags\n\n| feature | enables |\n|---|---|\n\
                     | `env-logger` (default) | the `format` function |\n| `kv` | key-values |\n\n\
                     | not | this table |\n";
-        let row = |feature: &str, marked_default| FeatureRow {
+        let row = |feature: &str, marked_default, enables: &str| FeatureRow {
             feature: feature.to_owned(),
             marked_default,
+            enables: enables.to_owned(),
         };
         assert_eq!(
             feature_table(docs),
-            Some(vec![row("env-logger", true), row("kv", false)])
+            Some(vec![
+                row("env-logger", true, "the `format` function"),
+                row("kv", false, "key-values")
+            ])
         );
         assert_eq!(feature_table("## Features\n| a | b |\n"), None);
     }
