@@ -9,8 +9,9 @@
 //! version: a toolchain that emits another needs the `public-api` release made for it.
 //!
 //! It also counts core's items, and fails when the crate root holds more than an
-//! application needs to see: adapter-author items live in `correlation_core::adapter`,
-//! the strategies in `correlation_core::strategy`.
+//! application needs to see (adapter-author items live in `correlation_core::adapter`,
+//! the strategies in `correlation_core::strategy`), or the crate more than an application
+//! and an adapter author need.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ const FORMAT_VERSION: u64 = 57;
 
 /// The most items core's root may hold, with every feature.
 const CORE_ROOT_LIMIT: usize = 40;
+
+/// The most public items core may have in all, with every feature.
+const CORE_CRATE_LIMIT: usize = 80;
 
 /// Regenerates each published crate's listing and compares it with the committed one;
 /// with `bless`, writes it instead.
@@ -113,7 +117,8 @@ struct ApiSize {
 }
 
 impl ApiSize {
-    /// Fails when core's root holds more than [`CORE_ROOT_LIMIT`] items.
+    /// Fails when core's root holds more than [`CORE_ROOT_LIMIT`] items, or the crate more
+    /// than [`CORE_CRATE_LIMIT`].
     fn check_core(&self) -> anyhow::Result<()> {
         eprintln!(
             "xtask: correlation-core has {} items at the root, {} public items in all",
@@ -125,6 +130,15 @@ impl ApiSize {
                  adapter authors belong in `adapter`, strategies in `strategy`, and an item \
                  nobody outside the crate needs is `pub(crate)`",
                 self.root
+            );
+        }
+        if self.all > CORE_CRATE_LIMIT {
+            bail!(
+                "correlation-core has {} public items, more than {CORE_CRATE_LIMIT}: make public \
+                 only what an application or an adapter author needs (an item that exists for \
+                 speed, a second way to do the same thing or a name only this crate uses is \
+                 `pub(crate)`), and keep test helpers behind `test-util`",
+                self.all
             );
         }
         Ok(())
@@ -233,6 +247,22 @@ mod tests {
             ApiSize::of_crate(&krate).unwrap(),
             ApiSize { root: 3, all: 3 }
         );
+    }
+
+    #[test]
+    fn core_may_reach_each_limit_but_not_pass_it() {
+        let size = |root, all| ApiSize { root, all };
+        size(CORE_ROOT_LIMIT, CORE_CRATE_LIMIT)
+            .check_core()
+            .unwrap();
+        let root = size(CORE_ROOT_LIMIT + 1, CORE_CRATE_LIMIT).check_core();
+        assert!(
+            root.unwrap_err()
+                .to_string()
+                .contains("root holds 41 items")
+        );
+        let all = size(CORE_ROOT_LIMIT, CORE_CRATE_LIMIT + 1).check_core();
+        assert!(all.unwrap_err().to_string().contains("has 81 public items"));
     }
 
     #[test]
