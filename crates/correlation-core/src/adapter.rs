@@ -64,7 +64,8 @@
 //! | the response body, scoped | `CorrelationBody<B>` | `CorrelationBody<B>` | none to name: poem's one `Body` type |
 //! | the handler extractor | `CorrelationId` | `CorrelationId` | `CorrelationId` |
 //! | its rejection (`500`, naming the missing middleware) | `MissingCorrelation` | `MissingCorrelation` | `MissingCorrelation` |
-//! | where the peer address comes from | `ConnectInfo<SocketAddr>`, or `CorrelationLayer::peer_address` | the connection (`ServiceRequest::peer_addr`) | the connection (`Request::remote_addr`) |
+//! | where the peer address comes from, by default | axum's `ConnectInfo<SocketAddr>` | the connection (`ServiceRequest::peer_addr`) | the connection (`Request::remote_addr`) |
+//! | saying where else it is | `peer_address(PeerAddress)`, a `fn(&Extensions)` | `peer_address(PeerAddress)`, a `fn(&ServiceRequest)` | `peer_address(PeerAddress)`, a `fn(&Request)` |
 //! | only in this framework | | `CorrelatedError` (actix turns errors into responses after every middleware has returned); `CorrelationRootSpanBuilder` (feature `tracing-actix-web`) | |
 //!
 //! Each re-exports this crate as `correlation_core`, and [`CorrelationConfig`],
