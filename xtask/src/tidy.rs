@@ -298,6 +298,23 @@ fn check_readme(root: &Path, rust_version: &str, problems: &mut Vec<String>) -> 
             "README.md: must state the MSRV as `Rust {rust_version}`"
         ));
     }
+    let quick_start: String = readme.lines().take(80).collect::<Vec<_>>().join("\n");
+    for adapter in ["correlation_axum", "correlation_actix", "correlation_poem"] {
+        if !quick_start.contains(adapter) {
+            problems.push(format!(
+                "README.md: the quick start for `{adapter}` must be within the first 80 lines"
+            ));
+        }
+    }
+    for (document, limit) in [("README.md", 400), ("BENCHMARKS.md", 200)] {
+        let length = read(&root.join(document))?.lines().count();
+        if length >= limit {
+            problems.push(format!(
+                "{document}: {length} lines, not under {limit}: move contributor material to \
+                 CONTRIBUTING.md and keep the document for users"
+            ));
+        }
+    }
     Ok(())
 }
 
