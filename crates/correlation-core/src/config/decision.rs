@@ -67,16 +67,17 @@ impl CorrelationConfig {
         &self,
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Sender, PeerAddressUnavailable> {
-        let policy = &self.inner.trust;
-        let peer = if policy.needs_peer_address() {
-            peer()
-        } else {
-            None
-        };
-        Ok(if policy.trusts(peer)? {
-            Sender::Trusted
-        } else {
-            Sender::Untrusted(peer)
+        Ok(match &self.inner.trust {
+            TrustPolicy::Always => Sender::Trusted,
+            TrustPolicy::Never => Sender::Untrusted(None),
+            listed @ TrustPolicy::FromPeers(_) => {
+                let peer = peer();
+                if listed.trusts(peer)? {
+                    Sender::Trusted
+                } else {
+                    Sender::Untrusted(peer)
+                }
+            }
         })
     }
 
@@ -88,22 +89,22 @@ impl CorrelationConfig {
     ) -> (Decision, RequestHeaderPlan) {
         let inner = &*self.inner;
 
-        // 1. The first source the request carries decides.
+        // 1. The first source the request carries decides; an untrusted sender's ID is
+        //    ignored.
         let found = inner
             .sources
             .iter()
             .find_map(|source| source.find(headers, &inner.incoming));
+        if let (Some(_), Sender::Untrusted(peer)) = (&found, sender) {
+            let decision = self.ignored_from(peer);
+            let plan = self.plan(decision.outcome, false);
+            return (decision, plan);
+        }
 
-        // 2. Validate what it found, or generate an ID; an untrusted sender's ID is
-        //    ignored.
-        let decision = match (&found, sender) {
-            (None, _) => self.generated(),
-            (Some(_), Sender::Untrusted(peer)) => {
-                let decision = self.ignored_from(peer);
-                let plan = self.plan(None, &decision);
-                return (decision, plan);
-            }
-            (Some(Found::Header { value, .. }), Sender::Trusted) => {
+        // 2. Validate what it found, or generate an ID.
+        let mut decision = match &found {
+            None => self.generated(),
+            Some(Found::Header { value, .. }) => {
                 if value.as_bytes().is_empty() {
                     self.generated()
                 } else {
@@ -117,15 +118,15 @@ impl CorrelationConfig {
                 }
             }
             // Empty, like an empty correlation header: nothing sent, nothing to warn about.
-            (Some(Found::Trace(_, [])), Sender::Trusted) => self.generated(),
-            (Some(Found::Trace(format, value)), Sender::Trusted) => match format.trace_id(value) {
+            Some(Found::Trace(_, [])) => self.generated(),
+            Some(Found::Trace(format, value)) => match format.trace_id(value) {
                 Ok(trace_id) => match self.accepted_from_source(trace_id.as_bytes()) {
                     Some(decision) => decision,
                     None => self.rejected_or_replaced(&format.describe()),
                 },
                 Err(_) => self.rejected_or_replaced(&format.describe()),
             },
-            (Some(Found::Custom(name, value)), Sender::Trusted) => {
+            Some(Found::Custom(name, value)) => {
                 let accepted = value
                     .as_deref()
                     .and_then(|value| self.accepted_from_source(value.as_bytes()));
@@ -138,44 +139,34 @@ impl CorrelationConfig {
 
         // 3. The transformer, if any, rewrites an accepted or generated ID; a replaced
         //    (or rejected) one is final.
-        let decision = match decision.outcome {
-            Outcome::Accepted | Outcome::Generated => self.transformed(decision),
-            Outcome::Replaced | Outcome::Rejected => decision,
-        };
+        if inner.transformer.is_some()
+            && matches!(decision.outcome, Outcome::Accepted | Outcome::Generated)
+        {
+            decision = self.transformed(decision);
+        }
 
         // 4. The request's headers: exactly one header with the final ID, under the first
-        //    incoming name, unless it holds exactly that already.
-        let header = match found {
-            Some(Found::Header {
-                value,
-                index,
-                alone,
-            }) => Some((value, index, alone)),
-            _ => None,
-        };
-        let plan = self.plan(header, &decision);
+        //    incoming name, unless it holds exactly that already. An accepted ID is the
+        //    value found, unless a transformer rewrote it.
+        let id_is_incoming = decision.outcome == Outcome::Accepted
+            && matches!(found, Some(Found::Header { value, index: 0, alone: true })
+                if inner.transformer.is_none() || value.as_bytes() == decision.id.as_bytes());
+        let plan = self.plan(decision.outcome, id_is_incoming);
         (decision, plan)
     }
 
-    /// The plan for the request's headers once its ID is decided; `found` is the
-    /// correlation header that decided, if one did: its value, the index of its name and
-    /// whether the value is alone there.
-    fn plan(
-        &self,
-        found: Option<(Candidate<'_>, usize, bool)>,
-        decision: &Decision,
-    ) -> RequestHeaderPlan {
-        if !self.inner.update_request_header || decision.outcome == Outcome::Rejected {
+    /// The plan for the request's headers once its ID is decided; `id_is_incoming` says
+    /// whether the request already holds exactly the final ID, alone under the first
+    /// incoming name.
+    fn plan(&self, outcome: Outcome, id_is_incoming: bool) -> RequestHeaderPlan {
+        if !self.inner.update_request_header || outcome == Outcome::Rejected {
             // A rejected request is answered without reaching the handler.
             return RequestHeaderPlan::KEEP;
         }
-        let in_place = found.is_some_and(|(value, index, alone)| {
-            index == 0 && alone && value.as_bytes() == decision.id.as_bytes()
-        });
         RequestHeaderPlan {
-            write_id: !in_place,
+            write_id: !id_is_incoming,
             remove_others: self.inner.incoming.len() > 1,
-            id_is_incoming: in_place,
+            id_is_incoming,
         }
     }
 
