@@ -285,12 +285,23 @@ impl CorrelationConfigBuilder {
             update_request_header: self.update_request_header,
             echo_response_header: self.echo_response_header,
             on_invalid: self.on_invalid,
-            skip_paths: self.skip_paths.into_boxed_slice(),
-            skip: self.skip,
+            skip: skip_rule(self.skip_paths, self.skip),
             max_length: self.max_length,
             sentry_tag: self.sentry_tag,
         })
     }
+}
+
+/// The skipped `paths` and the `predicate` as one predicate, if either is set.
+fn skip_rule(paths: Vec<String>, predicate: Option<SkipPredicate>) -> Option<SkipPredicate> {
+    if paths.is_empty() {
+        return predicate;
+    }
+    let listed = move |path: &str| paths.iter().any(|skipped| skipped == path);
+    Some(match predicate {
+        None => Box::new(listed),
+        Some(predicate) => Box::new(move |path| listed(path) || predicate(path)),
+    })
 }
 
 /// The correlation header names among `sources`, checked, and the sources as the

@@ -91,7 +91,7 @@ struct Inner {
     update_request_header: bool,
     echo_response_header: bool,
     on_invalid: OnInvalid,
-    skip_paths: Box<[String]>,
+    /// The skipped paths and the skip predicate as one; `None` when nothing is skipped.
     skip: Option<SkipPredicate>,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
@@ -109,7 +109,6 @@ impl fmt::Debug for CorrelationConfig {
             .field("update_request_header", &inner.update_request_header)
             .field("echo_response_header", &inner.echo_response_header)
             .field("on_invalid", &inner.on_invalid)
-            .field("skip_paths", &inner.skip_paths)
             .field("skip", &inner.skip.is_some())
             .field("max_length", &inner.max_length)
             .finish_non_exhaustive()
@@ -184,9 +183,7 @@ impl CorrelationConfig {
 
     /// Whether requests to `path` are left alone (no ID, no header, no scope).
     pub fn is_skipped(&self, path: &str) -> bool {
-        let inner = &*self.inner;
-        inner.skip_paths.iter().any(|skipped| skipped == path)
-            || inner.skip.as_ref().is_some_and(|skip| skip(path))
+        self.inner.skip.as_ref().is_some_and(|skip| skip(path))
     }
 
     /// The context a request with `id` runs in: the ID, and with the `tracing` feature a
