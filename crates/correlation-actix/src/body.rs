@@ -27,9 +27,6 @@ pin_project! {
     }
 
     impl<B> PinnedDrop for CorrelationBody<B> {
-        // Small enough to be inlined where the body is dropped: only a body still in the
-        // scope has more to do.
-        #[inline]
         fn drop(this: Pin<&mut Self>) {
             // Bodies without drop glue log nothing when dropped.
             if std::mem::needs_drop::<B>() && matches!(this.kind, BodyKind::Scoped { .. }) {
@@ -42,7 +39,6 @@ pin_project! {
 impl<B> CorrelationBody<B> {
     /// Drops the inner body inside the request's scope; during a panic, entering the
     /// scope is not worth the risk of a second panic.
-    #[inline(never)]
     fn drop_in_scope(self: Pin<&mut Self>) {
         let mut kind = self.project().kind;
         if let BodyKindProj::Scoped { context, .. } = kind.as_mut().project() {

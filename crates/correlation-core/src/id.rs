@@ -42,56 +42,26 @@ enum Repr {
 }
 
 /// Up to [`Inline::CAPACITY`] bytes, enough for a hyphenated UUID.
-// Aligned like the shared variant, so the ID moves in whole words.
 #[derive(Clone, Copy)]
-#[repr(align(8))]
 struct Inline {
-    /// The ID's bytes, then zeros, with the length in the last byte.
-    bytes: [u8; Inline::SIZE],
+    len: u8,
+    bytes: [u8; Inline::CAPACITY],
 }
 
 impl Inline {
-    const SIZE: usize = 40;
-    const CAPACITY: usize = Self::SIZE - 1;
+    const CAPACITY: usize = 39;
 
     fn new(bytes: &[u8]) -> Option<Self> {
-        // A UUID's two forms are written straight into the ID, the last word (with the
-        // length) in one store. Whatever reads the ID next reads that word whole, and a
-        // read of bytes written by several smaller stores (as a copy of any other length
-        // makes, through `memcpy`) stalls the CPU until they reach memory.
-        if let Ok(uuid) = <&[u8; 36]>::try_from(bytes) {
-            return Some(Self::from_array(uuid));
-        }
-        if let Ok(uuid) = <&[u8; 32]>::try_from(bytes) {
-            return Some(Self::from_array(uuid));
-        }
-        let len = u8::try_from(bytes.len()).ok()?;
-        let mut inline = [0; Self::SIZE];
-        inline
-            .get_mut(..Self::CAPACITY)?
-            .get_mut(..bytes.len())?
-            .copy_from_slice(bytes);
-        inline[Self::CAPACITY] = len;
-        Some(Self { bytes: inline })
-    }
-
-    /// `N` is 32 or 36: whole 16-byte blocks, then a last word of at most 4 bytes of the
-    /// ID and the length.
-    #[inline(always)]
-    fn from_array<const N: usize>(bytes: &[u8; N]) -> Self {
-        const { assert!(N >= 32 && N - 32 <= 4) };
-        let mut last = [0; 8];
-        last[..N - 32].copy_from_slice(&bytes[32..]);
-        last[7] = N as u8;
-        let last = u64::from_ne_bytes(last);
-        let mut inline = [0; Self::SIZE];
-        inline[..32].copy_from_slice(&bytes[..32]);
-        inline[32..].copy_from_slice(&last.to_ne_bytes());
-        Self { bytes: inline }
+        let mut inline = Self {
+            len: u8::try_from(bytes.len()).ok()?,
+            bytes: [0; Self::CAPACITY],
+        };
+        inline.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(inline)
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.bytes[Self::CAPACITY])]
+        &self.bytes[..usize::from(self.len)]
     }
 }
 

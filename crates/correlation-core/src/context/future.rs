@@ -60,9 +60,6 @@ pin_project! {
     }
 
     impl<F> PinnedDrop for WithCorrelation<F> {
-        // Small enough to be inlined where the owner drops it: after completion,
-        // dropping is one check.
-        #[inline]
         fn drop(this: Pin<&mut Self>) {
             if this.future.is_some() {
                 this.drop_unfinished();
@@ -74,7 +71,6 @@ pin_project! {
 impl<F> WithCorrelation<F> {
     /// Drops a future that did not complete inside its context, so destructors that log
     /// (a dropped request's guards, say) see the ID too.
-    #[inline(never)]
     fn drop_unfinished(self: Pin<&mut Self>) {
         let this = self.project();
         let mut future = this.future;
@@ -99,10 +95,6 @@ impl<F: Future> Future for WithCorrelation<F> {
 }
 
 /// Polls `future`, and drops it as soon as it is done.
-// Always inlined: shared by both arms of every request's poll, it would otherwise be
-// kept out of line or not depending on what else the adapter's crate holds, which moves
-// the cost of a poll from one build to the next.
-#[inline(always)]
 fn poll_until_done<F: Future>(
     mut future: Pin<&mut Option<F>>,
     cx: &mut Context<'_>,

@@ -173,7 +173,6 @@ fn is_hyphenated(text: &[u8; 36]) -> bool {
         })
 }
 
-#[inline(always)]
 fn is_hex(byte: u8) -> bool {
     let digit = byte.wrapping_sub(b'0') < 10;
     // Setting bit 5 maps `A`..=`F` onto `a`..=`f` and leaves `a`..=`f` alone.
@@ -181,11 +180,7 @@ fn is_hex(byte: u8) -> bool {
     digit | letter
 }
 
-/// Whether all 32 bytes are hex digits, in either case. Written without early exits so
-/// the compiler checks the whole array with a few vector instructions; inlined into the
-/// short-circuiting caller it was compiled to a byte loop, several times slower (the core
-/// bench's `validation/StrictUuidV4` rows measure it).
-#[inline(never)]
+/// Whether all 32 bytes are hex digits, in either case, in one pass without early exits.
 pub(crate) fn all_hex(digits: &[u8; 32]) -> bool {
     digits.iter().fold(true, |all, &byte| all & is_hex(byte))
 }
