@@ -398,38 +398,36 @@ where
                 value,
                 config,
             } => {
-                let mut result = ready!(future.as_mut().poll(cx));
+                let result = ready!(future.as_mut().poll(cx));
                 // The future is done: its context moves on to the body, if the body needs it.
                 let take_context = || {
                     future
                         .take_context()
                         .expect("`ResponseFuture` polled after completion")
                 };
-                // The echo goes on where the response lies, before `result` is matched:
-                // taken out of it first, the response is copied once more.
-                let value = match (&mut result, value.take()) {
-                    (Ok(response), Some(value)) => {
-                        response
-                            .headers_mut()
-                            .insert(config.response.clone(), value);
-                        None
+                Poll::Ready(match (result, value.take()) {
+                    (Ok(mut response), value) => {
+                        if let Some(value) = value {
+                            response
+                                .headers_mut()
+                                .insert(config.response.clone(), value);
+                        }
+                        Ok(
+                            response
+                                .map_body(|_, body| CorrelationBody::scoped(body, take_context)),
+                        )
                     }
-                    (_, value) => value,
-                };
-                Poll::Ready(match result {
-                    Ok(response) => Ok(
-                        response.map_body(|_, body| CorrelationBody::scoped(body, take_context))
-                    ),
-                    Err(error) => Err(match (value, take_context().id()) {
-                        (Some(value), Some(id)) => CorrelatedError {
+                    (Err(error), Some(value)) => match take_context().id() {
+                        Some(id) => Err(CorrelatedError {
                             error,
                             id: id.clone(),
                             name: config.response.clone(),
                             value,
                         }
-                        .into(),
-                        _ => error,
-                    }),
+                        .into()),
+                        None => Err(error),
+                    },
+                    (Err(error), None) => Err(error),
                 })
             }
             KindProj::Skipped { future } => {
