@@ -184,10 +184,6 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
     type Output = Response;
 
     fn call(&self, mut request: Request) -> impl Future<Output = Result<Response>> + Send {
-        // Every return builds the whole future in one expression, so that the inner
-        // endpoint's future (which holds the whole `Request` and is most of this one's
-        // size) is written straight into place rather than moved: poem moves requests
-        // and futures through each layer, and those copies are a large part of its cost.
         let config = &self.config;
         if config.is_skipped(request.uri().path()) {
             return ResponseFuture {
