@@ -6,6 +6,9 @@ mod escape;
 mod layout;
 #[cfg(feature = "env-logger")]
 mod log_format;
+// Read by the format, set by the request log buffer's replay.
+#[allow(dead_code)]
+pub(crate) mod time;
 
 pub use escape::Escaped;
 #[cfg(feature = "kv")]
