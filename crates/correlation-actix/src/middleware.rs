@@ -284,13 +284,13 @@ where
                 };
             }
         };
-        let id = decision.id;
+        let id = &decision.id;
         // ...and the final ID as an actix value: the incoming one when it is the ID.
         let value = match headers.found.get() {
             Some(incoming) if plan.id_is_incoming() || incoming.as_bytes() == id.as_bytes() => {
                 incoming.clone()
             }
-            _ => actix_value(&id),
+            _ => actix_value(id),
         };
         let echo = config.echo_response_header();
 
@@ -324,7 +324,7 @@ where
 
         // The inner service's `call` (where actix starts extracting handler arguments)
         // and its future both run with the ID.
-        let context = adapter::request_context(config, id);
+        let context = adapter::request_context(config, decision);
         let future = context.run(|| self.service.call(request));
         ResponseFuture {
             kind: Kind::Scoped {
@@ -399,6 +399,13 @@ where
                 config,
             } => {
                 let result = ready!(future.as_mut().poll(cx));
+                if let Some(context) = future.context() {
+                    let status = match &result {
+                        Ok(response) => response.status(),
+                        Err(error) => error.as_response_error().status_code(),
+                    };
+                    adapter::response_status(context, status.as_u16());
+                }
                 // The future is done: its context moves on to the body, if the body needs it.
                 let take_context = || {
                     future

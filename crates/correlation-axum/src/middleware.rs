@@ -222,7 +222,7 @@ where
             .insert(tower_http::request_id::RequestId::new(
                 decision.id.to_header_value(),
             ));
-        let context = adapter::request_context(&self.config, decision.id);
+        let context = adapter::request_context(&self.config, decision);
         // Services that do work in `call` itself, before their future is polled, see the ID
         // too.
         let future = context.run(|| self.inner.call(request));
@@ -286,6 +286,7 @@ where
                 let context = future
                     .take_context()
                     .expect("`ResponseFuture` polled after completion");
+                adapter::response_status(&context, parts.status.as_u16());
                 if let Some(id) = context.id() {
                     adapter::echo_response_headers(config, &mut parts.headers, id);
                 }

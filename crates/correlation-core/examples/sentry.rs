@@ -26,7 +26,7 @@ fn main() {
             ] {
                 let context = correlation_core::adapter::request_context(
                     &config,
-                    CorrelationId::from_static(id),
+                    CorrelationId::from_static(id).into(),
                 );
                 context
                     .wrap(async {

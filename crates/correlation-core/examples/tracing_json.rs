@@ -16,7 +16,7 @@ async fn main() {
     // What an adapter does for each request: the request span records the ID.
     let context = correlation_core::adapter::request_context(
         &config,
-        CorrelationId::from_static("9e6454c421d54e4aa66ab28f15576414"),
+        CorrelationId::from_static("9e6454c421d54e4aa66ab28f15576414").into(),
     );
     context
         .wrap(async {

@@ -28,14 +28,17 @@
 //! 3. **Reject.** If the outcome is [`Outcome::Rejected`](crate::Outcome::Rejected),
 //!    answer [`Rejection::InvalidId`] without calling the inner service, with the echoed
 //!    header.
-//! 4. **Enter the scope around the inner service.** Make the request's context with
-//!    [`request_context`] (the ID, plus the `tracing` span and the Sentry hub with those
-//!    features). Build the inner service's future inside [`CorrelationContext::run`], so
+//! 4. **Enter the scope around the inner service.** Make the request's context from its
+//!    decision with [`request_context`] (the ID, plus the `tracing` span, the Sentry hub
+//!    and the raised log level and log buffer with those features). Build the inner service's future inside [`CorrelationContext::run`], so
 //!    that work done in the inner `call` itself sees the ID, then wrap the future with
 //!    [`CorrelationContext::wrap`] so every poll runs inside the context.
-//! 5. **Echo.** When the response is ready, [`echo_response_headers`] puts exactly one
-//!    header with the final ID on it (replacing any the handler set), unless the
-//!    configuration turns echo off.
+//! 5. **Status and echo.** When the response head is ready, tell the context its status
+//!    with [`response_status`] (a `5xx` writes out the request's log buffer, with the
+//!    `request-log` feature), and [`echo_response_headers`] puts exactly one header with
+//!    the final ID on it (replacing any the handler set), unless the configuration turns
+//!    echo off. A framework that turns errors into responses later tells the error's
+//!    status.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
 //!    with [`WithCorrelation::take_context`](crate::WithCorrelation::take_context) (a
 //!    move, not a clone) and enter it for every poll of the response body, and for its
@@ -106,7 +109,7 @@
 //! // Found under another name than the first: the echo converts the ID.
 //! assert!(!plan.id_is_incoming());
 //!
-//! let context = adapter::request_context(&config, decision.id);
+//! let context = adapter::request_context(&config, decision);
 //! let seen = context.run(current);
 //! assert_eq!(seen.unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -236,10 +239,30 @@ pub fn echo_response_headers(
     config.echo_response_headers(headers, id);
 }
 
-/// The context a request with `id` runs in: the ID, and with the `tracing` feature a
+/// The context a decided request runs in: its ID, and with the `tracing` feature a
 /// `correlation` span recording `correlation_id`, and with the `sentry` feature a Sentry hub
 /// of its own tagged with the ID (tag name from
-/// [`sentry_tag`](crate::CorrelationConfigBuilder::sentry_tag)).
-pub fn request_context(config: &CorrelationConfig, id: CorrelationId) -> CorrelationContext {
-    config.request_context(id)
+/// [`sentry_tag`](crate::CorrelationConfigBuilder::sentry_tag)), and with the
+/// `request-log` feature the level its caller raised it to and its log buffer, where
+/// configured. Work that has only an ID passes `id.into()`.
+pub fn request_context(config: &CorrelationConfig, decision: Decision) -> CorrelationContext {
+    config.request_context(decision)
+}
+
+/// Tells the request's context its response status, once the response head is known: a
+/// `5xx` writes out the request's log buffer (feature `request-log`), as a record at
+/// `ERROR` would. Does nothing for other statuses, or without a buffer.
+///
+/// ```
+/// use correlation_core::adapter;
+/// use correlation_core::CorrelationConfig;
+///
+/// let config = CorrelationConfig::default();
+/// let context = adapter::request_context(&config, config.generate().into());
+/// adapter::response_status(&context, 200);
+/// ```
+pub fn response_status(context: &CorrelationContext, status: u16) {
+    if status >= 500 {
+        context.flush_log();
+    }
 }

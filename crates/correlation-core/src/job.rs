@@ -131,15 +131,23 @@ impl JobCarrier {
     }
 
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
-    /// from `config`'s generator (and transformer), as for a request without one, and
-    /// the Sentry tag is `config`'s.
+    /// from `config`'s generator (and transformer), as for a request without one, the
+    /// Sentry tag is `config`'s, and with the `request-log` feature the job gets a log
+    /// buffer of its own when `config` has one (the level a request's caller raised is
+    /// not carried into its jobs).
     #[must_use]
     pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
         let id = match self.correlation_id {
             Some(id) => id,
             None => config.decide_value(None).id,
         };
-        Self::context(id, self.parent_job_id, config.sentry_tag())
+        let context = Self::context(id, self.parent_job_id, config.sentry_tag());
+        #[cfg(feature = "request-log")]
+        let context = context.with_log(crate::request_log::RequestLog::new(
+            None,
+            config.log_buffer_settings(),
+        ));
+        context
     }
 
     fn context(id: CorrelationId, parent: Option<JobId>, sentry_tag: &str) -> CorrelationContext {

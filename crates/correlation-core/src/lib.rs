@@ -63,6 +63,11 @@
 //!   record is one line whatever a client sent; [`Escaped`] does the same in a format of
 //!   your own.
 //! - [`CorrelationLogger`] (feature `kv`): `correlation_id` as a key-value on every record.
+//! - `request_log` (feature `request-log`): debugging one request in production. A
+//!   trusted caller raises one request's log level with a header
+//!   ([`CorrelationConfigBuilder::log_level_header`]), and each request keeps its records
+//!   below the output level, written only if it fails (`request_log::LogBuffer`); the
+//!   `request_log::RequestLogger` sits between `log` and any backend.
 //! - [`install_panic_hook`]: every panic logged at `ERROR`, on one line, under the ID of
 //!   the request or job that panicked.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
@@ -92,6 +97,7 @@
 //! |---|---|
 //! | `env-logger` | [`format`](fn@format), and [`LogFormat`] for `env_logger::Builder::format` |
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
+//! | `request-log` | `request_log`: a per-request log level from trusted callers, and each request's records below the output level kept and written when it fails (`RequestLogger`, `LogBuffer`) |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | test helpers only: [`test_util::LogCapture`], capturing log records with their ID, for your tests |
 //! | `test-util-tracing` | test helpers only: [`test_util::TracingCapture`], `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
@@ -148,6 +154,9 @@ mod panic_hook;
     )))
 )]
 pub mod propagation;
+#[cfg(feature = "request-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+pub mod request_log;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

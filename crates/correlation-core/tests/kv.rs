@@ -29,8 +29,10 @@ async fn json_backend_records_carry_correlation_id() {
     let requests: Vec<_> = ["json-req-1", "json-req-2"]
         .into_iter()
         .map(|id| {
-            let context =
-                correlation_core::adapter::request_context(&config, CorrelationId::from_static(id));
+            let context = correlation_core::adapter::request_context(
+                &config,
+                CorrelationId::from_static(id).into(),
+            );
             tokio::spawn(context.wrap(async move {
                 log::info!(user = 42; "handling {id}");
                 spawn(async move { log::warn!("spawned work for {id}") })

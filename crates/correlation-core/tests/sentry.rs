@@ -29,7 +29,7 @@ fn events_of_concurrent_requests_carry_their_own_id() {
                 .map(|id| {
                     let context = correlation_core::adapter::request_context(
                         &config,
-                        CorrelationId::from_static(id),
+                        CorrelationId::from_static(id).into(),
                     );
                     context.wrap(async move {
                         sentry_core::capture_message(
@@ -78,8 +78,11 @@ fn the_tag_name_is_configurable() {
             .sentry_tag("correlation_id")
             .build()
             .unwrap();
-        correlation_core::adapter::request_context(&config, CorrelationId::from_static("req-c"))
-            .run(|| sentry_core::capture_message("tagged", sentry_core::Level::Error));
+        correlation_core::adapter::request_context(
+            &config,
+            CorrelationId::from_static("req-c").into(),
+        )
+        .run(|| sentry_core::capture_message("tagged", sentry_core::Level::Error));
     });
     assert_eq!(events.len(), 1);
     assert_eq!(tag(&events[0], "correlation_id"), Some("req-c"));
@@ -91,7 +94,7 @@ fn events_inside_a_request_context_carry_its_tag() {
     let events = with_captured_events(|| {
         let context = correlation_core::adapter::request_context(
             &CorrelationConfig::default(),
-            CorrelationId::from_static("req-e"),
+            CorrelationId::from_static("req-e").into(),
         );
         context.run(|| sentry_core::capture_message("entered", sentry_core::Level::Error));
         sentry_core::capture_message("left", sentry_core::Level::Error);
@@ -128,7 +131,7 @@ fn events_of_a_background_job_carry_its_correlation_id() {
             // Enqueued by a request: the job carries the request's ID.
             let carrier = correlation_core::adapter::request_context(
                 &config,
-                CorrelationId::from_static("req-job"),
+                CorrelationId::from_static("req-job").into(),
             )
             .run(JobCarrier::capture);
             carrier

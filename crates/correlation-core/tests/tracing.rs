@@ -18,7 +18,7 @@ async fn every_event_of_a_request_carries_the_correlation_id() {
     let config = CorrelationConfig::default();
     let requests = (0..4).map(|n| {
         let id = CorrelationId::new(&format!("trace-{n}")).unwrap();
-        let context = correlation_core::adapter::request_context(&config, id);
+        let context = correlation_core::adapter::request_context(&config, id.into());
         context.wrap(async move {
             tracing::info!("handler {n}");
             log::info!("bridged {n}");
@@ -75,7 +75,7 @@ async fn events_inside_a_request_context_carry_its_span() {
     let capture = TracingCapture::install();
     let context = correlation_core::adapter::request_context(
         &CorrelationConfig::default(),
-        CorrelationId::from_static("entered-1"),
+        CorrelationId::from_static("entered-1").into(),
     );
     context.run(|| tracing::info!("entered marker"));
     tracing::info!("left marker");

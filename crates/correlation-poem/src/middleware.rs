@@ -220,7 +220,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                 config,
             };
         }
-        let context = adapter::request_context(config, decision.id);
+        let context = adapter::request_context(config, decision);
         // Work the inner endpoint does before returning its future sees the ID.
         let future = context.run(|| self.inner.call(request));
         ResponseFuture {
@@ -316,6 +316,7 @@ where
         // The inner future has finished (its locals were dropped inside the scope): the
         // context moves on to the body, and dropping this future needs no scope.
         if let Some(context) = this.context.take() {
+            adapter::response_status(&context, response.status().as_u16());
             if let Some(id) = context.id() {
                 adapter::echo_response_headers(this.config, response.headers_mut(), id);
             }

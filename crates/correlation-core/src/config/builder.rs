@@ -12,6 +12,8 @@ use super::sources::{IdSource, Source, SourceKind};
 use super::{CorrelationConfig, Inner, OnInvalid, SkipPredicate};
 use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
 use crate::id::{CorrelationId, InvalidCorrelationId};
+#[cfg(feature = "request-log")]
+use crate::request_log::LogBuffer;
 use crate::strategy::configured::{Generator, Validator};
 use crate::strategy::{IdGenerator, IdTransformer, IdValidator};
 use crate::trust::TrustPolicy;
@@ -52,6 +54,29 @@ pub enum ConfigError {
     /// The generator panicked when probed at start-up.
     #[error("the id generator panicked")]
     GeneratorPanicked,
+    /// The log level header's name is not a valid HTTP header name, is reserved, or is a
+    /// correlation header.
+    #[cfg(feature = "request-log")]
+    #[error("the log level header {name:?} {reason}")]
+    InvalidLogLevelHeader {
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The log buffer's level directives do not parse, or keep no record.
+    #[cfg(feature = "request-log")]
+    #[error("invalid log buffer level {directives:?}: {reason}")]
+    InvalidLogBufferLevel {
+        /// The rejected directives.
+        directives: String,
+        /// Why they were rejected.
+        reason: String,
+    },
+    /// The log buffer's record or byte limit is zero.
+    #[cfg(feature = "request-log")]
+    #[error("the log buffer must keep at least one record and one byte")]
+    ZeroLogBufferBound,
 }
 
 /// Builds a [`CorrelationConfig`]; every check runs in [`build`](Self::build).
@@ -70,6 +95,10 @@ pub struct CorrelationConfigBuilder {
     skip: Option<SkipPredicate>,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
+    #[cfg(feature = "request-log")]
+    log_level_header: Option<(String, TrustPolicy)>,
+    #[cfg(feature = "request-log")]
+    log_buffer: Option<LogBuffer>,
 }
 
 impl Default for CorrelationConfigBuilder {
@@ -88,6 +117,10 @@ impl Default for CorrelationConfigBuilder {
             skip: None,
             max_length: CorrelationId::MAX_LEN,
             sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
+            #[cfg(feature = "request-log")]
+            log_level_header: None,
+            #[cfg(feature = "request-log")]
+            log_buffer: None,
         }
     }
 }
@@ -238,6 +271,64 @@ impl CorrelationConfigBuilder {
         self
     }
 
+    /// Lets trusted callers raise the log level of one request (feature `request-log`):
+    /// a request carrying the header `name` with the value `debug` or `trace` (in any
+    /// case) from a peer `trusted` trusts logs at that level, wherever its ID goes (the
+    /// spawn helpers, blocking closures, the response body), while other requests stay
+    /// at the output level. Off by default; [`RequestLogger`](crate::request_log::RequestLogger)
+    /// does the logging.
+    ///
+    /// The header from a peer `trusted` does not trust, or with another value, is ignored
+    /// with one `DEBUG` line on the `correlation` target, which never shows the value.
+    /// Keep `trusted` narrow: [`TrustPolicy::from_peers`] with the addresses of your
+    /// operators' gateway, say, never [`TrustPolicy::Always`] on a service clients reach
+    /// directly. Under `from_peers` a request whose peer address the framework cannot
+    /// give is not trusted.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, TrustPolicy};
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .log_level_header("X-Debug-Log", TrustPolicy::from_peers(["127.0.0.1/32"])?)
+    ///     .build()?;
+    /// # let _ = config;
+    /// let clash = CorrelationConfig::builder().log_level_header("X-Request-ID", TrustPolicy::Never);
+    /// assert_eq!(
+    ///     clash.build().unwrap_err().to_string(),
+    ///     "the log level header \"X-Request-ID\" is a correlation header"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+    pub fn log_level_header(mut self, name: impl Into<String>, trusted: TrustPolicy) -> Self {
+        self.log_level_header = Some((name.into(), trusted));
+        self
+    }
+
+    /// Keeps each request's records below the output level, and writes them when the
+    /// request fails (feature `request-log`): a `5xx` response, a panic under its ID or a
+    /// record at `ERROR` in its scope. A request that ends otherwise drops them. Off by
+    /// default; [`LogBuffer`] says which records and how many;
+    /// [`RequestLogger`](crate::request_log::RequestLogger) does the logging.
+    ///
+    /// ```
+    /// use correlation_core::CorrelationConfig;
+    /// use correlation_core::request_log::LogBuffer;
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .log_buffer(LogBuffer::new().level("debug").max_bytes(64 * 1024))
+    ///     .build()?;
+    /// # let _ = config;
+    /// # Ok::<(), correlation_core::ConfigError>(())
+    /// ```
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+    pub fn log_buffer(mut self, buffer: LogBuffer) -> Self {
+        self.log_buffer = Some(buffer);
+        self
+    }
+
     /// Checks everything and builds the configuration. The generator is called once
     /// here, so a generator that cannot make a usable ID fails at start-up.
     pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
@@ -275,7 +366,6 @@ impl CorrelationConfigBuilder {
             Err(_) => return Err(ConfigError::GeneratorPanicked),
         }
         Ok(Inner {
-            incoming,
             sources,
             trust: self.trust,
             response,
@@ -288,8 +378,43 @@ impl CorrelationConfigBuilder {
             skip: skip_rule(self.skip_paths, self.skip),
             max_length: self.max_length,
             sentry_tag: self.sentry_tag,
+            #[cfg(feature = "request-log")]
+            log_level_header: checked_log_level_header(self.log_level_header, &incoming)?,
+            #[cfg(feature = "request-log")]
+            log_buffer: self
+                .log_buffer
+                .map(|buffer| buffer.check().map(Arc::new))
+                .transpose()?,
+            incoming,
         })
     }
+}
+
+/// The log level header, checked: a valid name, not reserved, not a correlation header.
+#[cfg(feature = "request-log")]
+fn checked_log_level_header(
+    header: Option<(String, TrustPolicy)>,
+    incoming: &[HeaderName],
+) -> Result<Option<super::LogLevelHeader>, ConfigError> {
+    let Some((name, trust)) = header else {
+        return Ok(None);
+    };
+    let invalid = |reason| ConfigError::InvalidLogLevelHeader {
+        name: name.clone(),
+        reason,
+    };
+    let parsed = match parse_header_name(&name) {
+        Ok(parsed) => parsed,
+        Err(ConfigError::ForbiddenHeaderName { .. }) => return Err(invalid("is reserved")),
+        Err(_) => return Err(invalid("is not a valid HTTP header name")),
+    };
+    if incoming.contains(&parsed) {
+        return Err(invalid("is a correlation header"));
+    }
+    Ok(Some(super::LogLevelHeader {
+        name: parsed,
+        trust,
+    }))
 }
 
 /// The skipped `paths` and the `predicate` as one predicate, if either is set.

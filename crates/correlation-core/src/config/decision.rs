@@ -40,6 +40,57 @@ pub struct Decision {
     pub id: CorrelationId,
     /// How the ID was arrived at.
     pub outcome: Outcome,
+    /// The level a trusted caller raised the request's logs to.
+    #[cfg(feature = "request-log")]
+    log_level: Option<log::LevelFilter>,
+}
+
+impl Decision {
+    pub(crate) fn new(id: CorrelationId, outcome: Outcome) -> Self {
+        Self {
+            id,
+            outcome,
+            #[cfg(feature = "request-log")]
+            log_level: None,
+        }
+    }
+
+    /// The level a trusted caller raised the request's logs to with the
+    /// [log level header](crate::CorrelationConfigBuilder::log_level_header), if it did.
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+    pub fn log_level(&self) -> Option<log::LevelFilter> {
+        self.log_level
+    }
+}
+
+/// A decision accepting `id` as it is, with no raised log level: for contexts made for
+/// work that has no request headers to decide from (a test, another transport), with
+/// [`adapter::request_context`](crate::adapter::request_context).
+impl From<CorrelationId> for Decision {
+    fn from(id: CorrelationId) -> Self {
+        Self::new(id, Outcome::Accepted)
+    }
+}
+
+/// The connection's peer address, asked for once at most.
+enum Peer<F> {
+    Unasked(F),
+    Asked(Option<IpAddr>),
+}
+
+impl<F: FnOnce() -> Option<IpAddr>> Peer<F> {
+    fn address(&mut self) -> Option<IpAddr> {
+        if let Self::Asked(address) = self {
+            return *address;
+        }
+        let Self::Unasked(ask) = std::mem::replace(self, Self::Asked(None)) else {
+            unreachable!("answered above");
+        };
+        let address = ask();
+        *self = Self::Asked(address);
+        address
+    }
 }
 
 /// Whether the request's sender may set its ID, as the trust policy answered.
@@ -57,8 +108,60 @@ impl CorrelationConfig {
         headers: &H,
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
-        let sender = self.sender(peer)?;
-        Ok(self.decide_from(headers, sender))
+        // Asked once at most, and shared by the ID's and the log level's trust policies.
+        let mut peer = Peer::Unasked(peer);
+        let sender = self.sender(|| peer.address())?;
+        #[allow(unused_mut)] // changed only with `request-log`
+        let (mut decision, plan) = self.decide_from(headers, sender);
+        #[cfg(feature = "request-log")]
+        if decision.outcome != Outcome::Rejected {
+            decision.log_level = self.raised_log_level(headers, &decision.id, || peer.address());
+        }
+        Ok((decision, plan))
+    }
+
+    /// The level the request's log level header raises it to: `None` without the header,
+    /// or with another value than `debug` or `trace`, or from a peer its trust policy
+    /// does not trust (those two with one `DEBUG` line, which never shows the value).
+    #[cfg(feature = "request-log")]
+    fn raised_log_level<H: RequestHeaders>(
+        &self,
+        headers: &H,
+        id: &CorrelationId,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Option<log::LevelFilter> {
+        let header = self.inner.log_level_header.as_ref()?;
+        let value = headers.first_value(&header.name)?.into_bytes();
+        let level = if value.eq_ignore_ascii_case(b"debug") {
+            Some(log::LevelFilter::Debug)
+        } else if value.eq_ignore_ascii_case(b"trace") {
+            Some(log::LevelFilter::Trace)
+        } else {
+            None
+        };
+        let peer = if header.trust.needs_peer_address() {
+            peer()
+        } else {
+            None
+        };
+        let trusted = header.trust.trusts(peer).unwrap_or(false);
+        let name = &header.name;
+        sync_scope(id.clone(), || match (level, trusted, peer) {
+            (Some(_), true, _) => {}
+            (_, false, Some(peer)) => log::debug!(
+                target: LOG_TARGET,
+                "Ignored the {name} header from untrusted peer {peer}"
+            ),
+            (_, false, None) => log::debug!(
+                target: LOG_TARGET,
+                "Ignored the {name} header: its trust policy does not trust this peer"
+            ),
+            (None, true, _) => log::debug!(
+                target: LOG_TARGET,
+                "Ignored the {name} header: its value is not `debug` or `trace`"
+            ),
+        });
+        level.filter(|_| trusted)
     }
 
     /// The trust policy's answer for this connection: the peer is asked for only when the
@@ -109,10 +212,7 @@ impl CorrelationConfig {
                     self.generated()
                 } else {
                     match inner.validator.accept(*value, inner.max_length) {
-                        Some(id) => Decision {
-                            id,
-                            outcome: Outcome::Accepted,
-                        },
+                        Some(id) => Decision::new(id, Outcome::Accepted),
                         None => self.rejected_or_replaced("request header value"),
                     }
                 }
@@ -196,10 +296,10 @@ impl CorrelationConfig {
     /// it still has to pass the safety rules and the length limit.
     fn accepted_from_source(&self, value: &[u8]) -> Option<Decision> {
         check_safe(value, self.inner.max_length).ok()?;
-        Some(Decision {
-            id: CorrelationId::from_checked_bytes(value),
-            outcome: Outcome::Accepted,
-        })
+        Some(Decision::new(
+            CorrelationId::from_checked_bytes(value),
+            Outcome::Accepted,
+        ))
     }
 
     /// Decides the request's ID from its headers: the first incoming header name present
@@ -233,10 +333,7 @@ impl CorrelationConfig {
                     .validator
                     .accept(Candidate::Shared(value), self.inner.max_length)
                 {
-                    Some(id) => Decision {
-                        id,
-                        outcome: Outcome::Accepted,
-                    },
+                    Some(id) => Decision::new(id, Outcome::Accepted),
                     None => return shared(self.rejected_or_replaced("request header value")),
                 }
             }
@@ -251,10 +348,10 @@ impl CorrelationConfig {
     }
 
     fn generated(&self) -> Decision {
-        Decision {
-            id: self.inner.generator.generate_within(self.inner.max_length),
-            outcome: Outcome::Generated,
-        }
+        Decision::new(
+            self.inner.generator.generate_within(self.inner.max_length),
+            Outcome::Generated,
+        )
     }
 
     /// A generated ID in place of an invalid incoming one, and one warning that names
@@ -276,7 +373,7 @@ impl CorrelationConfig {
                 "Generated new request ID ({id}), since {what} failed validation"
             ),
         });
-        Decision { id, outcome }
+        Decision::new(id, outcome)
     }
 
     /// `decision` with the transformer applied; a transformer whose output breaks the
@@ -286,10 +383,7 @@ impl CorrelationConfig {
             return decision;
         }
         match self.apply_transformer(decision.id) {
-            Some(id) => Decision {
-                id,
-                outcome: decision.outcome,
-            },
+            Some(id) => Decision { id, ..decision },
             None => {
                 let id = self.inner.generator.generate_within(self.inner.max_length);
                 sync_scope(id.clone(), || {
@@ -298,10 +392,7 @@ impl CorrelationConfig {
                         "Generated new request ID ({id}), since the transformed ID failed the safety rules"
                     );
                 });
-                Decision {
-                    id,
-                    outcome: Outcome::Replaced,
-                }
+                Decision::new(id, Outcome::Replaced)
             }
         }
     }
@@ -323,7 +414,7 @@ impl CorrelationConfig {
 pub(super) fn shared(decision: Decision) -> Decision {
     Decision {
         id: CorrelationId::from_checked_header_value(&decision.id.to_header_value()),
-        outcome: decision.outcome,
+        ..decision
     }
 }
 

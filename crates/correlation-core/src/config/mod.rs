@@ -14,7 +14,6 @@ use std::sync::{Arc, OnceLock};
 use http::HeaderName;
 
 use crate::context::CorrelationContext;
-use crate::id::CorrelationId;
 use crate::strategy::IdTransformer;
 use crate::strategy::configured::{Generator, Validator};
 use crate::trust::TrustPolicy;
@@ -95,13 +94,26 @@ struct Inner {
     skip: Option<SkipPredicate>,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
+    /// The header that raises a request's log level, and whom it is honoured from.
+    #[cfg(feature = "request-log")]
+    log_level_header: Option<LogLevelHeader>,
+    #[cfg(feature = "request-log")]
+    log_buffer: Option<Arc<crate::request_log::BufferSettings>>,
+}
+
+/// The header that raises a request's log level, and whom it is honoured from.
+#[cfg(feature = "request-log")]
+#[derive(Debug)]
+pub(crate) struct LogLevelHeader {
+    pub(crate) name: HeaderName,
+    pub(crate) trust: TrustPolicy,
 }
 
 impl fmt::Debug for CorrelationConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
-        f.debug_struct("CorrelationConfig")
-            .field("incoming_header_names", &inner.incoming)
+        let mut f = f.debug_struct("CorrelationConfig");
+        f.field("incoming_header_names", &inner.incoming)
             .field("sources", &inner.sources)
             .field("trust", &inner.trust)
             .field("response_header_name", &inner.response)
@@ -110,8 +122,11 @@ impl fmt::Debug for CorrelationConfig {
             .field("echo_response_header", &inner.echo_response_header)
             .field("on_invalid", &inner.on_invalid)
             .field("skip", &inner.skip.is_some())
-            .field("max_length", &inner.max_length)
-            .finish_non_exhaustive()
+            .field("max_length", &inner.max_length);
+        #[cfg(feature = "request-log")]
+        f.field("log_level_header", &inner.log_level_header)
+            .field("log_buffer", &inner.log_buffer);
+        f.finish_non_exhaustive()
     }
 }
 
@@ -186,12 +201,33 @@ impl CorrelationConfig {
         self.inner.skip.as_ref().is_some_and(|skip| skip(path))
     }
 
-    /// The context a request with `id` runs in: the ID, and with the `tracing` feature a
+    /// The context a decided request runs in: its ID, and with the `tracing` feature a
     /// `correlation` span recording `correlation_id`, and with the `sentry` feature a Sentry
     /// hub of its own tagged with the ID (tag name from
-    /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)).
-    pub(crate) fn request_context(&self, id: CorrelationId) -> CorrelationContext {
-        CorrelationContext::for_request(id, &self.inner.sentry_tag)
+    /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)), and with the `request-log`
+    /// feature its raised level and its log buffer.
+    pub(crate) fn request_context(&self, decision: Decision) -> CorrelationContext {
+        #[cfg(feature = "request-log")]
+        let log = crate::request_log::RequestLog::new(
+            decision.log_level(),
+            self.inner.log_buffer.as_ref(),
+        );
+        let context = CorrelationContext::for_request(decision.id, &self.inner.sentry_tag);
+        #[cfg(feature = "request-log")]
+        let context = context.with_log(log);
+        context
+    }
+
+    /// The header that raises a request's log level, if configured.
+    #[cfg(feature = "request-log")]
+    pub(crate) fn log_level_header(&self) -> Option<&LogLevelHeader> {
+        self.inner.log_level_header.as_ref()
+    }
+
+    /// The log buffer every request gets, if configured.
+    #[cfg(feature = "request-log")]
+    pub(crate) fn log_buffer_settings(&self) -> Option<&Arc<crate::request_log::BufferSettings>> {
+        self.inner.log_buffer.as_ref()
     }
 }
 

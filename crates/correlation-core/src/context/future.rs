@@ -123,6 +123,11 @@ impl<F> WithCorrelation<F> {
     pub fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
         self.project().context.take()
     }
+
+    /// The context it runs in; `None` once [taken](Self::take_context).
+    pub fn context(&self) -> Option<&CorrelationContext> {
+        self.context.as_ref()
+    }
 }
 
 impl<F> fmt::Debug for WithCorrelation<F> {

@@ -23,6 +23,8 @@ mod spawn;
 
 pub use future::{CorrelationFutureExt, WithCorrelation, scope};
 use slot::Current;
+#[cfg(feature = "request-log")]
+pub(crate) use slot::with_current_log;
 pub use slot::{current, sync_scope};
 pub(crate) use slot::{with_current, with_current_job};
 pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
@@ -121,6 +123,31 @@ impl CorrelationContext {
                 #[cfg(feature = "sentry")]
                 hub,
             },
+        }
+    }
+
+    /// The same context with `log` as its request's log state (a raised level, a
+    /// buffer); unchanged when `None`.
+    #[cfg(feature = "request-log")]
+    pub(crate) fn with_log(mut self, log: Option<crate::request_log::RequestLog>) -> Self {
+        self.current = self.current.with_log(log);
+        self
+    }
+
+    /// The request's (or job's) log state, if it has a raised level or a buffer.
+    #[cfg(feature = "request-log")]
+    #[allow(dead_code)] // for the `tracing` layer
+    pub(crate) fn request_log(&self) -> Option<&crate::request_log::RequestLog> {
+        self.current.request_log()
+    }
+
+    /// Writes out the buffer of the request (or job) this context runs, if it has one and
+    /// it has not been written yet: the work has failed without logging an `ERROR`.
+    #[cfg_attr(not(feature = "request-log"), allow(clippy::unused_self))]
+    pub(crate) fn flush_log(&self) {
+        #[cfg(feature = "request-log")]
+        if let Some(log) = self.current.request_log() {
+            self.run(|| log.flush_to_logger());
         }
     }
 

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::id::CorrelationId;
 use crate::job_id::JobIds;
+#[cfg(feature = "request-log")]
+use crate::request_log::RequestLog;
 
 scoped_tls::scoped_thread_local! {
     /// The context of the unit of work this thread runs at this moment; unset between
@@ -33,6 +35,18 @@ pub(super) enum Current {
     Id(CorrelationId),
     /// A job's correlation ID and job IDs, shared by every copy of its context.
     Job(Arc<JobScope>),
+    /// A request's (or job's) ID with a raised log level or a log buffer, shared by every
+    /// copy of its context.
+    #[cfg(feature = "request-log")]
+    Logged(Arc<LoggedScope>),
+}
+
+/// A unit of work whose logs get a raised level or a buffer.
+#[cfg(feature = "request-log")]
+pub(super) struct LoggedScope {
+    id: CorrelationId,
+    job: Option<JobIds>,
+    log: RequestLog,
 }
 
 /// A running job's correlation ID and job IDs.
@@ -56,6 +70,8 @@ impl Current {
             Self::Empty => None,
             Self::Id(id) => Some(id),
             Self::Job(job) => Some(&job.id),
+            #[cfg(feature = "request-log")]
+            Self::Logged(scope) => Some(&scope.id),
         }
     }
 
@@ -63,7 +79,35 @@ impl Current {
         match self {
             Self::Job(job) => Some(&job.ids),
             Self::Empty | Self::Id(_) => None,
+            #[cfg(feature = "request-log")]
+            Self::Logged(scope) => scope.job.as_ref(),
         }
+    }
+
+    #[cfg(feature = "request-log")]
+    pub(super) fn request_log(&self) -> Option<&RequestLog> {
+        match self {
+            Self::Logged(scope) => Some(&scope.log),
+            Self::Empty | Self::Id(_) | Self::Job(_) => None,
+        }
+    }
+
+    /// The same unit of work with `log` as its log state; unchanged without one.
+    #[cfg(feature = "request-log")]
+    pub(super) fn with_log(self, log: Option<RequestLog>) -> Self {
+        let Some(log) = log else {
+            return self;
+        };
+        let (id, job) = match self {
+            Self::Empty => return Self::Empty,
+            Self::Id(id) => (id, None),
+            Self::Job(job) => match Arc::try_unwrap(job) {
+                Ok(job) => (job.id, Some(job.ids)),
+                Err(job) => (job.id.clone(), Some(job.ids.clone())),
+            },
+            Self::Logged(scope) => (scope.id.clone(), scope.job.clone()),
+        };
+        Self::Logged(Arc::new(LoggedScope { id, job, log }))
     }
 
     /// The context the caller runs in (empty outside any scope).
@@ -110,6 +154,13 @@ pub fn current() -> Option<CorrelationId> {
 /// Calls `f` with the current ID, without cloning it: for formatters.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
     with_slot(|current| f(current.and_then(Current::id)))
+}
+
+/// Calls `f` with the current request's (or job's) log state, if it has one: for the
+/// request logger.
+#[cfg(feature = "request-log")]
+pub(crate) fn with_current_log<R>(f: impl FnOnce(Option<&RequestLog>) -> R) -> R {
+    with_slot(|current| f(current.and_then(Current::request_log)))
 }
 
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
