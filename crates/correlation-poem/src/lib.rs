@@ -255,6 +255,7 @@
 //! |---|---|
 //! | `env-logger` (default) | [`correlation_core::format`], [`correlation_core::LogFormat`]: `[<id>]` on every `env_logger` line |
 //! | `kv` | [`correlation_core::CorrelationLogger`]: `correlation_id` as a key-value on every `log` record |
+//! | `request-log` | [`correlation_core::request_log`]: a per-request log level from trusted callers, and each request's `DEBUG` lines kept and written only if it fails (a `5xx` response, a panic, an `ERROR`) |
 //! | `serde` | `Serialize` / `Deserialize` for the ID, job IDs and the job carrier |
 //! | `tracing` | each request runs in a `tracing` span `correlation` recording `correlation_id`, entered for the endpoint, its future and every poll of a streamed body |
 //! | `opentelemetry` | `correlation_core::strategy::OpenTelemetryTraceId`: the current OpenTelemetry trace ID as the generated ID |
