@@ -196,8 +196,12 @@ impl RequestHeaders for ActixHeaders<'_> {
         let known = self.config.names.iter().find(|(known, _)| known == name);
         self.first(match known {
             Some((_, actix)) => self.map.get_all(actix),
-            // A trace-context or custom source's header: parsed for this lookup.
-            None => self.map.get_all(name.as_str()),
+            // A trace-context or custom source's header: looked up by the request's own
+            // name, since actix's map would allocate an `http` 0.2 name for it.
+            None => {
+                let actix = self.map.keys().find(|key| key.as_str() == name.as_str())?;
+                self.map.get_all(actix)
+            }
         })
     }
 }

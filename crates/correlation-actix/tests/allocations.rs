@@ -38,7 +38,7 @@ use actix_web::http::header::{HOST, HeaderValue};
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Error, web};
 use allocation_counter::measure;
-use correlation_actix::Correlation;
+use correlation_actix::{Correlation, CorrelationConfig, IdSource};
 use correlation_bench_support::shared_bytes;
 
 #[path = "../benches/support/floor.rs"]
@@ -64,19 +64,20 @@ fn shared_header_value(value: &str) -> HeaderValue {
     HeaderValue::from_maybe_shared(shared_bytes(value)).unwrap()
 }
 
-fn request(incoming: Option<&HeaderValue>) -> Request {
+/// A request carrying `incoming`, a header's name and value, if any.
+fn request(incoming: Option<(&str, &HeaderValue)>) -> Request {
     let mut request = TestRequest::get()
         .uri("/")
         .insert_header((HOST, HeaderValue::from_static("localhost")));
-    if let Some(value) = incoming {
-        request = request.insert_header(("x-request-id", value.clone()));
+    if let Some((name, value)) = incoming {
+        request = request.insert_header((name, value.clone()));
     }
     request.to_request()
 }
 
 /// Allocations of one request through `app`, after warm-up (actix pools request and
 /// response heads, so the first requests allocate more).
-fn allocations<S, B>(app: &S, incoming: Option<&HeaderValue>) -> u64
+fn allocations<S, B>(app: &S, incoming: Option<(&str, &HeaderValue)>) -> u64
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
@@ -153,7 +154,7 @@ struct Counts {
 
 fn counts() -> Counts {
     let shared = shared_header_value(VALID);
-    let cases = [None, Some(&shared)];
+    let cases = [None, Some(("x-request-id", &shared))];
     let route = || App::new().route("/", web::get().to(handler));
     let noop = ready(test::init_service(route().wrap(Noop)));
     let ours = ready(test::init_service(route().wrap(Correlation::default())));
@@ -206,4 +207,39 @@ fn an_accepted_id_adds_no_allocation_and_a_generated_one_one_like_the_floor() {
     // Fewer than the peer, which boxes its future and inserts a request extension.
     assert!(ours_accepted < peer_accepted, "{ours:?} vs {peer:?}");
     assert!(ours_generated < peer_generated, "{ours:?} vs {peer:?}");
+}
+
+/// Sources other than the correlation header are looked up by the names actix parsed, so
+/// configuring them adds no allocation: a request with none of them, with a valid
+/// `x-request-id`, or with only a `traceparent` (its trace ID copied into the ID, then
+/// written into the request as a generated one would be) allocates as with the default
+/// configuration.
+#[test]
+fn trace_context_sources_add_no_allocation() {
+    let route = || App::new().route("/", web::get().to(handler));
+    let config = CorrelationConfig::builder()
+        .sources([
+            IdSource::header("X-Request-ID"),
+            IdSource::traceparent(),
+            IdSource::amazon_trace_id(),
+        ])
+        .build()
+        .unwrap();
+    let default = ready(test::init_service(route().wrap(Correlation::default())));
+    let traced = ready(test::init_service(
+        route().wrap(Correlation::with_config(config)),
+    ));
+    let valid = shared_header_value(VALID);
+    let traceparent =
+        shared_header_value("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    let with_id = Some(("x-request-id", &valid));
+    assert_eq!(allocations(&traced, None), allocations(&default, None));
+    assert_eq!(
+        allocations(&traced, with_id),
+        allocations(&default, with_id)
+    );
+    assert_eq!(
+        allocations(&traced, Some(("traceparent", &traceparent))),
+        allocations(&default, None)
+    );
 }
