@@ -299,8 +299,8 @@ fn check_format(id: &CorrelationId, length: usize) {
         .build();
     let shown = &id.as_str()[..length.min(id.len())];
     for (format, shown) in [
-        (LogFormat::new(), id.as_str()),
-        (LogFormat::new().id_length(length), shown),
+        (LogFormat::new().without_timestamp(), id.as_str()),
+        (LogFormat::new().without_timestamp().id_length(length), shown),
     ] {
         let mut line = Vec::new();
         sync_scope(id.clone(), || format.write(&mut line, &record)).expect("writing to a Vec");
@@ -361,6 +361,7 @@ impl log::Log for Capture {
     fn log(&self, record: &log::Record<'_>) {
         let mut line = Vec::new();
         LogFormat::new()
+            .without_timestamp()
             .write(&mut line, record)
             .expect("writing to a Vec");
         LINES.with(|lines| lines.borrow_mut().push(line));

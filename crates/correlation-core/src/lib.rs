@@ -58,7 +58,7 @@
 //! - [`adapter`]: for authors of framework adapters, the steps of a correlation
 //!   middleware and the functions for each (the request-header rules, the rejection, the
 //!   request's context and the ways to enter it).
-//! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: `[<id>]` in log lines.
+//! - [`format`](fn@format) and [`LogFormat`] (feature `env-logger`), [`CurrentId`]: the time and `[<id>]` in log lines.
 //!   Control characters and bidirectional overrides in what is logged are escaped, so a
 //!   record is one line whatever a client sent; [`Escaped`] does the same in a format of
 //!   your own.

@@ -39,7 +39,8 @@ pub struct CapturedRecord {
     /// The ID of the job that enqueued that job, if a job enqueued it (see
     /// [`parent_job_id`](crate::parent_job_id)).
     pub parent_job_id: Option<String>,
-    /// The line as the crate's log format prints it: `INFO  [<id>] target: message`.
+    /// The line as the crate's log format prints it, without the timestamp:
+    /// `INFO  [<id>] target: message`.
     pub rendered: String,
 }
 
@@ -123,7 +124,7 @@ impl Log for LogCapture {
         });
         let mut rendered = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = write_record(&mut rendered, record, Layout::DEFAULT);
+        let _ = write_record(&mut rendered, record, Layout::UNTIMED);
         let mut rendered = String::from_utf8_lossy(&rendered).into_owned();
         rendered.truncate(rendered.trim_end_matches('\n').len());
         self.lock().push(CapturedRecord {

@@ -10,7 +10,7 @@ use correlation_core::{CorrelationId, LogFormat, sync_scope};
 const ID: &str = "773fa6885e0a4e6c9a8ce3a6e09b8c8d";
 
 /// Writes one line through `format` into a buffer that is large enough already, and
-/// returns the heap allocations that made and the line.
+/// returns the heap allocations that made and the line after its timestamp.
 fn write_counted(format: &LogFormat, message: &str) -> (u64, String) {
     let mut line = Vec::with_capacity(512);
     let count = sync_scope(CorrelationId::from_static(ID), || {
@@ -28,7 +28,10 @@ fn write_counted(format: &LogFormat, message: &str) -> (u64, String) {
         })
         .count_total
     });
-    (count, String::from_utf8(line).unwrap())
+    let line = String::from_utf8(line).unwrap();
+    let (time, line) = line.split_once(' ').unwrap();
+    assert!(time.len() == 20 && time.ends_with('Z'), "{time:?}");
+    (count, line.to_owned())
 }
 
 #[test]

@@ -3,12 +3,21 @@
 use std::fmt::{self, Write as _};
 use std::io;
 
+#[cfg(feature = "env-logger")]
+use env_logger::{TimestampPrecision, fmt::style::Style};
+
 use super::escape::{EscapingWriter, write_escaped};
 use crate::display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 
 /// How [`write_record`] lays out a line.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout<'a> {
+    /// The record's time first, in UTC, at this precision (none when `None`).
+    #[cfg(feature = "env-logger")]
+    pub(crate) timestamp: Option<TimestampPrecision>,
+    /// How the level is styled: plain, or env_logger's colours on a terminal.
+    #[cfg(feature = "env-logger")]
+    pub(crate) level_style: Style,
     /// Characters of the correlation ID shown (all when `None`).
     pub(crate) id_length: Option<usize>,
     /// Whether `[<parent>-<current>]` follows the correlation ID.
@@ -22,18 +31,31 @@ pub(crate) struct Layout<'a> {
 }
 
 impl Layout<'static> {
-    /// `LEVEL [<id>] target: message`, whole ID, `-` when absent, escaped.
-    pub(crate) const DEFAULT: Self = Self {
+    /// `LEVEL [<id>] target: message`, whole ID, `-` when absent, escaped, plain, no time:
+    /// the test capture's.
+    pub(crate) const UNTIMED: Self = Self {
+        #[cfg(feature = "env-logger")]
+        timestamp: None,
+        #[cfg(feature = "env-logger")]
+        level_style: Style::new(),
         id_length: None,
         job_ids: false,
         job_id_length: None,
         missing: DEFAULT_MISSING,
         escape: true,
     };
+
+    /// `<time> LEVEL [<id>] target: message`, the time to the second: the format's.
+    #[cfg(feature = "env-logger")]
+    pub(crate) const DEFAULT: Self = Self {
+        timestamp: Some(TimestampPrecision::Seconds),
+        ..Self::UNTIMED
+    };
 }
 
-/// Writes `record` as `LEVEL [<id>] target: message` (or, with job IDs,
-/// `LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline.
+/// Writes `record` as `<time> LEVEL [<id>] target: message` (or, with job IDs,
+/// `<time> LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline, the time
+/// as [`record_time`](super::time::record_time) gives it.
 ///
 /// The target and the message are escaped on the fly while they are written, so with
 /// escaping on the record is exactly one line, and a message with nothing to escape costs
@@ -57,8 +79,19 @@ fn write_line(
     record: &log::Record<'_>,
     layout: Layout<'_>,
 ) -> fmt::Result {
+    #[cfg(feature = "env-logger")]
+    {
+        if let Some(precision) = layout.timestamp {
+            super::time::write_record_time(out, precision)?;
+            out.write_char(' ')?;
+        }
+        let style = layout.level_style;
+        write!(out, "{style}{:<5}{style:#}", record.level())?;
+    }
+    #[cfg(not(feature = "env-logger"))]
+    write!(out, "{:<5}", record.level())?;
     let id = CurrentId::with_length(layout.id_length, layout.missing);
-    write!(out, "{:<5} [{id}] ", record.level())?;
+    write!(out, " [{id}] ")?;
     if layout.job_ids {
         let jobs = CurrentJobIds::with_length(layout.job_id_length, layout.missing);
         write!(out, "[{jobs}] ")?;

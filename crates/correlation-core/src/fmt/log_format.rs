@@ -3,14 +3,19 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use env_logger::TimestampPrecision;
+use env_logger::fmt::style::Style;
+
 use super::{Layout, write_record};
 use crate::display::DEFAULT_MISSING;
 
-/// Formats a record as `INFO  [<id>] target: message`, with `[-]` outside a request, on
-/// exactly one line: control characters and bidirectional overrides in the target and the
-/// message are escaped (see [`Escaped`](crate::Escaped)).
+/// Formats a record as `2026-12-05T13:05:39Z INFO  [<id>] target: message`, with `[-]`
+/// outside a request, on exactly one line: control characters and bidirectional overrides
+/// in the target and the message are escaped (see [`Escaped`](crate::Escaped)).
 ///
-/// Pass it to [`env_logger::Builder::format`]:
+/// The timestamp is UTC RFC 3339 to the second and the level is coloured on a terminal,
+/// as in env_logger's default format; [`LogFormat`] changes the precision or leaves the
+/// timestamp out. Pass it to [`env_logger::Builder::format`]:
 ///
 /// ```
 /// env_logger::Builder::new()
@@ -18,26 +23,37 @@ use crate::display::DEFAULT_MISSING;
 ///     .parse_filters("info")
 ///     .try_init()
 ///     .ok();
-/// log::info!("started"); // INFO  [-] rust_out: started
+/// log::info!("started"); // 2026-12-05T13:05:39Z INFO  [-] rust_out: started
 /// ```
 pub fn format(buf: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) -> io::Result<()> {
-    write_record(buf, record, Layout::DEFAULT)
+    let layout = Layout {
+        level_style: buf.default_level_style(record.level()),
+        ..Layout::DEFAULT
+    };
+    write_record(buf, record, layout)
 }
 
-/// The format of [`format`](fn@format) with options: a truncated ID, another default text, the
-/// job IDs, and (for text no client controls) no escaping.
+/// The format of [`format`](fn@format) with options: another timestamp precision or none,
+/// a truncated ID, another default text, the job IDs, and (for text no client controls)
+/// no escaping.
 ///
 /// ```
 /// use correlation_core::LogFormat;
+/// use env_logger::TimestampPrecision;
 ///
-/// let format = LogFormat::new().id_length(8).missing("no-request");
+/// let format = LogFormat::new()
+///     .timestamp(Some(TimestampPrecision::Millis))
+///     .id_length(8)
+///     .missing("no-request");
 /// env_logger::Builder::new()
 ///     .format(move |buf, record| format.format(buf, record))
 ///     .try_init()
 ///     .ok();
+/// log::info!("started"); // 2026-12-05T13:05:39.123Z INFO  [no-request] rust_out: started
 /// ```
 #[derive(Debug, Clone)]
 pub struct LogFormat {
+    timestamp: Option<TimestampPrecision>,
     id_length: Option<usize>,
     job_ids: bool,
     job_id_length: Option<usize>,
@@ -52,15 +68,58 @@ impl Default for LogFormat {
 }
 
 impl LogFormat {
-    /// The default format: whole ID, `-` when there is none, control characters escaped.
+    /// The default format: the time to the second, whole ID, `-` when there is none,
+    /// control characters escaped.
     pub fn new() -> Self {
         Self {
+            timestamp: Some(TimestampPrecision::Seconds),
             id_length: None,
             job_ids: false,
             job_id_length: None,
             missing: Cow::Borrowed(DEFAULT_MISSING),
             escape: true,
         }
+    }
+
+    /// Prints the time with the fractional digits of `precision`
+    /// (`2026-12-05T13:05:39.123Z` with [`Millis`](TimestampPrecision::Millis)), or, with
+    /// `None`, no time at all, as env_logger's `Builder::format_timestamp` does.
+    ///
+    /// A line written out of a request's log buffer shows when it was logged, not when
+    /// it was written.
+    ///
+    /// ```
+    /// use correlation_core::LogFormat;
+    /// use env_logger::TimestampPrecision;
+    ///
+    /// let record = log::Record::builder()
+    ///     .level(log::Level::Info)
+    ///     .target("app")
+    ///     .args(format_args!("started"))
+    ///     .build();
+    /// let mut line = Vec::new();
+    /// LogFormat::new()
+    ///     .timestamp(Some(TimestampPrecision::Micros))
+    ///     .write(&mut line, &record)?;
+    /// // 2026-12-05T13:05:39.123456Z INFO  [-] app: started
+    /// let line = String::from_utf8(line)?;
+    /// let (time, rest) = line.split_once(' ').unwrap();
+    /// assert_eq!((time.len(), &time[19..20], &time[26..]), (27, ".", "Z"));
+    /// assert_eq!(rest, "INFO  [-] app: started\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn timestamp(mut self, precision: Option<TimestampPrecision>) -> Self {
+        self.timestamp = precision;
+        self
+    }
+
+    /// Leaves the time out, for collectors that stamp each line themselves (journald,
+    /// Docker and Kubernetes log drivers, syslog): `INFO  [<id>] target: message`. The
+    /// same as [`timestamp(None)`](Self::timestamp).
+    #[must_use]
+    pub fn without_timestamp(self) -> Self {
+        self.timestamp(None)
     }
 
     /// Shows only the first `length` characters of the ID, like asgi-correlation-id's
@@ -90,7 +149,11 @@ impl LogFormat {
     ///     .target("worker")
     ///     .args(format_args!("sent"))
     ///     .build();
-    /// let format = LogFormat::new().with_job_ids().id_length(6).job_id_length(4);
+    /// let format = LogFormat::new()
+    ///     .without_timestamp()
+    ///     .with_job_ids()
+    ///     .id_length(6)
+    ///     .job_id_length(4);
     /// let mut line = Vec::new();
     /// format.write(&mut line, &record)?;
     /// assert_eq!(line, b"INFO  [-] [---] worker: sent\n");
@@ -133,12 +196,13 @@ impl LogFormat {
     ///     .target("report")
     ///     .args(format_args!("totals:\n  a: 1"))
     ///     .build();
+    /// let format = LogFormat::new().without_timestamp();
     /// let mut line = Vec::new();
-    /// LogFormat::new().write(&mut line, &record)?;
+    /// format.write(&mut line, &record)?;
     /// assert_eq!(line, b"INFO  [-] report: totals:\\n  a: 1\n");
     ///
     /// let mut lines = Vec::new();
-    /// LogFormat::new().unescaped().write(&mut lines, &record)?;
+    /// format.unescaped().write(&mut lines, &record)?;
     /// assert_eq!(lines, b"INFO  [-] report: totals:\n  a: 1\n");
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -149,21 +213,27 @@ impl LogFormat {
     }
 
     /// Formats one record; use it inside the closure given to `env_logger::Builder::format`.
+    /// The level is coloured as in env_logger's default format when env_logger writes to
+    /// a terminal, and plain otherwise.
     pub fn format(
         &self,
         buf: &mut env_logger::fmt::Formatter,
         record: &log::Record<'_>,
     ) -> io::Result<()> {
-        write_record(buf, record, self.layout())
+        let level_style = buf.default_level_style(record.level());
+        write_record(buf, record, self.layout(level_style))
     }
 
-    /// Formats one record into any writer, with the same layout as [`format`](Self::format).
+    /// Formats one record into any writer, with the same layout as [`format`](Self::format),
+    /// always plain.
     pub fn write(&self, out: &mut impl Write, record: &log::Record<'_>) -> io::Result<()> {
-        write_record(out, record, self.layout())
+        write_record(out, record, self.layout(Style::new()))
     }
 
-    fn layout(&self) -> Layout<'_> {
+    fn layout(&self, level_style: Style) -> Layout<'_> {
         Layout {
+            timestamp: self.timestamp,
+            level_style,
             id_length: self.id_length,
             job_ids: self.job_ids,
             job_id_length: self.job_id_length,
@@ -175,13 +245,27 @@ impl LogFormat {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
     use super::*;
+    use crate::fmt::time::with_record_time;
     use crate::{CorrelationId, JobCarrier, sync_scope};
 
+    /// 2026-12-05T13:05:39.123456789Z.
+    fn logged_at() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::new(1_796_475_939, 123_456_789)
+    }
+
+    /// The line `format` writes, without its timestamp.
     fn render(format: &LogFormat, message: &str) -> String {
+        render_timed(&format.clone().without_timestamp(), message)
+    }
+
+    /// The line `format` writes for a record logged at [`logged_at`].
+    fn render_timed(format: &LogFormat, message: &str) -> String {
         let mut out = Vec::new();
-        format
-            .write(
+        with_record_time(logged_at(), || {
+            format.write(
                 &mut out,
                 &log::Record::builder()
                     .level(log::Level::Info)
@@ -189,8 +273,168 @@ mod tests {
                     .args(format_args!("{message}"))
                     .build(),
             )
-            .unwrap();
+        })
+        .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn prints_the_time_first_to_the_second_by_default() {
+        assert_eq!(
+            render_timed(&LogFormat::new(), "hi"),
+            "2026-12-05T13:05:39Z INFO  [-] my_app::views: hi\n"
+        );
+        assert_eq!(
+            render_timed(&LogFormat::default(), "hi"),
+            render_timed(
+                &LogFormat::new().timestamp(Some(TimestampPrecision::Seconds)),
+                "hi"
+            )
+        );
+    }
+
+    #[test]
+    fn prints_the_time_at_each_precision_or_not_at_all() {
+        let at = |precision| render_timed(&LogFormat::new().timestamp(precision), "hi");
+        assert_eq!(
+            at(Some(TimestampPrecision::Millis)),
+            "2026-12-05T13:05:39.123Z INFO  [-] my_app::views: hi\n"
+        );
+        assert_eq!(
+            at(Some(TimestampPrecision::Micros)),
+            "2026-12-05T13:05:39.123456Z INFO  [-] my_app::views: hi\n"
+        );
+        assert_eq!(
+            at(Some(TimestampPrecision::Nanos)),
+            "2026-12-05T13:05:39.123456789Z INFO  [-] my_app::views: hi\n"
+        );
+        assert_eq!(at(None), "INFO  [-] my_app::views: hi\n");
+        assert_eq!(
+            render_timed(&LogFormat::new().without_timestamp(), "hi"),
+            "INFO  [-] my_app::views: hi\n"
+        );
+    }
+
+    #[test]
+    fn prints_the_current_time_outside_a_replay() {
+        let before = jiff::Timestamp::now();
+        let mut out = Vec::new();
+        LogFormat::new()
+            .timestamp(Some(TimestampPrecision::Nanos))
+            .write(
+                &mut out,
+                &log::Record::builder()
+                    .level(log::Level::Info)
+                    .args(format_args!("now"))
+                    .build(),
+            )
+            .unwrap();
+        let after = jiff::Timestamp::now();
+        let line = String::from_utf8(out).unwrap();
+        let (time, rest) = line.split_once(' ').unwrap();
+        let time: jiff::Timestamp = time.parse().unwrap();
+        assert!(before <= time && time <= after, "{line}");
+        assert_eq!(rest, "INFO  [-] : now\n");
+    }
+
+    /// A pipe for env_logger that keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Pipe(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Pipe {
+        /// An env_logger logger writing every level through `format` into this pipe.
+        fn logger(&self, format: LogFormat, style: env_logger::WriteStyle) -> env_logger::Logger {
+            env_logger::Builder::new()
+                .format(move |buf, record| format.format(buf, record))
+                .filter_level(log::LevelFilter::Trace)
+                .write_style(style)
+                .target(env_logger::Target::Pipe(Box::new(self.clone())))
+                .build()
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().write(bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log_to(logger: &dyn log::Log, level: log::Level, message: &str) {
+        logger.log(
+            &log::Record::builder()
+                .level(level)
+                .target("app")
+                .args(format_args!("{message}"))
+                .build(),
+        );
+    }
+
+    #[test]
+    fn colours_the_level_as_env_logger_does_when_it_writes_styles() {
+        use env_logger::WriteStyle::{Always, Never};
+
+        let written = |style, level| {
+            let pipe = Pipe::default();
+            log_to(
+                &pipe.logger(LogFormat::new().without_timestamp(), style),
+                level,
+                "hi",
+            );
+            pipe.text()
+        };
+        assert_eq!(
+            written(Always, log::Level::Info),
+            "\u{1b}[32mINFO \u{1b}[0m [-] app: hi\n"
+        );
+        assert_eq!(
+            written(Always, log::Level::Error),
+            "\u{1b}[1m\u{1b}[31mERROR\u{1b}[0m [-] app: hi\n"
+        );
+        assert_eq!(written(Never, log::Level::Info), "INFO  [-] app: hi\n");
+    }
+
+    /// A request's buffered lines, written out when it fails, show when they were logged.
+    #[cfg(feature = "request-log")]
+    #[test]
+    fn a_buffered_line_shows_when_it_was_logged() {
+        use crate::request_log::{LogBuffer, RequestLogger};
+
+        let config = crate::CorrelationConfig::builder()
+            .log_buffer(LogBuffer::new())
+            .build()
+            .unwrap();
+        let pipe = Pipe::default();
+        let format = LogFormat::new().timestamp(Some(TimestampPrecision::Nanos));
+        let logger = RequestLogger::new(pipe.logger(format, env_logger::WriteStyle::Never))
+            .parse_filters("info");
+        let request = crate::adapter::request_context(
+            &config,
+            CorrelationId::from_static("req-buffered").into(),
+        );
+        request.run(|| log_to(&logger, log::Level::Debug, "looked up the user"));
+        assert_eq!(pipe.text(), "");
+        let between = jiff::Timestamp::now();
+        request.run(|| log_to(&logger, log::Level::Error, "the bank said no"));
+
+        let text = pipe.text();
+        let lines: Vec<(jiff::Timestamp, &str)> = text
+            .lines()
+            .map(|line| {
+                let (time, rest) = line.split_once(' ').unwrap();
+                (time.parse().unwrap(), rest)
+            })
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0].1, "DEBUG [req-buffered] app: looked up the user");
+        assert_eq!(lines[1].1, "ERROR [req-buffered] app: the bank said no");
+        assert!(lines[0].0 <= between && between <= lines[1].0, "{text}");
     }
 
     #[test]
@@ -263,10 +507,14 @@ mod tests {
     fn escapes_target_and_message_in_every_layout() {
         let record = |message: &str| {
             let mut out = Vec::new();
-            let formats = [LogFormat::new(), LogFormat::new().with_job_ids()];
+            let formats = [
+                LogFormat::new(),
+                LogFormat::new().with_job_ids(),
+                LogFormat::new().without_timestamp(),
+            ];
             for format in &formats {
-                format
-                    .write(
+                with_record_time(logged_at(), || {
+                    format.write(
                         &mut out,
                         &log::Record::builder()
                             .level(log::Level::Warn)
@@ -274,14 +522,16 @@ mod tests {
                             .args(format_args!("{message}"))
                             .build(),
                     )
-                    .unwrap();
+                })
+                .unwrap();
             }
             String::from_utf8(out).unwrap()
         };
         assert_eq!(
             record("a\r\nERROR [x] b\u{7}\u{9b}\u{2067}"),
-            "WARN  [-] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n\
-             WARN  [-] [---] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n"
+            "2026-12-05T13:05:39Z WARN  [-] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n\
+             2026-12-05T13:05:39Z WARN  [-] [---] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n\
+             WARN  [-] evil\\ntarget: a\\r\\nERROR [x] b\\u{7}\\u{9b}\\u{2067}\n"
         );
     }
 }

@@ -6,8 +6,7 @@ mod escape;
 mod layout;
 #[cfg(feature = "env-logger")]
 mod log_format;
-// Read by the format, set by the request log buffer's replay.
-#[allow(dead_code)]
+#[cfg(any(feature = "env-logger", feature = "request-log", test))]
 pub(crate) mod time;
 
 pub use escape::Escaped;

@@ -26,10 +26,7 @@ enum Kind {
     Log(Box<LogEntry>),
     /// A line its stack has already formatted (the `tracing` layer's), and how to write it.
     #[allow(dead_code)] // made by the `tracing` layer
-    Formatted {
-        bytes: Vec<u8>,
-        write: WriteLine,
-    },
+    Formatted { bytes: Vec<u8>, write: WriteLine },
 }
 
 /// A `log` record's parts, owned.
