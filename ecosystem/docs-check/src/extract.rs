@@ -223,12 +223,12 @@ fn promise(code: &str) -> Option<&str> {
         .then(|| code[at + PROMISE.len()..].trim())
 }
 
-/// A `//` comment that starts like one of our log lines (`INFO  [`), which a reader takes
-/// for a promise.
+/// A `//` comment that starts like one of our log lines (`INFO  [`, after a timestamp or
+/// not), which a reader takes for a promise.
 fn log_line_comment(code: &str) -> Option<&str> {
     let (_, comment) = code.split_once("//")?;
     let comment = comment.trim();
-    let (level, rest) = comment.split_once(char::is_whitespace)?;
+    let (level, rest) = crate::run::without_timestamp(comment).split_once(char::is_whitespace)?;
     let is_level = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level);
     (is_level && rest.trim_start().starts_with('[')).then_some(comment)
 }
@@ -476,6 +476,10 @@ mod tests {
         assert_eq!(
             log_line_comment(r#"log::info!("x"); // INFO  [<id>] my_app: x"#),
             Some("INFO  [<id>] my_app: x")
+        );
+        assert_eq!(
+            log_line_comment(r#"log::info!("x"); // 2026-12-05T13:05:39Z INFO  [-] my_app: x"#),
+            Some("2026-12-05T13:05:39Z INFO  [-] my_app: x")
         );
         assert_eq!(log_line_comment("// INFO and above"), None);
     }

@@ -358,9 +358,46 @@ impl Pattern {
         }
     }
 
+    /// Whether `line` is the promised line, after the timestamp it may start with.
     fn matches(&self, line: &str, target: &str) -> bool {
-        matches(&self.pieces, line.trim_end(), target, None)
+        matches(
+            &self.pieces,
+            without_timestamp(line.trim_end()),
+            target,
+            None,
+        )
     }
+}
+
+/// `line` without the UTC RFC 3339 timestamp and the space it may start with
+/// (`2026-12-05T13:05:39Z `, `2026-12-05T13:05:39.123Z `), as our `log` format and
+/// tracing-subscriber's print one: a promise leaves it out.
+pub(crate) fn without_timestamp(line: &str) -> &str {
+    let Some((first, rest)) = line.split_once(' ') else {
+        return line;
+    };
+    let Some((seconds, fraction)) =
+        first
+            .strip_suffix('Z')
+            .map(|time| match time.split_once('.') {
+                Some((seconds, fraction)) => (seconds, Some(fraction)),
+                None => (time, None),
+            })
+    else {
+        return line;
+    };
+    let shape = seconds.len() == "2026-12-05T13:05:39".len()
+        && seconds
+            .bytes()
+            .zip("0000-00-00T00:00:00".bytes())
+            .all(|(byte, shape)| match shape {
+                b'0' => byte.is_ascii_digit(),
+                _ => byte == shape,
+            });
+    let fraction = fraction.is_none_or(|digits| {
+        (1..=9).contains(&digits.len()) && digits.bytes().all(|byte| byte.is_ascii_digit())
+    });
+    if shape && fraction { rest } else { line }
 }
 
 fn matches(pieces: &[Piece], text: &str, target: &str, id: Option<&str>) -> bool {
@@ -400,7 +437,7 @@ fn matches(pieces: &[Piece], text: &str, target: &str, id: Option<&str>) -> bool
 
 #[cfg(test)]
 mod tests {
-    use super::{Pattern, listening_port, without_colours};
+    use super::{Pattern, listening_port, without_colours, without_timestamp};
 
     const TARGET: &str = "promises::README_md_line_31";
 
@@ -428,6 +465,34 @@ mod tests {
             "INFO  [5694dd98…] my_app: x",
             "INFO  [5694dd98…] promises::README_md_line_31: x"
         ));
+    }
+
+    #[test]
+    fn a_promise_leaves_out_the_timestamp_a_line_starts_with() {
+        let promise = "INFO  [<id>] my_app: handling";
+        for time in [
+            "2026-12-05T13:05:39Z",
+            "2026-12-05T13:05:39.123Z",
+            "2026-12-05T13:05:39.123456789Z",
+        ] {
+            assert!(matches(
+                promise,
+                &format!("{time} INFO  [5694dd98] promises::README_md_line_31: handling")
+            ));
+        }
+        for not_a_time in [
+            "2026-12-05 INFO  [5694dd98] promises::README_md_line_31: handling",
+            "2026-12-05T13:05:39 INFO  [5694dd98] promises::README_md_line_31: handling",
+            "2026-12-05T13:05:39.Z INFO  [5694dd98] promises::README_md_line_31: handling",
+            "x INFO  [5694dd98] promises::README_md_line_31: handling",
+        ] {
+            assert!(!matches(promise, not_a_time), "{not_a_time}");
+        }
+        assert_eq!(
+            without_timestamp("2026-12-05T13:05:39Z"),
+            "2026-12-05T13:05:39Z"
+        );
+        assert_eq!(without_timestamp("INFO  [-] a: b"), "INFO  [-] a: b");
     }
 
     #[test]
