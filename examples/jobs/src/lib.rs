@@ -5,11 +5,11 @@
 //! request's correlation ID, and each job's line its parent and current job IDs:
 //!
 //! ```text
-//! INFO  [5bd6e2a7…] [---]               example_jobs: view: enqueueing job 1 of 3
-//! INFO  [5bd6e2a7…] [--9f1c02aa]        example_jobs: job 1 of 3 running
-//! INFO  [5bd6e2a7…] [9f1c02aa-0b77d3e1] example_jobs: job 2 of 3 running
-//! INFO  [5bd6e2a7…] [0b77d3e1-e4a0c65f] example_jobs: job 3 of 3 running
-//! INFO  [5bd6e2a7…] [---]               example_jobs: whoami: called with our ID
+//! 2026-12-05T13:05:39Z INFO  [5bd6e2a7…] [---]               example_jobs: view: enqueueing job 1 of 3
+//! 2026-12-05T13:05:39Z INFO  [5bd6e2a7…] [--9f1c02aa]        example_jobs: job 1 of 3 running
+//! 2026-12-05T13:05:39Z INFO  [5bd6e2a7…] [9f1c02aa-0b77d3e1] example_jobs: job 2 of 3 running
+//! 2026-12-05T13:05:40Z INFO  [5bd6e2a7…] [0b77d3e1-e4a0c65f] example_jobs: job 3 of 3 running
+//! 2026-12-05T13:05:40Z INFO  [5bd6e2a7…] [---]               example_jobs: whoami: called with our ID
 //! ```
 
 use std::fmt;

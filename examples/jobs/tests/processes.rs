@@ -33,7 +33,7 @@ const DEMO: &str = env!("CARGO_BIN_EXE_jobs");
 const WAIT: Duration = Duration::from_secs(30);
 
 /// One line a demo process logged, in the layout of `LogFormat::with_job_ids`:
-/// `INFO  [<id>] [<parent>-<current>] <target>: <message>`.
+/// `<time> INFO  [<id>] [<parent>-<current>] <target>: <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Line {
     /// `web`, `worker-1` or `worker-2`.
@@ -49,7 +49,12 @@ struct Line {
 impl Line {
     fn parse(process: &'static str, raw: &str) -> Option<Self> {
         let absent = |value: &str| (value != "-").then(|| value.to_owned());
-        let (level, rest) = raw.split_once(' ')?;
+        let (time, rest) = raw.split_once(' ')?;
+        // UTC RFC 3339, to the second: `2026-12-05T13:05:39Z`.
+        if !(time.len() == 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z')) {
+            return None;
+        }
+        let (level, rest) = rest.split_once(' ')?;
         let rest = rest.trim_start().strip_prefix('[')?;
         let (id, rest) = rest.split_once("] [")?;
         let (jobs, rest) = rest.split_once("] ")?;
