@@ -74,22 +74,24 @@ impl From<CorrelationId> for Decision {
 }
 
 /// The connection's peer address, asked for once at most.
-enum Peer<F> {
-    Unasked(F),
-    Asked(Option<IpAddr>),
+struct Peer<F> {
+    ask: Option<F>,
+    address: Option<IpAddr>,
 }
 
 impl<F: FnOnce() -> Option<IpAddr>> Peer<F> {
-    fn address(&mut self) -> Option<IpAddr> {
-        if let Self::Asked(address) = self {
-            return *address;
+    fn new(ask: F) -> Self {
+        Self {
+            ask: Some(ask),
+            address: None,
         }
-        let Self::Unasked(ask) = std::mem::replace(self, Self::Asked(None)) else {
-            unreachable!("answered above");
-        };
-        let address = ask();
-        *self = Self::Asked(address);
-        address
+    }
+
+    fn address(&mut self) -> Option<IpAddr> {
+        if let Some(ask) = self.ask.take() {
+            self.address = ask();
+        }
+        self.address
     }
 }
 
@@ -109,7 +111,7 @@ impl CorrelationConfig {
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
         // Asked once at most, and shared by the ID's and the log level's trust policies.
-        let mut peer = Peer::Unasked(peer);
+        let mut peer = Peer::new(peer);
         let sender = self.sender(|| peer.address())?;
         #[allow(unused_mut)] // changed only with `request-log`
         let (mut decision, plan) = self.decide_from(headers, sender);
@@ -145,23 +147,25 @@ impl CorrelationConfig {
             None
         };
         let trusted = header.trust.trusts(peer).unwrap_or(false);
+        if trusted && level.is_some() {
+            return level;
+        }
         let name = &header.name;
-        sync_scope(id.clone(), || match (level, trusted, peer) {
-            (Some(_), true, _) => {}
-            (_, false, Some(peer)) => log::debug!(
+        sync_scope(id.clone(), || match (trusted, peer) {
+            (false, Some(peer)) => log::debug!(
                 target: LOG_TARGET,
                 "Ignored the {name} header from untrusted peer {peer}"
             ),
-            (_, false, None) => log::debug!(
+            (false, None) => log::debug!(
                 target: LOG_TARGET,
                 "Ignored the {name} header: its trust policy does not trust this peer"
             ),
-            (None, true, _) => log::debug!(
+            (true, _) => log::debug!(
                 target: LOG_TARGET,
                 "Ignored the {name} header: its value is not `debug` or `trace`"
             ),
         });
-        level.filter(|_| trusted)
+        None
     }
 
     /// The trust policy's answer for this connection: the peer is asked for only when the
