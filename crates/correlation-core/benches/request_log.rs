@@ -1,0 +1,138 @@
+//! What one log record costs with the `request-log` feature: written as usual, left out
+//! below the level outside any request, kept in a request's buffer, and written out when
+//! the request fails.
+//!
+//! Run with `cargo bench -p correlation-core --bench request_log --features request-log,env-logger`;
+//! results are recorded in `BENCHMARKS.md` at the repository root. Every record goes
+//! through our `log` format, through env_logger, into `io::sink()`, so a written record
+//! pays for its formatting as it would in production, without the cost of a terminal.
+
+use std::hint::black_box;
+use std::io;
+use std::time::{Duration, Instant};
+
+use correlation_core::adapter;
+use correlation_core::request_log::{LogBuffer, RequestLogger};
+use correlation_core::{CorrelationConfig, CorrelationContext};
+use criterion::Criterion;
+use log::{Level, Log, Record};
+
+/// Records a failing request keeps before its `ERROR`, in the flush bench.
+const KEPT_BEFORE_FAILURE: u32 = 100;
+
+/// env_logger with our format into `io::sink()`, letting every record through, as
+/// `RequestLogger` wants its backend.
+fn backend() -> env_logger::Logger {
+    env_logger::Builder::new()
+        .format(correlation_core::format)
+        .filter_level(log::LevelFilter::Trace)
+        .target(env_logger::Target::Pipe(Box::new(io::sink())))
+        .build()
+}
+
+/// Logs one record at `level` through `logger`, as `log`'s macros do once the level
+/// passes `log::max_level`.
+fn log_at(logger: &dyn Log, level: Level, n: u32) {
+    logger.log(
+        &Record::builder()
+            .level(level)
+            .target("shop::checkout")
+            .module_path_static(Some("shop::checkout"))
+            .file_static(Some("src/checkout.rs"))
+            .line(Some(42))
+            .args(format_args!(
+                "cart {n} priced with 3 items, total 42.50 EUR"
+            ))
+            .build(),
+    );
+}
+
+/// A request's context under `config`, with a fresh ID.
+fn request(config: &CorrelationConfig) -> CorrelationContext {
+    adapter::request_context(config, config.generate().into())
+}
+
+fn per_record(c: &mut Criterion) {
+    let config = CorrelationConfig::builder()
+        .log_buffer(LogBuffer::new())
+        .build()
+        .expect("the bench configuration is valid");
+    let plain = backend();
+    let logger = RequestLogger::new(backend()).parse_filters("info");
+    let mut group = c.benchmark_group("request_log");
+
+    // The baseline: env_logger alone, no request.
+    group.bench_function("written, env_logger alone", |b| {
+        b.iter(|| log_at(&plain, Level::Info, black_box(1)))
+    });
+    group.bench_function("written, outside a request", |b| {
+        b.iter(|| log_at(&logger, Level::Info, black_box(1)))
+    });
+    let ok = request(&config);
+    group.bench_function("written, inside a request", |b| {
+        ok.run(|| b.iter(|| log_at(&logger, Level::Info, black_box(1))))
+    });
+    group.bench_function("below the level, outside a request", |b| {
+        b.iter(|| log_at(&logger, Level::Debug, black_box(1)))
+    });
+
+    // Kept: each sample's requests start empty, so what is timed is pushing into a buffer
+    // below its bound, as a request that logs fewer records than the bound does.
+    group.bench_function("kept in the request's buffer", |b| {
+        b.iter_custom(|records| {
+            let mut timed = Duration::ZERO;
+            let mut logged = 0;
+            while logged < records {
+                let context = request(&config);
+                let batch = (records - logged).min(u64::from(KEPT_BEFORE_FAILURE));
+                context.run(|| {
+                    let start = Instant::now();
+                    for n in 0..batch {
+                        log_at(&logger, Level::Debug, black_box(n as u32));
+                    }
+                    timed += start.elapsed();
+                });
+                logged += batch;
+            }
+            timed
+        })
+    });
+
+    // Written out: a request keeps its records, then fails with an `ERROR`; what is
+    // timed is the `ERROR` that writes the kept records and itself, divided per record.
+    group.bench_function("written out when the request fails", |b| {
+        b.iter_custom(|iterations| {
+            let mut timed = Duration::ZERO;
+            let records_per_failure = u64::from(KEPT_BEFORE_FAILURE) + 1;
+            let failures = iterations.div_ceil(records_per_failure);
+            for _ in 0..failures {
+                let context = request(&config);
+                context.run(|| {
+                    for n in 0..KEPT_BEFORE_FAILURE {
+                        log_at(&logger, Level::Debug, n);
+                    }
+                    let start = Instant::now();
+                    log_at(&logger, Level::Error, black_box(0));
+                    timed += start.elapsed();
+                });
+            }
+            // Per record written, scaled to the iterations criterion asked for.
+            timed.mul_f64(iterations as f64 / (failures * records_per_failure) as f64)
+        })
+    });
+    group.finish();
+}
+
+mod harness {
+    use super::*;
+
+    criterion::criterion_group! {
+        name = benches;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(2));
+        targets = per_record
+    }
+}
+
+criterion::criterion_main!(harness::benches);
