@@ -3,7 +3,10 @@
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
 //! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed and
-//! exposed; actix-web's `Logger` writing access-log lines under the request's ID.
+//! exposed; actix-web's `Logger` writing access-log lines under the request's ID. Every
+//! route logs at `DEBUG` before it answers: those lines are written when the request fails
+//! (`/error`, `/panic`), or when a caller on 127.0.0.1 sends `X-Debug-Log: debug`, and
+//! dropped otherwise.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,15 +19,21 @@ use actix_web::middleware::{Logger, Next, from_fn};
 use actix_web::{App, Error, HttpRequest, HttpResponse, ResponseError, web};
 use actix_web_lab::middleware::CatchPanic;
 use bytes::Bytes;
+use correlation_actix::correlation_core::request_log::LogBuffer;
 use correlation_actix::correlation_core::{CorrelationFutureExt, current};
-use correlation_actix::{Correlation, CorrelationConfig, CorrelationId, IdSource};
+use correlation_actix::{Correlation, CorrelationConfig, CorrelationId, IdSource, TrustPolicy};
 use futures_util::StreamExt;
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated.
+/// `traceparent` (so logs join the caller's trace), else generated. A caller on
+/// 127.0.0.1 may raise one request's level with `X-Debug-Log: debug` (or `trace`), and
+/// each request keeps its `DEBUG` lines until it fails.
 pub fn config() -> CorrelationConfig {
+    let operators = TrustPolicy::from_peers(["127.0.0.1/32"]).expect("a valid network");
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .log_level_header("X-Debug-Log", operators)
+        .log_buffer(LogBuffer::new())
         .build()
         .expect("the demo configuration is valid")
 }
@@ -59,6 +68,7 @@ pub fn app(
         .route(
             "/header",
             web::get().to(move |req: HttpRequest| {
+                log::debug!("reading the {request_header} request header");
                 let value = request_header_value(&req, &request_header);
                 async move { value }
             }),
@@ -83,6 +93,7 @@ pub fn app(
 
 async fn index() -> &'static str {
     log::info!("handling the index");
+    log::debug!("the index takes no input");
     nested_work();
     "hello from the actix demo\n"
 }
@@ -93,6 +104,7 @@ fn nested_work() {
 }
 
 async fn id(id: CorrelationId) -> String {
+    log::debug!("reading the ID from the extractor");
     id.to_string()
 }
 
@@ -106,9 +118,11 @@ fn request_header_value(req: &HttpRequest, name: &str) -> String {
 
 async fn spawned() -> Result<String, Error> {
     log::info!("starting a task");
-    // On actix's worker runtime; core's helper carries the ID into the new task.
+    // On actix's worker runtime.
+    log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_actix::correlation_core::spawn(async {
         log::info!("inside the spawned task");
+        log::debug!("reading the ID in the spawned task");
         current()
     });
     id_or_500(task.await)
@@ -116,8 +130,10 @@ async fn spawned() -> Result<String, Error> {
 
 async fn blocking() -> Result<String, Error> {
     log::info!("starting blocking work");
+    log::debug!("spawning on the blocking pool with core's helper, which carries the ID");
     let work = correlation_actix::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
+        log::debug!("reading the ID in the blocking closure");
         current()
     });
     id_or_500(work.await)
@@ -147,11 +163,23 @@ impl std::fmt::Display for DemoError {
 impl ResponseError for DemoError {}
 
 async fn error() -> Result<&'static str, DemoError> {
+    log_error_steps();
     log::error!("the demo error route failed on purpose");
     Err(DemoError)
 }
 
+/// The `DEBUG` lines of the error route: what a failed request's buffer brings with it.
+fn log_error_steps() {
+    for step in 1..=ERROR_STEPS {
+        log::debug!("preparing to fail: step {step} of {ERROR_STEPS}");
+    }
+}
+
+/// How many `DEBUG` lines the error route logs before its `ERROR` line.
+const ERROR_STEPS: usize = 3;
+
 async fn panics() -> &'static str {
+    log::debug!("about to panic on purpose");
     panic!("the demo panic route panicked on purpose")
 }
 
@@ -161,6 +189,7 @@ async fn websocket(
     id: CorrelationId,
 ) -> Result<HttpResponse, Error> {
     log::info!("upgrading to a WebSocket");
+    log::debug!("the echo runs in a task of its own, under the request's ID");
     let (response, session, messages) = actix_ws::handle(&req, body)?;
     // The session runs in a task of its own, after the upgrade response has left:
     // attach the request's ID to it.
@@ -192,6 +221,7 @@ async fn echo(mut session: actix_ws::Session, mut messages: actix_ws::MessageStr
 /// Headers of its own, repeated ones included, and a correlation header the middleware
 /// replaces.
 async fn cookies() -> HttpResponse {
+    log::debug!("setting two cookies, a header of the demo's own and a correlation header");
     HttpResponse::Ok()
         .append_header(("set-cookie", "a=1"))
         .append_header(("set-cookie", "b=2"))
@@ -201,6 +231,7 @@ async fn cookies() -> HttpResponse {
 }
 
 async fn stream() -> HttpResponse {
+    log::debug!("streaming 3 chunks");
     let chunks = futures_util::stream::iter(0..3).then(|n| async move {
         actix_web::rt::time::sleep(Duration::from_millis(1)).await;
         log::info!("streaming chunk {n}");
@@ -213,6 +244,7 @@ async fn stream() -> HttpResponse {
 
 /// A response of known size, read after the handler has returned.
 async fn download() -> &'static str {
+    log::debug!("answering a body of known size");
     "downloaded\n"
 }
 

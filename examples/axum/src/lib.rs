@@ -3,6 +3,9 @@
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
 //! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed and exposed.
+//! Every route logs at `DEBUG` before it answers: those lines are written when the
+//! request fails (`/error`, `/panic`), or when a caller on 127.0.0.1 sends
+//! `X-Debug-Log: debug`, and dropped otherwise.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,8 +19,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use correlation_axum::correlation_core::request_log::LogBuffer;
 use correlation_axum::correlation_core::{CorrelationFutureExt, current};
-use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer, IdSource};
+use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer, IdSource, TrustPolicy};
 use futures_util::StreamExt;
 use http::Method;
 use http_body::{Frame, SizeHint};
@@ -28,10 +32,15 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated.
+/// `traceparent` (so logs join the caller's trace), else generated. A caller on
+/// 127.0.0.1 may raise one request's level with `X-Debug-Log: debug` (or `trace`), and
+/// each request keeps its `DEBUG` lines until it fails.
 pub fn config() -> CorrelationConfig {
+    let operators = TrustPolicy::from_peers(["127.0.0.1/32"]).expect("a valid network");
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .log_level_header("X-Debug-Log", operators)
+        .log_buffer(LogBuffer::new())
         .build()
         .expect("the demo configuration is valid")
 }
@@ -99,12 +108,16 @@ fn routes(config: &CorrelationConfig) -> Router {
         .route(
             "/header",
             get(move |headers: HeaderMap| async move {
+                log::debug!("reading the {request_header} request header");
                 request_header_value(&headers, &request_header)
             }),
         )
         .route(
             "/id",
-            get(|id: CorrelationId| async move { id.to_string() }),
+            get(|id: CorrelationId| async move {
+                log::debug!("reading the ID from the extractor");
+                id.to_string()
+            }),
         )
         .route("/spawn", get(spawned))
         .route("/blocking", get(blocking))
@@ -135,6 +148,7 @@ fn access_log() -> TraceLayer<
 
 async fn index() -> &'static str {
     log::info!("handling the index");
+    log::debug!("the index takes no input");
     nested_work();
     "hello from the axum demo\n"
 }
@@ -154,8 +168,10 @@ fn request_header_value(headers: &HeaderMap, name: &http::HeaderName) -> String 
 
 async fn spawned() -> Result<String, StatusCode> {
     log::info!("starting a task");
+    log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_axum::correlation_core::spawn(async {
         log::info!("inside the spawned task");
+        log::debug!("reading the ID in the spawned task");
         current()
     });
     id_or_500(task.await)
@@ -163,8 +179,10 @@ async fn spawned() -> Result<String, StatusCode> {
 
 async fn blocking() -> Result<String, StatusCode> {
     log::info!("starting blocking work");
+    log::debug!("spawning on the blocking pool with core's helper, which carries the ID");
     let work = correlation_axum::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
+        log::debug!("reading the ID in the blocking closure");
         current()
     });
     id_or_500(work.await)
@@ -191,15 +209,28 @@ impl IntoResponse for DemoError {
 }
 
 async fn error() -> Result<&'static str, DemoError> {
+    log_error_steps();
     Err(DemoError)
 }
 
+/// The `DEBUG` lines of the error route: what a failed request's buffer brings with it.
+fn log_error_steps() {
+    for step in 1..=ERROR_STEPS {
+        log::debug!("preparing to fail: step {step} of {ERROR_STEPS}");
+    }
+}
+
+/// How many `DEBUG` lines the error route logs before its `ERROR` line.
+const ERROR_STEPS: usize = 3;
+
 async fn panics() -> &'static str {
+    log::debug!("about to panic on purpose");
     panic!("the demo panic route panicked on purpose")
 }
 
 async fn websocket(upgrade: WebSocketUpgrade, id: CorrelationId) -> Response {
     log::info!("upgrading to a WebSocket");
+    log::debug!("the echo runs in a task of its own, under the request's ID");
     // The upgrade callback runs in a task of its own: attach the request's ID to it.
     upgrade.on_upgrade(move |socket| echo(socket).with_correlation_id(id.into_inner()))
 }
@@ -224,6 +255,7 @@ async fn echo(mut socket: WebSocket) {
 
 /// Headers of its own, repeated ones included, and a correlation header the layer replaces.
 async fn cookies() -> impl IntoResponse {
+    log::debug!("setting two cookies, a header of the demo's own and a correlation header");
     (
         AppendHeaders([
             (http::header::SET_COOKIE, "a=1"),
@@ -239,6 +271,7 @@ async fn cookies() -> impl IntoResponse {
 }
 
 async fn stream() -> Body {
+    log::debug!("streaming 3 chunks");
     let chunks = futures_util::stream::iter(0..3).then(|n| async move {
         tokio::time::sleep(Duration::from_millis(1)).await;
         log::info!("streaming chunk {n}");
@@ -249,6 +282,7 @@ async fn stream() -> Body {
 
 /// A response of known size, read after the handler has returned.
 async fn download() -> &'static str {
+    log::debug!("answering a body of known size");
     "downloaded\n"
 }
 

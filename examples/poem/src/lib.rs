@@ -3,7 +3,9 @@
 //!
 //! Routes: `/`, `/id`, `/header`, `/spawn`, `/blocking`, `/error`, `/panic`, `/ws`,
 //! `/stream`, `/download`, `/cookies`; CORS open to any origin with the correlation header allowed
-//! and exposed.
+//! and exposed. Every route logs at `DEBUG` before it answers: those lines are written when
+//! the request fails (`/error`, `/panic`), or when a caller on 127.0.0.1 sends
+//! `X-Debug-Log: debug`, and dropped otherwise.
 
 use std::fmt;
 use std::io;
@@ -13,8 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use correlation_poem::correlation_core::request_log::LogBuffer;
 use correlation_poem::correlation_core::{CorrelationFutureExt, current};
-use correlation_poem::{Correlation, CorrelationConfig, CorrelationId, IdSource};
+use correlation_poem::{Correlation, CorrelationConfig, CorrelationId, IdSource, TrustPolicy};
 use futures_util::{SinkExt, StreamExt};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
@@ -25,10 +28,15 @@ use poem::web::websocket::{Message, WebSocket, WebSocketStream};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
-/// `traceparent` (so logs join the caller's trace), else generated.
+/// `traceparent` (so logs join the caller's trace), else generated. A caller on
+/// 127.0.0.1 may raise one request's level with `X-Debug-Log: debug` (or `trace`), and
+/// each request keeps its `DEBUG` lines until it fails.
 pub fn config() -> CorrelationConfig {
+    let operators = TrustPolicy::from_peers(["127.0.0.1/32"]).expect("a valid network");
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
+        .log_level_header("X-Debug-Log", operators)
+        .log_buffer(LogBuffer::new())
         .build()
         .expect("the demo configuration is valid")
 }
@@ -49,6 +57,7 @@ pub fn app(config: CorrelationConfig) -> impl Endpoint<Output = Response> {
         .at(
             "/header",
             get(poem::endpoint::make_sync(move |request: Request| {
+                log::debug!("reading the {request_header} request header");
                 request_header_value(&request, &request_header)
             })),
         )
@@ -71,6 +80,7 @@ pub fn app(config: CorrelationConfig) -> impl Endpoint<Output = Response> {
 #[handler]
 fn index() -> &'static str {
     log::info!("handling the index");
+    log::debug!("the index takes no input");
     nested_work();
     "hello from the poem demo\n"
 }
@@ -82,6 +92,7 @@ fn nested_work() {
 
 #[handler]
 fn show_id(id: CorrelationId) -> String {
+    log::debug!("reading the ID from the extractor");
     id.to_string()
 }
 
@@ -97,8 +108,10 @@ fn request_header_value(request: &Request, name: &HeaderName) -> String {
 #[handler]
 async fn spawned() -> poem::Result<String> {
     log::info!("starting a task");
+    log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_poem::correlation_core::spawn(async {
         log::info!("inside the spawned task");
+        log::debug!("reading the ID in the spawned task");
         current()
     });
     id_or_500(task.await)
@@ -107,8 +120,10 @@ async fn spawned() -> poem::Result<String> {
 #[handler]
 async fn blocking() -> poem::Result<String> {
     log::info!("starting blocking work");
+    log::debug!("spawning on the blocking pool with core's helper, which carries the ID");
     let work = correlation_poem::correlation_core::spawn_blocking(|| {
         log::info!("inside the blocking closure");
+        log::debug!("reading the ID in the blocking closure");
         current()
     });
     id_or_500(work.await)
@@ -143,18 +158,31 @@ impl ResponseError for DemoError {
 
 #[handler]
 fn error() -> Result<&'static str, DemoError> {
+    log_error_steps();
     log::error!("the demo error route failed on purpose");
     Err(DemoError)
 }
 
+/// The `DEBUG` lines of the error route: what a failed request's buffer brings with it.
+fn log_error_steps() {
+    for step in 1..=ERROR_STEPS {
+        log::debug!("preparing to fail: step {step} of {ERROR_STEPS}");
+    }
+}
+
+/// How many `DEBUG` lines the error route logs before its `ERROR` line.
+const ERROR_STEPS: usize = 3;
+
 #[handler]
 fn panics() -> &'static str {
+    log::debug!("about to panic on purpose");
     panic!("the demo panic route panicked on purpose")
 }
 
 #[handler]
 fn websocket(upgrade: WebSocket, id: CorrelationId) -> impl IntoResponse {
     log::info!("upgrading to a WebSocket");
+    log::debug!("the echo runs in a task of its own, under the request's ID");
     // poem runs the upgrade callback in a task of its own: attach the request's ID to it.
     upgrade.on_upgrade(move |socket| echo(socket).with_correlation_id(id.into_inner()))
 }
@@ -181,6 +209,7 @@ async fn echo(mut socket: WebSocketStream) {
 /// replaces.
 #[handler]
 fn cookies() -> Response {
+    log::debug!("setting two cookies, a header of the demo's own and a correlation header");
     Response::builder()
         .header("set-cookie", "a=1")
         .header("set-cookie", "b=2")
@@ -193,6 +222,7 @@ fn cookies() -> Response {
 /// while poem writes the body.
 #[handler]
 fn stream() -> Body {
+    log::debug!("streaming 3 chunks");
     let chunks = futures_util::stream::iter(0..3).then(|n| async move {
         tokio::time::sleep(Duration::from_millis(1)).await;
         log::info!("streaming chunk {n}");
@@ -204,6 +234,7 @@ fn stream() -> Body {
 /// A response of known size, read after the handler has returned.
 #[handler]
 fn download() -> &'static str {
+    log::debug!("answering a body of known size");
     "downloaded\n"
 }
 

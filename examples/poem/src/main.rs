@@ -6,16 +6,28 @@
 //!
 //! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
 //! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
+//! `curl localhost:8080/error` also writes the DEBUG lines the failed request kept, and
+//! `curl -H 'X-Debug-Log: debug' localhost:8080/` writes those of a request that succeeds.
 
+use correlation_core::request_log::RequestLogger;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    env_logger::Builder::new()
+    let config = example_poem::config();
+    // env_logger writes every record it is given, in our format; `RequestLogger` decides
+    // which: INFO and above (or what `RUST_LOG` says), a request's DEBUG lines when it
+    // fails, and everything of a request its caller raised.
+    let backend = env_logger::Builder::new()
         .format(correlation_core::format)
-        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
-        .init();
+        .filter_level(log::LevelFilter::Trace)
+        .build();
+    RequestLogger::new(backend)
+        .parse_filters("info")
+        .parse_env("RUST_LOG")
+        .init(&config)
+        .map_err(std::io::Error::other)?;
     // Every panic logged on one line under its request's ID (the panic-catching
     // middleware then answers 500).
     correlation_core::install_panic_hook();
@@ -32,7 +44,7 @@ async fn main() -> std::io::Result<()> {
     }
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            example_poem::app(example_poem::config()),
+            example_poem::app(config),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },
