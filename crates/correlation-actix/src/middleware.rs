@@ -172,8 +172,10 @@ fn actix_status(status: correlation_core::http::StatusCode) -> StatusCode {
         .expect("http 0.2 accepts every status code http 1 accepts")
 }
 
-/// Actix's request headers as core's sources read them. Remembers the last value found, so
-/// that an accepted ID is put back on the request (and echoed) as that very value.
+/// Actix's request headers as core's sources read them. Remembers the last value found
+/// under an incoming ID header, so that an accepted ID is put back on the request (and
+/// echoed) as that very value; not one found under another name (a trace context, the log
+/// level header), which core may read after the ID's.
 struct ActixHeaders<'a> {
     map: &'a header::HeaderMap,
     config: &'a ActixConfig,
@@ -181,9 +183,15 @@ struct ActixHeaders<'a> {
 }
 
 impl<'a> ActixHeaders<'a> {
-    fn first(&self, mut values: std::slice::Iter<'a, HeaderValue>) -> Option<FirstValue<'a>> {
+    fn first(
+        &self,
+        mut values: std::slice::Iter<'a, HeaderValue>,
+        remember: bool,
+    ) -> Option<FirstValue<'a>> {
         let first = values.next()?;
-        self.found.set(Some(first));
+        if remember {
+            self.found.set(Some(first));
+        }
         Some(FirstValue::from_bytes(
             first.as_bytes(),
             values.next().is_none(),
@@ -193,16 +201,16 @@ impl<'a> ActixHeaders<'a> {
 
 impl RequestHeaders for ActixHeaders<'_> {
     fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
-        let known = self.config.names.iter().find(|(known, _)| known == name);
-        self.first(match known {
-            Some((_, actix)) => self.map.get_all(actix),
-            // A trace-context or custom source's header: looked up by the request's own
-            // name, since actix's map would allocate an `http` 0.2 name for it.
+        match self.config.names.iter().find(|(known, _)| known == name) {
+            Some((_, actix)) => self.first(self.map.get_all(actix), true),
+            // A trace-context or custom source's header, or the log level header: looked
+            // up by the request's own name, since actix's map would allocate an `http` 0.2
+            // name for it.
             None => {
                 let actix = self.map.keys().find(|key| key.as_str() == name.as_str())?;
-                self.map.get_all(actix)
+                self.first(self.map.get_all(actix), false)
             }
-        })
+        }
     }
 }
 
