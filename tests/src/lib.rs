@@ -2,12 +2,15 @@
 //! adapter's demo server (the demo contract), with log output captured in memory.
 //!
 //! Each adapter has a starter in [`servers`] and a test file in `tests/` that expands
-//! [`conformance_suite!`] with it, so every scenario runs once per adapter.
+//! [`conformance_suite!`] with it, so every scenario runs once per adapter. The
+//! request-log rows, which need the demos' output filter in front of the capture, run in
+//! test binaries of their own (`tests/<framework>_request_log.rs`, [`request_log_suite!`]).
 
 use std::fmt;
 use std::net::SocketAddr;
 
 pub mod client;
+pub mod request_log;
 pub mod scenarios;
 pub mod servers;
 

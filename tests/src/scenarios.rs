@@ -210,11 +210,11 @@ fn warnings_for(id: &str) -> Vec<CapturedRecord> {
 /// How long a scenario waits for log lines written after the response has left (some
 /// adapters log from other threads then): generous, because a loaded machine delays them,
 /// and spent only when something is wrong.
-const LATE_LINES: Duration = Duration::from_secs(15);
+pub const LATE_LINES: Duration = Duration::from_secs(15);
 
 /// Polls `check` until it is satisfied, or [`LATE_LINES`] has passed: returns its last
 /// answer either way, for the caller to assert on.
-async fn eventually<T>(mut check: impl FnMut() -> (bool, T)) -> T {
+pub async fn eventually<T>(mut check: impl FnMut() -> (bool, T)) -> T {
     let deadline = tokio::time::Instant::now() + LATE_LINES;
     loop {
         let (done, answer) = check();
@@ -1295,19 +1295,25 @@ pub async fn malformed_traceparent_is_replaced_with_one_warning(
     assert_never_logged(&trace_id[..24].to_uppercase());
 }
 
-/// `GET /id` from a client bound to `local`, with `headers`.
-async fn get_from(server: &TestServer, local: [u8; 4], headers: HeaderMap) -> Reply {
+/// `GET path` from a client bound to `local` (a loopback address, so the server sees
+/// that peer), with `headers`.
+pub async fn get_from(
+    server: &TestServer,
+    local: [u8; 4],
+    path: &str,
+    headers: HeaderMap,
+) -> Reply {
     let client = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from(local))
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let response = client
-        .get(server.url("/id"))
+        .get(server.url(path))
         .headers(headers)
         .send()
         .await
-        .unwrap_or_else(|err| panic!("GET /id from {local:?}: {err}"));
+        .unwrap_or_else(|err| panic!("GET {path} from {local:?}: {err}"));
     Reply::read(response, "x-request-id").await
 }
 
@@ -1327,7 +1333,7 @@ pub async fn only_trusted_peers_set_the_id(start: &Starter) {
     let with_trace = traceparent_headers(&traceparent(&trace_id));
 
     for (headers, sent) in [(&with_id, &id), (&with_trace, &trace_id)] {
-        let untrusted = get_from(&server, [127, 0, 0, 2], headers.clone()).await;
+        let untrusted = get_from(&server, [127, 0, 0, 2], "/id", headers.clone()).await;
         assert_eq!(untrusted.status, 200);
         let new = untrusted.id();
         assert!(
@@ -1350,7 +1356,7 @@ pub async fn only_trusted_peers_set_the_id(start: &Starter) {
         assert!(warnings_for(new).is_empty());
         assert!(logs().records_for(sent).is_empty());
 
-        let trusted = get_from(&server, [127, 0, 0, 1], headers.clone()).await;
+        let trusted = get_from(&server, [127, 0, 0, 1], "/id", headers.clone()).await;
         assert_eq!(trusted.id(), sent.as_str());
         assert_eq!(trusted.body, sent.as_str());
     }
