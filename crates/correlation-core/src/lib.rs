@@ -67,7 +67,9 @@
 //!   trusted caller raises one request's log level with a header
 //!   ([`CorrelationConfigBuilder::log_level_header`]), and each request keeps its records
 //!   below the output level, written only if it fails (`request_log::LogBuffer`); the
-//!   `request_log::RequestLogger` sits between `log` and any backend.
+//!   `request_log::RequestLogger` sits between `log` and any backend, and with
+//!   `tracing`, `request_log::RequestFilter` and its writer do the same for a
+//!   `tracing-subscriber` fmt layer.
 //! - [`install_panic_hook`]: every panic logged at `ERROR`, on one line, under the ID of
 //!   the request or job that panicked.
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
@@ -97,11 +99,11 @@
 //! |---|---|
 //! | `env-logger` | [`format`](fn@format), and [`LogFormat`] for `env_logger::Builder::format` |
 //! | `kv` | [`CorrelationLogger`], adding `correlation_id` to every `log` record |
-//! | `request-log` | `request_log`: a per-request log level from trusted callers, and each request's records below the output level kept and written when it fails (`RequestLogger`, `LogBuffer`) |
+//! | `request-log` | `request_log`: a per-request log level from trusted callers, and each request's records below the output level kept and written when it fails (`RequestLogger`, `LogBuffer`; with `tracing`, `RequestFilter`) |
 //! | `serde` | `Serialize` / `Deserialize` for [`CorrelationId`], [`JobId`] and [`JobCarrier`] (validated) |
 //! | `test-util` | test helpers only: [`test_util::LogCapture`], capturing log records with their ID, for your tests |
 //! | `test-util-tracing` | test helpers only: [`test_util::TracingCapture`], `tracing-subscriber`'s JSON output captured in memory (turns on `test-util`) |
-//! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers |
+//! | `tracing` | a `correlation` span recording `correlation_id` around each request (see [`CorrelationContext`]), carried by the spawn helpers; with `request-log`, `request_log::RequestFilter` and `RequestWriter` for `tracing-subscriber` 0.3's fmt layer |
 //! | `opentelemetry` | [`strategy::OpenTelemetryTraceId`]: the current OpenTelemetry trace ID as the generated ID (opentelemetry 0.33 with tracing-opentelemetry 0.34; turns on `tracing`) |
 //! | `sentry` | a Sentry hub per request, tagged `transaction_id` (configurable), carried by the spawn helpers |
 //! | `reqwest` | `propagation::PropagateCorrelationMiddleware` for `reqwest-middleware` 0.4 (reqwest 0.12) and 0.5 (reqwest 0.13) clients |

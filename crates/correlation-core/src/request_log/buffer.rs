@@ -24,8 +24,8 @@ pub(crate) struct Entry {
 enum Kind {
     /// A `log` record, rebuilt and passed to the logger when written out.
     Log(Box<LogEntry>),
-    /// A line its stack has already formatted (the `tracing` layer's), and how to write it.
-    #[allow(dead_code)] // made by the `tracing` layer
+    /// A line its stack has already formatted (the `tracing` writer's), and how to write it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     Formatted { bytes: Vec<u8>, write: WriteLine },
 }
 
@@ -68,7 +68,7 @@ impl Entry {
     }
 
     /// A line already formatted, logged now, that `write` writes out.
-    #[allow(dead_code)] // for the `tracing` layer
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn formatted(bytes: Vec<u8>, write: WriteLine) -> Self {
         Self {
             logged_at: SystemTime::now(),
@@ -127,6 +127,10 @@ impl Entry {
 pub(crate) struct RequestBuffer {
     settings: Arc<BufferSettings>,
     state: Mutex<State>,
+    /// The subscriber current when the request began: the notice of a flush of
+    /// formatted lines is its event.
+    #[cfg(feature = "tracing")]
+    dispatch: tracing_core::Dispatch,
 }
 
 #[derive(Default)]
@@ -139,6 +143,9 @@ struct State {
     last_dropped_at: Option<SystemTime>,
     /// Written out: the request has failed, and its records are written from now on.
     flushed: bool,
+    /// Some record was a formatted line: the notice of a flush is a `tracing` event.
+    #[cfg(feature = "tracing")]
+    formatted: bool,
 }
 
 impl RequestBuffer {
@@ -146,6 +153,8 @@ impl RequestBuffer {
         Self {
             settings,
             state: Mutex::default(),
+            #[cfg(feature = "tracing")]
+            dispatch: super::subscriber::current_dispatch(),
         }
     }
 
@@ -161,6 +170,10 @@ impl RequestBuffer {
         let mut state = self.lock();
         if state.flushed {
             return Err(entry);
+        }
+        #[cfg(feature = "tracing")]
+        if matches!(entry.kind, Kind::Formatted { .. }) {
+            state.formatted = true;
         }
         let settings = &*self.settings;
         if size > settings.max_bytes {
@@ -182,7 +195,7 @@ impl RequestBuffer {
     }
 
     /// Whether the buffer has been written out (the request has failed).
-    #[allow(dead_code)] // for the `tracing` layer
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn is_flushed(&self) -> bool {
         self.lock().flushed
     }
@@ -190,8 +203,11 @@ impl RequestBuffer {
     /// Writes out what it holds, once: a line saying how many records were dropped, if
     /// any, then the records in the order they were logged, each with its own time. From
     /// then on [`push`](Self::push) gives records back, to be written at once.
+    ///
+    /// The line about dropped records is a record for `sink`, or, when the records were
+    /// formatted lines, an event for the request's `tracing` subscriber.
     pub(crate) fn flush(&self, sink: &dyn Log) {
-        let (entries, dropped, last_dropped_at) = {
+        let (entries, dropped, last_dropped_at, formatted) = {
             let mut state = self.lock();
             if state.flushed {
                 return;
@@ -203,23 +219,38 @@ impl RequestBuffer {
                     ..State::default()
                 },
             );
-            (state.entries, state.dropped, state.last_dropped_at)
+            #[cfg(feature = "tracing")]
+            let formatted = state.formatted;
+            #[cfg(not(feature = "tracing"))]
+            let formatted = false;
+            (
+                state.entries,
+                state.dropped,
+                state.last_dropped_at,
+                formatted,
+            )
         };
         // Written outside the lock: a logger that logs while writing comes back here.
         if let Some(at) = last_dropped_at {
-            let settings = &*self.settings;
-            with_record_time(at, || {
-                sink.log(
-                    &Record::builder()
-                        .level(Level::Info)
-                        .target(LOG_TARGET)
-                        .args(format_args!(
-                            "{dropped} earlier records of this request were dropped from its log buffer, which keeps at most {} records and {} bytes",
-                            settings.max_records, settings.max_bytes
-                        ))
-                        .build(),
-                );
-            });
+            let notice = Dropped {
+                dropped,
+                settings: &self.settings,
+            };
+            #[cfg(feature = "tracing")]
+            if formatted {
+                super::subscriber::write_notice(&self.dispatch, format_args!("{notice}"));
+            }
+            if !formatted {
+                with_record_time(at, || {
+                    sink.log(
+                        &Record::builder()
+                            .level(Level::Info)
+                            .target(LOG_TARGET)
+                            .args(format_args!("{notice}"))
+                            .build(),
+                    );
+                });
+            }
         }
         for entry in &entries {
             entry.write_out(sink);
@@ -228,6 +259,22 @@ impl RequestBuffer {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The line a flush starts with when records were dropped.
+struct Dropped<'a> {
+    dropped: usize,
+    settings: &'a BufferSettings,
+}
+
+impl std::fmt::Display for Dropped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} earlier records of this request were dropped from its log buffer, which keeps at most {} records and {} bytes",
+            self.dropped, self.settings.max_records, self.settings.max_bytes
+        )
     }
 }
 

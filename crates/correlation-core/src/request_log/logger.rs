@@ -15,6 +15,13 @@ thread_local! {
     static REPLAYING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether a buffer is being written out on this thread: what reaches a logger or a
+/// `tracing` writer now goes straight out.
+#[cfg(feature = "tracing")]
+pub(super) fn is_replaying() -> bool {
+    REPLAYING.get()
+}
+
 /// Runs `f`, in which records reaching a [`RequestLogger`] go straight to its backend.
 pub(super) fn replaying<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);

@@ -14,11 +14,22 @@
 //!   `DEBUG`) that the output level leaves out. They are written when the request fails —
 //!   a `5xx` response, a panic under its ID or a record at `ERROR` in its scope — and
 //!   dropped when it ends otherwise.
-//! - [`RequestLogger`]: the `log` logger that does both, between `log` and any backend.
+//! - What does both for your logging stack:
+//!   - `log`: [`RequestLogger`], a logger between `log` and any backend (env_logger, a
+//!     JSON logger).
+//!   - `tracing` (with the `tracing` feature too): `RequestFilter`, the per-layer filter
+//!     of a `tracing-subscriber` fmt layer (text or `.json()`), and the writer it wraps
+//!     for that layer, `RequestWriter`. Kept lines are kept formatted, so a flushed line
+//!     shows the time it was logged at. `log` records bridged by `tracing-log` are
+//!     events like any other.
 //!
-//! Everything the request's ID covers is covered: the handler, the spawn helpers,
-//! blocking closures, the response body. A record logged outside any request goes to the
-//! output filter alone, as it would without this module.
+//! Both read the output filter in `RUST_LOG` syntax. Everything the request's ID covers is
+//! covered: the handler, the spawn helpers, blocking closures, the response body, and the
+//! jobs run by [`JobCarrier::into_context_with`](crate::JobCarrier::into_context_with)
+//! with a buffer of their own. A record logged outside any request goes to the output
+//! filter alone, as it would without this module.
+//!
+//! With `log`:
 //!
 //! ```
 //! use correlation_core::adapter;
@@ -56,6 +67,35 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! With `tracing`, the same configuration and a fmt layer (see `RequestFilter` for one
+//! that asserts what it prints):
+//!
+//! ```
+//! # #[cfg(feature = "tracing")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use correlation_core::request_log::{LogBuffer, RequestFilter};
+//! use correlation_core::{CorrelationConfig, TrustPolicy};
+//! use tracing_subscriber::prelude::*;
+//!
+//! let config = CorrelationConfig::builder()
+//!     .log_level_header("X-Debug-Log", TrustPolicy::from_peers(["127.0.0.1/32"])?)
+//!     .log_buffer(LogBuffer::new().level("debug"))
+//!     .build()?;
+//! let filter = RequestFilter::new(&config).parse_env("RUST_LOG");
+//! tracing_subscriber::registry()
+//!     .with(
+//!         tracing_subscriber::fmt::layer()
+//!             .json()
+//!             .with_writer(filter.writer(std::io::stdout))
+//!             .with_filter(filter),
+//!     )
+//!     .init();
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "tracing"))]
+//! # fn main() {}
+//! ```
 
 use std::sync::Arc;
 
@@ -65,11 +105,16 @@ use crate::config::ConfigError;
 
 mod buffer;
 mod logger;
+#[cfg(feature = "tracing")]
+mod subscriber;
 
-#[allow(unused_imports)] // the `tracing` layer pushes its own entries
-pub(crate) use buffer::Entry;
 pub(crate) use buffer::RequestBuffer;
 pub use logger::RequestLogger;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use subscriber::{RequestFilter, RequestWriter};
+
+use buffer::Entry;
 
 /// The most records a request keeps by default.
 const DEFAULT_MAX_RECORDS: usize = 1000;
@@ -87,8 +132,8 @@ const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 ///   [`max_bytes`](Self::max_bytes) (default 256 KiB): the bound per request. Past it the
 ///   oldest records go, and the flush starts with a line (target `correlation`) saying
 ///   how many. The bytes counted are the record's text (message, target, module, file,
-///   key-values) plus a fixed overhead per record, so a request never holds much more
-///   than `max_bytes` of memory for its records.
+///   key-values; with `tracing`, the formatted line) plus a fixed overhead per record, so
+///   a request never holds much more than `max_bytes` of memory for its records.
 ///
 /// Invalid directives fail [`build`](crate::CorrelationConfigBuilder::build).
 ///
@@ -214,13 +259,13 @@ impl RequestLog {
     }
 
     /// The level the request's caller raised it to (`Off` when not raised).
-    #[allow(dead_code)] // for the `tracing` layer
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn raised(&self) -> LevelFilter {
         self.raised
     }
 
     /// The request's buffer, if buffering is configured.
-    #[allow(dead_code)] // for the `tracing` layer
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn buffer(&self) -> Option<&RequestBuffer> {
         self.buffer.as_ref()
     }
@@ -271,5 +316,7 @@ impl RequestLog {
     }
 }
 
+#[cfg(all(test, feature = "tracing"))]
+mod subscriber_tests;
 #[cfg(test)]
 mod tests;
