@@ -147,6 +147,33 @@
 //! request's scope (`[-]`). `Logger` writes no line for an `Err` from the services inside
 //! it (such as a panic caught by `CatchPanic`).
 //!
+//! With `incoming_header_names` or `header_name`, the request header is the first
+//! configured name, and `%{x-request-id}i` prints `-`. Build the format from the
+//! configuration instead:
+//!
+//! ```
+//! use actix_web::{App, middleware::Logger, web};
+//! use correlation_actix::correlation_core::{self, ConfigError};
+//! use correlation_actix::{Correlation, CorrelationConfig};
+//!
+//! fn main() -> Result<(), ConfigError> {
+//!     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+//!         .format(correlation_core::format)
+//!         .init();
+//!     let config = CorrelationConfig::builder()
+//!         .incoming_header_names(["X-Correlation-ID", "X-Request-ID"])
+//!         .build()?;
+//!     // `%{x-correlation-id}i`: the request header our middleware writes
+//!     let format = format!(r#"%a "%r" %s %{{{}}}i"#, config.request_header_name());
+//!     let app = App::new()
+//!         .route("/", web::get().to(|| async { "hello" }))
+//!         .wrap(Logger::new(&format)) // inside ours
+//!         .wrap(Correlation::with_config(config));
+//!     // `GET /` prints: INFO  [<id>] actix_web::middleware::logger: ... "GET / HTTP/1.1" 200 <id>
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # WebSockets
 //!
 //! With `actix-ws`, the session runs in a task of its own that outlives the request's
