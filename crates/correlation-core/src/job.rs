@@ -37,7 +37,9 @@ pub fn parent_job_id() -> Option<JobId> {
 }
 
 /// What a job takes across a queue: the correlation ID of whoever enqueued it and, when
-/// a job enqueued it, that job's ID (the new job's parent).
+/// a job enqueued it, that job's ID (the new job's parent); with the `request-log`
+/// feature, the raised log level of a request that
+/// [takes it into its jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
 ///
 /// [`capture`](Self::capture) it when enqueueing, store it in the job's metadata (it is
 /// `Serialize` / `Deserialize` with the `serde` feature; the `apalis` feature stores it
@@ -85,17 +87,33 @@ pub struct JobCarrier {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     parent_job_id: Option<JobId>,
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "carried_level"
+        )
+    )]
+    log_level: Option<log::LevelFilter>,
 }
 
 impl JobCarrier {
     /// The caller's correlation ID and current job ID, to enqueue a job with: in a
     /// request, the request's ID and no parent; in a job, the job's correlation ID and
-    /// its job ID as the parent; elsewhere, nothing (the job generates its own ID).
+    /// its job ID as the parent; elsewhere, nothing (the job generates its own ID). With
+    /// the `request-log` feature, also the caller's raised log level when its
+    /// configuration [takes it into jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
     #[must_use]
     pub fn capture() -> Self {
         Self {
             correlation_id: crate::context::current(),
             parent_job_id: current_job_id(),
+            #[cfg(feature = "request-log")]
+            log_level: crate::context::with_current_log(|log| {
+                log.and_then(crate::request_log::RequestLog::level_for_jobs)
+            }),
         }
     }
 
@@ -105,6 +123,8 @@ impl JobCarrier {
         Self {
             correlation_id,
             parent_job_id,
+            #[cfg(feature = "request-log")]
+            log_level: None,
         }
     }
 
@@ -119,34 +139,94 @@ impl JobCarrier {
         self.parent_job_id.as_ref()
     }
 
+    /// The level the job will log at besides the output level: `Debug` or `Trace` when a
+    /// raised request enqueued it and its configuration
+    /// [takes the level into jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, CorrelationId, JobCarrier, TrustPolicy, adapter};
+    /// use http::HeaderMap;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = CorrelationConfig::builder()
+    ///     .log_level_header("X-Debug-Log", TrustPolicy::from_peers(["127.0.0.1/32"])?)
+    ///     .log_level_into_jobs(true)
+    ///     .build()?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-debug-log", "debug".parse()?);
+    /// let peer = || Some("127.0.0.1".parse().unwrap());
+    /// let (decision, _) = adapter::decide_request(&config, &headers, peer)?;
+    /// let request = adapter::request_context(&config, decision);
+    ///
+    /// let carrier = request.run(JobCarrier::capture);
+    /// assert_eq!(carrier.log_level(), Some(log::LevelFilter::Debug));
+    /// assert_eq!(JobCarrier::capture().log_level(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+    pub fn log_level(&self) -> Option<log::LevelFilter> {
+        self.log_level
+    }
+
+    /// The carrier with `level` as its carried level, read from a queue's metadata.
+    #[cfg(all(feature = "request-log", feature = "apalis"))]
+    pub(crate) fn with_log_level(mut self, level: Option<log::LevelFilter>) -> Self {
+        self.log_level = level;
+        self
+    }
+
+    /// The raised level and log buffer of a run of the job: the carried level, `config`'s
+    /// buffer, and whether its own jobs take the level along.
+    #[cfg(feature = "request-log")]
+    pub(crate) fn job_log(
+        &self,
+        config: Option<&CorrelationConfig>,
+    ) -> Option<crate::request_log::RequestLog> {
+        crate::request_log::RequestLog::new(
+            self.log_level,
+            config.and_then(CorrelationConfig::log_buffer_settings),
+            config.is_some_and(CorrelationConfig::log_level_into_jobs),
+        )
+    }
+
     /// The context to run the job in: the carried correlation ID (or a new UUID v4, 32
-    /// hex characters, when none was carried), a fresh job ID, and the carried parent.
+    /// hex characters, when none was carried), a fresh job ID, and the carried parent
+    /// (and, with the `request-log` feature, the carried raised level).
     ///
     /// Call it once per run: every call makes a new job ID, so a retried job gets a new
     /// one for each attempt, like a Celery retry.
     #[must_use]
     pub fn into_context(self) -> CorrelationContext {
+        #[cfg(feature = "request-log")]
+        let log = self.job_log(None);
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
-        Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG)
+        let context = Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG);
+        #[cfg(feature = "request-log")]
+        let context = context.with_log(log);
+        context
     }
 
     /// Like [`into_context`](Self::into_context), but a missing correlation ID comes
     /// from `config`'s generator (and transformer), as for a request without one, the
     /// Sentry tag is `config`'s, and with the `request-log` feature the job gets a log
-    /// buffer of its own when `config` has one (the level a request's caller raised is
-    /// not carried into its jobs).
+    /// buffer of its own when `config` has one, and passes its carried level on to its
+    /// own jobs when `config`
+    /// [takes it into jobs](crate::CorrelationConfigBuilder::log_level_into_jobs). The
+    /// buffer is written when the job fails: an `ERROR` in its scope, a panic under its
+    /// ID, and, run by the apalis layer, an `Err` from the job.
     #[must_use]
     pub fn into_context_with(self, config: &CorrelationConfig) -> CorrelationContext {
+        #[cfg(feature = "request-log")]
+        let log = self.job_log(Some(config));
         let id = match self.correlation_id {
             Some(id) => id,
             None => config.decide_value(None).id,
         };
         let context = Self::context(id, self.parent_job_id, config.sentry_tag());
         #[cfg(feature = "request-log")]
-        let context = context.with_log(crate::request_log::RequestLog::new(
-            None,
-            config.log_buffer_settings(),
-        ));
+        let context = context.with_log(log);
         context
     }
 
@@ -156,6 +236,38 @@ impl JobCarrier {
             parent,
         };
         CorrelationContext::for_job(id, job, sentry_tag)
+    }
+}
+
+/// The carried level in a serialized carrier: `debug` or `trace`, checked on the way in.
+#[cfg(all(feature = "serde", feature = "request-log"))]
+mod carried_level {
+    use log::LevelFilter;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)] // serde's `with` passes the field by reference
+    pub(super) fn serialize<S: Serializer>(
+        level: &Option<LevelFilter>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match level {
+            Some(LevelFilter::Trace) => serializer.serialize_str("trace"),
+            Some(_) => serializer.serialize_str("debug"),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<LevelFilter>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(value) => crate::request_log::parse_raised_level(&value)
+                .map(Some)
+                .ok_or_else(|| {
+                    serde::de::Error::custom("a carried log level must be `debug` or `trace`")
+                }),
+        }
     }
 }
 
@@ -249,6 +361,72 @@ mod tests {
         assert_eq!(current(), None);
         let seen = async { current_job_id() }.in_current_correlation().await;
         assert_eq!(seen, None);
+    }
+
+    #[cfg(feature = "request-log")]
+    #[test]
+    fn a_raised_level_goes_into_jobs_only_when_configured() {
+        use log::LevelFilter;
+
+        use crate::request_log::RequestLog;
+        use crate::trust::TrustPolicy;
+
+        let raised_request = |into_jobs| {
+            let config = CorrelationConfig::builder()
+                .log_level_header("X-Debug-Log", TrustPolicy::Always)
+                .log_level_into_jobs(into_jobs)
+                .build()
+                .unwrap();
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-debug-log", "trace".parse().unwrap());
+            let (decision, _) = crate::adapter::decide_request(&config, &headers, || None).unwrap();
+            (crate::adapter::request_context(&config, decision), config)
+        };
+        let raised = |context: &CorrelationContext| context.request_log().map(RequestLog::raised);
+
+        let (request, _) = raised_request(false);
+        assert_eq!(request.run(JobCarrier::capture).log_level(), None);
+
+        let (request, config) = raised_request(true);
+        let carrier = request.run(JobCarrier::capture);
+        assert_eq!(carrier.log_level(), Some(LevelFilter::Trace));
+        // A worker configured the same way runs the job raised and passes the level on.
+        let job = carrier.clone().into_context_with(&config);
+        assert_eq!(raised(&job), Some(LevelFilter::Trace));
+        assert_eq!(
+            job.run(JobCarrier::capture).log_level(),
+            Some(LevelFilter::Trace)
+        );
+        // Any worker runs it raised; only one configured so passes it on.
+        for job in [
+            carrier
+                .clone()
+                .into_context_with(&CorrelationConfig::default()),
+            carrier.into_context(),
+        ] {
+            assert_eq!(raised(&job), Some(LevelFilter::Trace));
+            assert_eq!(job.run(JobCarrier::capture).log_level(), None);
+        }
+        // Outside any raised request, nothing is carried.
+        assert_eq!(JobCarrier::capture().log_level(), None);
+    }
+
+    #[cfg(all(feature = "serde", feature = "request-log"))]
+    #[test]
+    fn the_carried_level_round_trips_through_json_and_is_checked() {
+        let carrier: JobCarrier =
+            serde_json::from_str(r#"{"correlation_id":"abc","log_level":"TRACE"}"#).unwrap();
+        assert_eq!(carrier.log_level(), Some(log::LevelFilter::Trace));
+        assert_eq!(
+            serde_json::to_string(&carrier).unwrap(),
+            r#"{"correlation_id":"abc","log_level":"trace"}"#
+        );
+        for invalid in [r#"{"log_level":"info"}"#, r#"{"log_level":7}"#] {
+            let err = serde_json::from_str::<JobCarrier>(invalid).unwrap_err();
+            assert!(!err.to_string().contains("info"), "{err}");
+        }
+        let absent: JobCarrier = serde_json::from_str(r#"{"log_level":null}"#).unwrap();
+        assert_eq!(absent, JobCarrier::default());
     }
 
     #[cfg(feature = "serde")]

@@ -99,6 +99,8 @@ pub struct CorrelationConfigBuilder {
     log_level_header: Option<(String, TrustPolicy)>,
     #[cfg(feature = "request-log")]
     log_buffer: Option<LogBuffer>,
+    #[cfg(feature = "request-log")]
+    log_level_into_jobs: bool,
 }
 
 impl Default for CorrelationConfigBuilder {
@@ -121,6 +123,8 @@ impl Default for CorrelationConfigBuilder {
             log_level_header: None,
             #[cfg(feature = "request-log")]
             log_buffer: None,
+            #[cfg(feature = "request-log")]
+            log_level_into_jobs: false,
         }
     }
 }
@@ -306,6 +310,29 @@ impl CorrelationConfigBuilder {
         self
     }
 
+    /// Whether the jobs a raised request enqueues log at its raised level too (feature
+    /// `request-log`; off by default): [`JobCarrier::capture`](crate::JobCarrier::capture)
+    /// (and so `correlated_task`) takes the level along in the carrier, and the job runs
+    /// at it. The same setting on a worker's configuration passes a job's carried level on
+    /// to the jobs it enqueues in turn.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, TrustPolicy};
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .log_level_header("X-Debug-Log", TrustPolicy::from_peers(["127.0.0.1/32"])?)
+    ///     .log_level_into_jobs(true)
+    ///     .build()?;
+    /// # let _ = config;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "request-log")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
+    pub fn log_level_into_jobs(mut self, carry: bool) -> Self {
+        self.log_level_into_jobs = carry;
+        self
+    }
+
     /// Keeps each request's records below the output level, and writes them when the
     /// request fails (feature `request-log`): a `5xx` response, a panic under its ID or a
     /// record at `ERROR` in its scope. A request that ends otherwise drops them. Off by
@@ -385,6 +412,8 @@ impl CorrelationConfigBuilder {
                 .log_buffer
                 .map(|buffer| buffer.check().map(Arc::new))
                 .transpose()?,
+            #[cfg(feature = "request-log")]
+            log_level_into_jobs: self.log_level_into_jobs,
             incoming,
         })
     }

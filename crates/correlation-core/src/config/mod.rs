@@ -99,6 +99,9 @@ struct Inner {
     log_level_header: Option<LogLevelHeader>,
     #[cfg(feature = "request-log")]
     log_buffer: Option<Arc<crate::request_log::BufferSettings>>,
+    /// Whether a raised request's jobs take its level along.
+    #[cfg(feature = "request-log")]
+    log_level_into_jobs: bool,
 }
 
 /// The header that raises a request's log level, and whom it is honoured from.
@@ -125,7 +128,8 @@ impl fmt::Debug for CorrelationConfig {
             .field("max_length", &inner.max_length);
         #[cfg(feature = "request-log")]
         f.field("log_level_header", &inner.log_level_header)
-            .field("log_buffer", &inner.log_buffer);
+            .field("log_buffer", &inner.log_buffer)
+            .field("log_level_into_jobs", &inner.log_level_into_jobs);
         f.finish_non_exhaustive()
     }
 }
@@ -211,6 +215,7 @@ impl CorrelationConfig {
         let log = crate::request_log::RequestLog::new(
             decision.log_level(),
             self.inner.log_buffer.as_ref(),
+            self.inner.log_level_into_jobs,
         );
         let context = CorrelationContext::for_request(decision.id, &self.inner.sentry_tag);
         #[cfg(feature = "request-log")]
@@ -228,6 +233,12 @@ impl CorrelationConfig {
     #[cfg(feature = "request-log")]
     pub(crate) fn log_buffer_settings(&self) -> Option<&Arc<crate::request_log::BufferSettings>> {
         self.inner.log_buffer.as_ref()
+    }
+
+    /// Whether a raised request's (or job's) jobs take its level along.
+    #[cfg(feature = "request-log")]
+    pub(crate) fn log_level_into_jobs(&self) -> bool {
+        self.inner.log_level_into_jobs
     }
 }
 

@@ -135,8 +135,7 @@ impl CorrelationContext {
     }
 
     /// The request's (or job's) log state, if it has a raised level or a buffer.
-    #[cfg(feature = "request-log")]
-    #[allow(dead_code)] // for the `tracing` layer
+    #[cfg(all(test, feature = "request-log"))]
     pub(crate) fn request_log(&self) -> Option<&crate::request_log::RequestLog> {
         self.current.request_log()
     }

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use apalis_core::task::Task;
@@ -29,8 +30,13 @@ const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
 /// every attempt of the task runs under the same job ID.
 const METADATA_JOB_ID: &str = "correlation.job_id";
 
-/// Stored as string entries (`correlation.correlation_id`, `correlation.parent_job_id`),
-/// so every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
+/// The task-metadata key holding the raised log level a job takes from its request.
+#[cfg(feature = "request-log")]
+const METADATA_LOG_LEVEL: &str = "correlation.log_level";
+
+/// Stored as string entries (`correlation.correlation_id`, `correlation.parent_job_id`,
+/// and with the `request-log` feature `correlation.log_level`, `debug` or `trace`), so
+/// every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
 /// carries it. Injecting replaces earlier entries, and gives the task its own job ID
 /// (`correlation.job_id`) unless it has one: the storage keeps it with the task, so a
 /// retried task runs every attempt under the same job ID. Extracting ignores values that
@@ -51,6 +57,14 @@ impl Metadata for JobCarrier {
             (
                 METADATA_PARENT_JOB_ID,
                 self.parent_job_id().map(JobId::as_str),
+            ),
+            #[cfg(feature = "request-log")]
+            (
+                METADATA_LOG_LEVEL,
+                self.log_level().map(|level| match level {
+                    log::LevelFilter::Trace => "trace",
+                    _ => "debug",
+                }),
             ),
         ] {
             match value {
@@ -85,11 +99,14 @@ fn read_job(store: &MetadataStore) -> (JobCarrier, Option<JobId>, bool) {
     let parent_job_id = store
         .get(METADATA_PARENT_JOB_ID)
         .and_then(|value| JobId::new(value).map_err(|_| unusable = true).ok());
-    (
-        JobCarrier::new(correlation_id, parent_job_id),
-        job_id,
-        unusable,
-    )
+    let carrier = JobCarrier::new(correlation_id, parent_job_id);
+    #[cfg(feature = "request-log")]
+    let carrier = carrier.with_log_level(store.get(METADATA_LOG_LEVEL).and_then(|value| {
+        let level = crate::request_log::parse_raised_level(value);
+        unusable |= level.is_none();
+        level
+    }));
+    (carrier, job_id, unusable)
 }
 
 /// A task for `args` carrying the caller's context ([`JobCarrier::capture`]): push it
@@ -109,6 +126,13 @@ pub fn correlated_task<Args>(args: Args) -> Task<Args> {
 /// job ID given when the task was built (a fresh one for a task built without the
 /// carrier), and the carried parent job ID. Log lines of the handler, and of anything it
 /// spawns with this crate's helpers, carry all three.
+///
+/// With the `request-log` feature and a configuration ([`with_config`](Self::with_config))
+/// that has a [log buffer](crate::CorrelationConfigBuilder::log_buffer), every run of a
+/// task keeps its records below the output level in a buffer of its own, written when
+/// the task returns an `Err` or panics (or logs at `ERROR`) and dropped when it returns
+/// `Ok`. A task carries the raised level of the request that enqueued it when that
+/// request's configuration [takes it into jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
 ///
 /// apalis workers are tower services, so this is a tower [`Layer`] for
 /// `WorkerBuilder::layer`. A task that fails and is retried, by the worker's retry layer
@@ -273,7 +297,10 @@ fn context_for_attempt(
         parent: carrier.parent_job_id().cloned(),
     };
     let sentry_tag = config.map_or(DEFAULT_SENTRY_TAG, CorrelationConfig::sentry_tag);
-    CorrelationContext::for_job(id, job, sentry_tag)
+    let context = CorrelationContext::for_job(id, job, sentry_tag);
+    #[cfg(feature = "request-log")]
+    let context = context.with_log(carrier.job_log(config));
+    context
 }
 
 impl<S> fmt::Debug for JobContextService<S> {
@@ -288,10 +315,13 @@ impl<S> fmt::Debug for JobContextService<S> {
 impl<S, Args> Service<Task<Args>> for JobContextService<S>
 where
     S: Service<Task<Args>>,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = WithCorrelation<S::Future>;
+    /// Boxed, as apalis's own task functions are: the run writes out its log buffer when
+    /// the task fails.
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -300,7 +330,49 @@ where
     fn call(&mut self, task: Task<Args>) -> Self::Future {
         let context = self.context(task.ctx().metadata());
         let future = context.run(|| self.inner.call(task));
-        context.wrap(future)
+        Box::pin(JobRun {
+            context: context.clone(),
+            future: context.wrap(future),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A run of a task inside its context, which writes out the run's log buffer when
+    /// the task returns an `Err` or panics.
+    struct JobRun<F> {
+        context: CorrelationContext,
+        #[pin]
+        future: WithCorrelation<F>,
+    }
+}
+
+impl<F, T, E> Future for JobRun<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let on_panic = FlushOnPanic(this.context);
+        let poll = this.future.poll(cx);
+        if let Poll::Ready(Err(_)) = &poll {
+            on_panic.0.flush_log();
+        }
+        poll
+    }
+}
+
+/// Writes out the run's log buffer if the task panics while it is polled (the panic hook's
+/// `ERROR` line, when installed, has written it already).
+struct FlushOnPanic<'a>(&'a CorrelationContext);
+
+impl Drop for FlushOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.flush_log();
+        }
     }
 }
 
@@ -373,6 +445,55 @@ mod tests {
         assert_eq!(carrier.correlation_id(), None);
         assert_eq!(carrier.parent_job_id().unwrap(), "ok-parent");
         assert!(!read_carrier(&MetadataStore::new()).1);
+    }
+
+    #[cfg(feature = "request-log")]
+    #[test]
+    fn the_carried_level_round_trips_through_metadata_and_is_checked() {
+        use log::LevelFilter;
+
+        use crate::request_log::LogBuffer;
+
+        let id = CorrelationId::from_static("5bd6e2a7fa4a4c32bd84a5ec5a43c1d3");
+        let raised =
+            JobCarrier::new(Some(id.clone()), None).with_log_level(Some(LevelFilter::Debug));
+        let mut store = MetadataStore::new();
+        raised.inject(&mut store).unwrap();
+        assert_eq!(store.get(METADATA_LOG_LEVEL), Some("debug"));
+        assert_eq!(JobCarrier::extract(&store).unwrap(), raised);
+
+        // Each attempt runs raised, with a buffer when the worker's configuration has one.
+        let config = CorrelationConfig::builder()
+            .log_buffer(LogBuffer::new())
+            .build()
+            .unwrap();
+        let context = JobContextService {
+            inner: (),
+            config: Some(config),
+        }
+        .context(&store);
+        let log = context.request_log().unwrap();
+        assert_eq!(log.raised(), LevelFilter::Debug);
+        assert!(log.buffer().is_some());
+        let plain = JobContextService::new(()).context(&store);
+        assert!(
+            plain
+                .request_log()
+                .is_some_and(|log| log.buffer().is_none())
+        );
+
+        JobCarrier::new(Some(id), None).inject(&mut store).unwrap();
+        assert_eq!(store.get(METADATA_LOG_LEVEL), None);
+
+        for value in ["info", "TRACE"] {
+            let store: MetadataStore = [(METADATA_LOG_LEVEL, value)].into_iter().collect();
+            let (carrier, unusable) = read_carrier(&store);
+            let expected = (value == "TRACE").then_some(LevelFilter::Trace);
+            assert_eq!(
+                (carrier.log_level(), unusable),
+                (expected, expected.is_none())
+            );
+        }
     }
 
     #[test]

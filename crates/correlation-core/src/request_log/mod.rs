@@ -24,10 +24,15 @@
 //!     events like any other.
 //!
 //! Both read the output filter in `RUST_LOG` syntax. Everything the request's ID covers is
-//! covered: the handler, the spawn helpers, blocking closures, the response body, and the
-//! jobs run by [`JobCarrier::into_context_with`](crate::JobCarrier::into_context_with)
-//! with a buffer of their own. A record logged outside any request goes to the output
-//! filter alone, as it would without this module.
+//! covered: the handler, the spawn helpers, blocking closures, the response body. A job
+//! run in [`JobCarrier::into_context_with`](crate::JobCarrier::into_context_with) (as
+//! the apalis layer with a configuration does) has a buffer of its own, written when it
+//! fails as a request's is (the apalis layer also writes it when the task returns an
+//! `Err`), and runs at the level of the request that enqueued it when that request's
+//! configuration says so
+//! ([`log_level_into_jobs`](crate::CorrelationConfigBuilder::log_level_into_jobs)). A
+//! record logged outside any request goes to the output filter alone, as it would
+//! without this module.
 //!
 //! With `log`:
 //!
@@ -218,6 +223,19 @@ impl LogBuffer {
     }
 }
 
+/// A raised level as a header or a job's carrier gives it: `debug` or `trace`, in any
+/// case; `None` for anything else.
+#[cfg(any(feature = "serde", feature = "apalis"))]
+pub(crate) fn parse_raised_level(value: &str) -> Option<LevelFilter> {
+    if value.eq_ignore_ascii_case("debug") {
+        Some(LevelFilter::Debug)
+    } else if value.eq_ignore_ascii_case("trace") {
+        Some(LevelFilter::Trace)
+    } else {
+        None
+    }
+}
+
 /// A [`LogBuffer`], checked: what every request's buffer shares.
 #[derive(Debug)]
 pub(crate) struct BufferSettings {
@@ -239,23 +257,33 @@ impl BufferSettings {
 pub(crate) struct RequestLog {
     /// `Off` when not raised.
     raised: LevelFilter,
+    /// Whether the jobs it enqueues take its raised level along.
+    into_jobs: bool,
     buffer: Option<RequestBuffer>,
 }
 
 impl RequestLog {
     /// The request's log state, or `None` when it has neither a raised level nor a buffer
-    /// (its context is then the plain ID).
+    /// (its context is then the plain ID). With `into_jobs`, the jobs it enqueues take
+    /// the raised level along.
     pub(crate) fn new(
         raised: Option<LevelFilter>,
         buffer: Option<&Arc<BufferSettings>>,
+        into_jobs: bool,
     ) -> Option<Self> {
         if raised.is_none() && buffer.is_none() {
             return None;
         }
         Some(Self {
             raised: raised.unwrap_or(LevelFilter::Off),
+            into_jobs,
             buffer: buffer.map(|settings| RequestBuffer::new(Arc::clone(settings))),
         })
+    }
+
+    /// The raised level the jobs it enqueues take along, if it has one to give them.
+    pub(crate) fn level_for_jobs(&self) -> Option<LevelFilter> {
+        (self.into_jobs && self.raised != LevelFilter::Off).then_some(self.raised)
     }
 
     /// The level the request's caller raised it to (`Off` when not raised).
