@@ -2,17 +2,18 @@
 //! below the level outside any request, kept in a request's buffer, and written out when
 //! the request fails.
 //!
-//! Run with `cargo bench -p correlation-core --bench request_log --features request-log,env-logger`;
-//! results are recorded in `BENCHMARKS.md` at the repository root. Every record goes
-//! through our `log` format, through env_logger, into `io::sink()`, so a written record
-//! pays for its formatting as it would in production, without the cost of a terminal.
+//! Run with `cargo bench -p correlation-core --bench request_log --features request-log,env-logger,tracing`;
+//! results are recorded in `BENCHMARKS.md` at the repository root. Every `log` record
+//! goes through our `log` format, through env_logger, into `io::sink()`, and every
+//! `tracing` event through `tracing-subscriber`'s fmt layer into `io::sink()`, so a written
+//! record pays for its formatting as it would in production, without a terminal's cost.
 
 use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
 use correlation_core::adapter;
-use correlation_core::request_log::{LogBuffer, RequestLogger};
+use correlation_core::request_log::{LogBuffer, RequestFilter, RequestLogger};
 use correlation_core::{CorrelationConfig, CorrelationContext};
 use criterion::Criterion;
 use log::{Level, Log, Record};
@@ -123,6 +124,90 @@ fn per_record(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same figures for `tracing` events through a fmt layer with `RequestFilter` and its
+/// writer, against a fmt layer filtered at `INFO` alone.
+fn per_event(c: &mut Criterion) {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::prelude::*;
+
+    let config = CorrelationConfig::builder()
+        .log_buffer(LogBuffer::new())
+        .build()
+        .expect("the bench configuration is valid");
+    let plain = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::sink)
+            .with_filter(LevelFilter::INFO),
+    );
+    let filter = RequestFilter::new(&config).parse_filters("info");
+    let ours = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(filter.writer(io::sink))
+            .with_filter(filter),
+    );
+    let event = |n: u64| tracing::info!(n, "cart priced with 3 items, total 42.50 EUR");
+    let debug = |n: u64| tracing::debug!(n, "cart priced with 3 items, total 42.50 EUR");
+    let error = |n: u64| tracing::error!(n, "cart priced with 3 items, total 42.50 EUR");
+    let mut group = c.benchmark_group("request_log_tracing");
+
+    tracing::subscriber::with_default(plain, || {
+        group.bench_function("written, fmt layer alone", |b| {
+            b.iter(|| event(black_box(1)))
+        });
+    });
+    tracing::subscriber::with_default(ours, || {
+        group.bench_function("written, outside a request", |b| {
+            b.iter(|| event(black_box(1)))
+        });
+        let ok = request(&config);
+        group.bench_function("written, inside a request", |b| {
+            ok.run(|| b.iter(|| event(black_box(1))))
+        });
+        group.bench_function("below the level, outside a request", |b| {
+            b.iter(|| debug(black_box(1)))
+        });
+        group.bench_function("kept in the request's buffer", |b| {
+            b.iter_custom(|events| {
+                let mut timed = Duration::ZERO;
+                let mut logged = 0;
+                while logged < events {
+                    let context = request(&config);
+                    let batch = (events - logged).min(u64::from(KEPT_BEFORE_FAILURE));
+                    context.run(|| {
+                        let start = Instant::now();
+                        for n in 0..batch {
+                            debug(black_box(n));
+                        }
+                        timed += start.elapsed();
+                    });
+                    logged += batch;
+                }
+                timed
+            })
+        });
+        group.bench_function("written out when the request fails", |b| {
+            b.iter_custom(|iterations| {
+                let mut timed = Duration::ZERO;
+                let events_per_failure = u64::from(KEPT_BEFORE_FAILURE) + 1;
+                let failures = iterations.div_ceil(events_per_failure);
+                for _ in 0..failures {
+                    let context = request(&config);
+                    context.run(|| {
+                        for n in 0..u64::from(KEPT_BEFORE_FAILURE) {
+                            debug(n);
+                        }
+                        let start = Instant::now();
+                        error(black_box(0));
+                        timed += start.elapsed();
+                    });
+                }
+                timed.mul_f64(iterations as f64 / (failures * events_per_failure) as f64)
+            })
+        });
+    });
+    group.finish();
+}
+
 mod harness {
     use super::*;
 
@@ -131,7 +216,7 @@ mod harness {
         config = Criterion::default()
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(2));
-        targets = per_record
+        targets = per_record, per_event
     }
 }
 
