@@ -42,10 +42,13 @@ fn setup() -> (&'static CorrelationConfig, &'static LogCapture) {
     (config, capture)
 }
 
+/// What this test's jobs and requests logged under `id`: not the lines of `tracing`
+/// spans, which its `log` feature writes when another crate of the workspace turns it on.
 fn messages(capture: &LogCapture, id: &str) -> Vec<(Level, String)> {
     capture
         .records_for(id)
         .into_iter()
+        .filter(|record| record.target == module_path!())
         .map(|record| (record.level, record.message))
         .collect()
 }
