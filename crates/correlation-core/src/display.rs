@@ -60,6 +60,29 @@ impl<'a> CurrentId<'a> {
         }
     }
 
+    /// Displays the current job's parent and own IDs instead, as `<parent>-<current>`,
+    /// with this one's length and default for each that is absent, for log formats that
+    /// trace chains of jobs (asgi-correlation-id's
+    /// `[%(celery_parent_id)s-%(celery_current_id)s]`).
+    ///
+    /// Outside a job, including after a job ends, it shows `---`; in a job a request
+    /// enqueued, `--<current>`. The IDs are read when the value is formatted.
+    ///
+    /// ```
+    /// use correlation_core::{CurrentId, JobCarrier, JobId};
+    ///
+    /// assert_eq!(format!("[{}]", CurrentId::new().job_ids()), "[---]");
+    /// let parent = JobId::new("3f2a").unwrap();
+    /// let context = JobCarrier::new(None, Some(parent)).into_context();
+    /// let line = context.run(|| format!("[{}]", CurrentId::new().length(4).job_ids()));
+    /// let current = &context.job_id().unwrap().as_str()[..4];
+    /// assert_eq!(line, format!("[3f2a-{current}]"));
+    /// ```
+    #[must_use]
+    pub fn job_ids(self) -> impl fmt::Display + Copy + 'a {
+        CurrentJobIds::with_length(self.length, self.missing)
+    }
+
     #[cfg(any(feature = "env-logger", feature = "test-util"))]
     pub(crate) fn with_length(length: Option<usize>, missing: &'a str) -> Self {
         Self { length, missing }
@@ -72,64 +95,16 @@ impl fmt::Display for CurrentId<'_> {
     }
 }
 
-/// Displays the current job's parent and own IDs as `<parent>-<current>`, with a default
-/// (`-`) for each one that is absent, for log formats that trace chains of jobs
-/// (asgi-correlation-id's `[%(celery_parent_id)s-%(celery_current_id)s]`).
-///
-/// Outside a job, including after a job ends, it shows `---`; in a job a request
-/// enqueued, `--<current>`. The IDs are read when the value is formatted.
-///
-/// ```
-/// use correlation_core::{CurrentJobIds, JobCarrier, JobId};
-///
-/// assert_eq!(format!("[{}]", CurrentJobIds::new()), "[---]");
-/// let parent = JobId::new("3f2a").unwrap();
-/// let context = JobCarrier::new(None, Some(parent)).into_context();
-/// let line = context.run(|| format!("[{}]", CurrentJobIds::new().length(4)));
-/// let current = &context.job_id().unwrap().as_str()[..4];
-/// assert_eq!(line, format!("[3f2a-{current}]"));
-/// ```
+/// The current job's parent and own IDs as `<parent>-<current>`: what
+/// [`CurrentId::job_ids`] displays.
 #[derive(Debug, Clone, Copy)]
-pub struct CurrentJobIds<'a> {
+pub(crate) struct CurrentJobIds<'a> {
     length: Option<usize>,
     missing: &'a str,
 }
 
-impl Default for CurrentJobIds<'static> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CurrentJobIds<'static> {
-    /// Shows whole IDs, and `-` for each absent one.
-    pub const fn new() -> Self {
-        Self {
-            length: None,
-            missing: DEFAULT_MISSING,
-        }
-    }
-}
-
 impl<'a> CurrentJobIds<'a> {
-    /// Shows only the first `length` characters of each ID (display only).
-    #[must_use]
-    pub const fn length(mut self, length: usize) -> Self {
-        self.length = Some(length);
-        self
-    }
-
-    /// Shows `missing` for each absent ID.
-    #[must_use]
-    pub fn missing<'b>(self, missing: &'b str) -> CurrentJobIds<'b> {
-        CurrentJobIds {
-            length: self.length,
-            missing,
-        }
-    }
-
-    #[cfg(any(feature = "env-logger", feature = "test-util"))]
-    pub(crate) fn with_length(length: Option<usize>, missing: &'a str) -> Self {
+    pub(crate) const fn with_length(length: Option<usize>, missing: &'a str) -> Self {
         Self { length, missing }
     }
 }

@@ -8,13 +8,15 @@ use log::kv::{Error, Key, Source, ToValue, Value, VisitSource};
 use log::{Log, Metadata, Record};
 
 use crate::context::with_current;
+use crate::fields::Fields;
 use crate::fmt::{EscapeDetector, Escaped, needs_escaping};
 
 /// The key under which [`CorrelationLogger`] adds the ID.
 pub(crate) const CORRELATION_ID_KEY: &str = "correlation_id";
 
 /// Wraps any [`log::Log`] and adds `correlation_id` to every record logged while a
-/// correlation ID is current (log's `kv` feature). Records outside a request pass through.
+/// correlation ID is current (log's `kv` feature), followed by the request's
+/// [`Fields`]. Records outside a request pass through.
 ///
 /// The wrapped logger sees the message, the target and every key and value with control
 /// characters and bidirectional overrides escaped (see [`Escaped`]), so that a plain-text
@@ -118,10 +120,23 @@ impl<L: Log> CorrelationLogger<L> {
         with_current(|id| match id {
             None => self.inner.log(record),
             Some(id) => {
+                let snapshot = Fields::current();
+                let fields: Vec<(&str, Cow<'_, str>)> = snapshot
+                    .iter()
+                    .map(|(key, value)| {
+                        let value = if self.escape && needs_escaping(value) {
+                            Cow::Owned(Escaped(value).to_string())
+                        } else {
+                            Cow::Borrowed(value)
+                        };
+                        (key, value)
+                    })
+                    .collect();
                 let source = WithId {
                     first: record.key_values(),
                     key: self.key,
                     id: id.as_str(),
+                    fields: &fields,
                 };
                 self.inner
                     .log(&record.to_builder().key_values(&source).build());
@@ -216,17 +231,22 @@ fn value_needs_escaping(value: &Value<'_>) -> bool {
     }
 }
 
-/// The record's own key-values followed by the correlation ID.
+/// The record's own key-values followed by the correlation ID and the request's fields.
 struct WithId<'a> {
     first: &'a dyn Source,
     key: &'static str,
     id: &'a str,
+    fields: &'a [(&'a str, Cow<'a, str>)],
 }
 
 impl Source for WithId<'_> {
     fn visit<'kvs>(&'kvs self, visitor: &mut dyn VisitSource<'kvs>) -> Result<(), Error> {
         self.first.visit(visitor)?;
-        visitor.visit_pair(Key::from_str(self.key), Value::from(self.id))
+        visitor.visit_pair(Key::from_str(self.key), Value::from(self.id))?;
+        for (key, value) in self.fields {
+            visitor.visit_pair(Key::from_str(key), Value::from(&**value))?;
+        }
+        Ok(())
     }
 }
 
@@ -278,6 +298,37 @@ mod tests {
         assert_eq!(
             seen[1],
             vec![pair("user", "42"), pair("correlation_id", "abc")]
+        );
+    }
+
+    #[test]
+    fn adds_the_fields_after_the_id_escaped() {
+        let logger = CorrelationLogger::new(Collect::default());
+        let record = |logger: &CorrelationLogger<Collect>| {
+            logger.log(&Record::builder().args(format_args!("hello")).build());
+        };
+        sync_scope(CorrelationId::from_static("abc"), || {
+            assert!(Fields::insert("tenant", "acme"));
+            assert!(Fields::insert("user", "eve\nINFO forged"));
+            record(&logger);
+        });
+        let unescaped = CorrelationLogger::new(Collect::default()).unescaped();
+        sync_scope(CorrelationId::from_static("def"), || {
+            assert!(Fields::insert("user", "a\nb"));
+            record(&unescaped);
+        });
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            logger.get_ref().0.lock().unwrap()[0],
+            vec![
+                pair("correlation_id", "abc"),
+                pair("tenant", "acme"),
+                pair("user", "eve\\nINFO forged"),
+            ]
+        );
+        assert_eq!(
+            unescaped.get_ref().0.lock().unwrap()[0],
+            vec![pair("correlation_id", "def"), pair("user", "a\nb")]
         );
     }
 

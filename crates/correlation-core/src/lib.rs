@@ -52,6 +52,8 @@
 //!   [`spawn_blocking`], [`bind_current`] and [`CorrelationFutureExt`]: the per-request
 //!   context, task-local (it follows a task, not a thread), and the ways to carry it
 //!   into other work.
+//! - [`Fields`]: `tenant=acme user=alice` set once in a request and on every line of it
+//!   after the ID (Java's MDC), bounded and escaped.
 //! - [`CorrelationContext`]: what a request or a job runs in — the ID, plus the
 //!   `tracing` span and the Sentry hub where those features are on; capture it and run
 //!   other work in it.
@@ -75,7 +77,7 @@
 //! - [`CorrelationConfig::inject_current`] and [`CorrelationConfig::extract`]: carry the
 //!   ID over outgoing calls and queues.
 //! - [`JobCarrier`], [`current_job_id`], [`parent_job_id`] and
-//!   [`CurrentJobIds`]: background jobs get a [`JobId`] of their own and know the job
+//!   [`CurrentId::job_ids`]: background jobs get a [`JobId`] of their own and know the job
 //!   that enqueued them, while the correlation ID flows from the request through every
 //!   job it causes (asgi-correlation-id's Celery model).
 //! - `propagation` (features `reqwest`, `tower`, `apalis`, `nats`, `lapin`, `mqtt`): a
@@ -129,6 +131,7 @@ mod config;
 mod constants;
 mod context;
 mod display;
+mod fields;
 mod fmt;
 mod id;
 mod job;
@@ -174,7 +177,8 @@ pub use context::{
     CorrelationContext, CorrelationFutureExt, WithCorrelation, bind_current, current, scope, spawn,
     spawn_blocking, spawn_local, sync_scope,
 };
-pub use display::{CurrentId, CurrentJobIds};
+pub use display::CurrentId;
+pub use fields::Fields;
 pub use fmt::Escaped;
 #[cfg(feature = "env-logger")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env-logger")))]

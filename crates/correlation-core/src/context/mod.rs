@@ -14,6 +14,7 @@ use std::fmt;
 #[cfg(feature = "sentry")]
 use std::sync::Arc;
 
+use crate::fields::FieldsCell;
 use crate::id::CorrelationId;
 use crate::job_id::{JobId, JobIds};
 
@@ -26,12 +27,14 @@ use slot::Current;
 #[cfg(feature = "request-log")]
 pub(crate) use slot::with_current_log;
 pub use slot::{current, sync_scope};
-pub(crate) use slot::{with_current, with_current_job};
+pub(crate) use slot::{
+    with_current, with_current_fields, with_current_job, with_slot as with_current_context,
+};
 pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 
 /// Everything a request's (or a job's) work runs inside: its correlation ID, the job IDs
-/// when it is a background job, and, with the `tracing` feature, its span, and with the
-/// `sentry` feature, its own Sentry hub.
+/// when it is a background job, its [`Fields`](crate::Fields) once one is set, and, with
+/// the `tracing` feature, its span, and with the `sentry` feature, its own Sentry hub.
 ///
 /// Adapters make one per request with
 /// [`adapter::request_context`](crate::adapter::request_context) and enter it as the
@@ -54,6 +57,9 @@ pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 #[derive(Clone, Default)]
 pub struct CorrelationContext {
     current: Current,
+    /// Empty until a field is set or work is started from this context: then one map
+    /// shared by this context and every context captured from it.
+    fields: FieldsCell,
     ambient: Ambient,
 }
 
@@ -63,18 +69,46 @@ impl CorrelationContext {
     pub fn new(id: CorrelationId) -> Self {
         Self {
             current: Current::request(id),
+            fields: FieldsCell::default(),
             ambient: Ambient::default(),
         }
     }
 
-    /// The caller's current context: its ID (if any), its job IDs (inside a job), span
-    /// and Sentry hub.
+    /// The caller's current context: its ID (if any), its job IDs (inside a job), its
+    /// fields, span and Sentry hub.
+    ///
+    /// The fields are shared, not copied: a field set later by the caller is seen by the
+    /// captured context, and one set through the captured context by the caller.
     #[must_use]
     pub fn capture() -> Self {
-        Self {
-            current: Current::get(),
-            ambient: Ambient::capture(),
+        slot::with_slot(|context| match context {
+            Some(context) => Self {
+                current: context.current.clone(),
+                fields: context.share_fields(),
+                ambient: Ambient::capture(),
+            },
+            None => Self {
+                current: Current::default(),
+                fields: FieldsCell::default(),
+                ambient: Ambient::capture(),
+            },
+        })
+    }
+
+    /// This context's fields, to share with a context captured from it: made now if
+    /// there are none yet, so that a field set later by either is seen by both. Only a
+    /// context with an ID has fields.
+    fn share_fields(&self) -> FieldsCell {
+        if self.current.id().is_none() {
+            return FieldsCell::default();
         }
+        self.fields.share(|| self.ambient.fields_sinks())
+    }
+
+    /// This context's fields, made now if there are none yet; `None` without an ID.
+    pub(crate) fn fields_or_init(&self) -> Option<&crate::fields::FieldMap> {
+        self.current.id()?;
+        Some(self.fields.get_or_init(|| self.ambient.fields_sinks()))
     }
 
     /// A request's context: a new span and a new Sentry hub tagged with `id`, where those
@@ -84,12 +118,14 @@ impl CorrelationContext {
         let span = Some(tracing::info_span!(
             target: crate::constants::LOG_TARGET,
             "correlation",
-            correlation_id = %id
+            correlation_id = %id,
+            fields = tracing::field::Empty,
         ));
         #[cfg(feature = "sentry")]
         let hub = request_hub(|scope| scope.set_tag(_sentry_tag, &id));
         Self {
             current: Current::request(id),
+            fields: FieldsCell::default(),
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
                 span,
@@ -109,6 +145,7 @@ impl CorrelationContext {
             correlation_id = %id,
             job_id = %job.current,
             parent_job_id = job.parent.as_ref().map(tracing::field::display),
+            fields = tracing::field::Empty,
         ));
         #[cfg(feature = "sentry")]
         let hub = request_hub(|scope| {
@@ -117,6 +154,7 @@ impl CorrelationContext {
         });
         Self {
             current: Current::job(id, job),
+            fields: FieldsCell::default(),
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
                 span,
@@ -170,7 +208,7 @@ impl CorrelationContext {
     /// middleware that owns its context enters it this way for every poll.
     #[inline]
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.ambient.run(|| self.current.enter(f))
+        self.ambient.run(|| self.enter(f))
     }
 
     /// Runs `future` inside this context.
@@ -212,6 +250,21 @@ struct Ambient {
 }
 
 impl Ambient {
+    /// Where a field set in this context is recorded besides the log lines: the
+    /// request's span and its own Sentry hub.
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "sentry")),
+        allow(clippy::unused_self)
+    )]
+    fn fields_sinks(&self) -> crate::fields::Sinks {
+        crate::fields::Sinks {
+            #[cfg(feature = "tracing")]
+            span: self.span.clone(),
+            #[cfg(feature = "sentry")]
+            hub: self.hub.clone(),
+        }
+    }
+
     fn capture() -> Self {
         Self {
             #[cfg(feature = "tracing")]

@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use super::CorrelationContext;
+use crate::fields::FieldMap;
 use crate::id::CorrelationId;
 use crate::job_id::JobIds;
 #[cfg(feature = "request-log")]
@@ -19,10 +21,11 @@ scoped_tls::scoped_thread_local! {
     /// The context of the unit of work this thread runs at this moment; unset between
     /// polls. A context without an ID inside a scope means "explicitly no ID": it
     /// shadows any outer scope.
-    static CURRENT: Current
+    static CURRENT: CorrelationContext
 }
 
-/// What the task-local holds: the correlation ID and, inside a job, the job IDs.
+/// The IDs part of the context the slot holds: the correlation ID and, inside a job, the
+/// job IDs.
 ///
 /// A job's IDs live behind an `Arc` beside its correlation ID, so a request's context is
 /// no larger than its ID: it is moved with every future and body that carries it.
@@ -109,12 +112,9 @@ impl Current {
         };
         Self::Logged(Arc::new(LoggedScope { id, job, log }))
     }
+}
 
-    /// The context the caller runs in (empty outside any scope).
-    pub(super) fn get() -> Self {
-        with_slot(|current| current.cloned().unwrap_or_default())
-    }
-
+impl CorrelationContext {
     /// Runs `f` with `self` as the current context, lent to the thread's slot for the
     /// duration; the outer context is current again when `f` returns or unwinds.
     #[inline]
@@ -125,12 +125,19 @@ impl Current {
 
 /// Calls `f` with the current context, borrowed; `None` outside any scope.
 #[inline]
-fn with_slot<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+pub(crate) fn with_slot<R>(f: impl FnOnce(Option<&CorrelationContext>) -> R) -> R {
     if CURRENT.is_set() {
-        CURRENT.with(|current| f(Some(current)))
+        CURRENT.with(|context| f(Some(context)))
     } else {
         f(None)
     }
+}
+
+/// Calls `f` with the fields of the current request (or job), if any was ever set: for
+/// formatters and [`fields`](crate::fields).
+#[inline]
+pub(crate) fn with_current_fields<R>(f: impl FnOnce(Option<&FieldMap>) -> R) -> R {
+    with_slot(|context| f(context.and_then(|context| context.fields.get())))
 }
 
 /// The correlation ID of the request (or job) this code runs for, if any.
@@ -153,19 +160,19 @@ pub fn current() -> Option<CorrelationId> {
 
 /// Calls `f` with the current ID, without cloning it: for formatters.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
-    with_slot(|current| f(current.and_then(Current::id)))
+    with_slot(|context| f(context.and_then(|context| context.current.id())))
 }
 
 /// Calls `f` with the current request's (or job's) log state, if it has one: for the
 /// request logger.
 #[cfg(feature = "request-log")]
 pub(crate) fn with_current_log<R>(f: impl FnOnce(Option<&RequestLog>) -> R) -> R {
-    with_slot(|current| f(current.and_then(Current::request_log)))
+    with_slot(|context| f(context.and_then(|context| context.current.request_log())))
 }
 
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.
 pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
-    with_slot(|current| f(current.and_then(Current::job_ids)))
+    with_slot(|context| f(context.and_then(|context| context.current.job_ids())))
 }
 
 /// Runs the closure `f` with `id` as the current correlation ID (and no job IDs).
@@ -177,7 +184,7 @@ pub(crate) fn with_current_job<R>(f: impl FnOnce(Option<&JobIds>) -> R) -> R {
 /// assert_eq!(seen.unwrap(), "job-7");
 /// ```
 pub fn sync_scope<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
-    Current::request(id).enter(f)
+    CorrelationContext::new(id).enter(f)
 }
 
 #[cfg(test)]

@@ -73,7 +73,6 @@ pub(crate) fn first_escaped(text: &str) -> Option<usize> {
 }
 
 /// Whether `text` holds anything that [`write_escaped`] would escape.
-#[cfg(any(feature = "kv", test))]
 pub(crate) fn needs_escaping(text: &str) -> bool {
     first_escaped(text).is_some()
 }

@@ -8,6 +8,7 @@ use env_logger::{TimestampPrecision, fmt::style::Style};
 
 use super::escape::{EscapingWriter, write_escaped};
 use crate::display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
+use crate::fields::Fields;
 
 /// How [`write_record`] lays out a line.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +56,8 @@ impl Layout<'static> {
 
 /// Writes `record` as `<time> LEVEL [<id>] target: message` (or, with job IDs,
 /// `<time> LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline, the time
-/// as [`record_time`](super::time::record_time) gives it.
+/// as [`record_time`](super::time::record_time) gives it, and the request's
+/// [fields](Fields), escaped, before the target: `[<id>] tenant=acme target: message`.
 ///
 /// The target and the message are escaped on the fly while they are written, so with
 /// escaping on the record is exactly one line, and a message with nothing to escape costs
@@ -95,6 +97,10 @@ fn write_line(
     if layout.job_ids {
         let jobs = CurrentJobIds::with_length(layout.job_id_length, layout.missing);
         write!(out, "[{jobs}] ")?;
+    }
+    let fields = Fields::current();
+    if !fields.is_empty() {
+        write!(out, "{fields} ")?;
     }
     if layout.escape {
         write_escaped(out, record.target())?;

@@ -261,6 +261,43 @@ mod tests {
         render_timed(&format.clone().without_timestamp(), message)
     }
 
+    #[test]
+    fn fields_follow_the_ids_escaped_on_one_line() {
+        let format = LogFormat::new();
+        let line = sync_scope(CorrelationId::from_static("req-1"), || {
+            assert!(crate::Fields::insert("tenant", "acme"));
+            assert!(crate::Fields::insert(
+                "user",
+                "eve\r\nINFO  [req-2] forged\u{1b}[2J"
+            ));
+            render(&format, "paid")
+        });
+        assert_eq!(
+            line,
+            r#"INFO  [req-1] tenant=acme user="eve\r\nINFO  [req-2] forged\u{1b}[2J" my_app::views: paid"#
+                .to_owned()
+                + "\n"
+        );
+        let jobs = JobCarrier::default().into_context();
+        let line = jobs.run(|| {
+            assert!(crate::Fields::insert("tenant", "acme"));
+            render(
+                &format.clone().with_job_ids().id_length(3).job_id_length(2),
+                "sent",
+            )
+        });
+        let job = &jobs.job_id().unwrap().as_str()[..2];
+        let id = &jobs.id().unwrap().as_str()[..3];
+        assert_eq!(
+            line,
+            format!("INFO  [{id}] [--{job}] tenant=acme my_app::views: sent\n")
+        );
+        assert_eq!(
+            render(&format, "outside"),
+            "INFO  [-] my_app::views: outside\n"
+        );
+    }
+
     /// The line `format` writes for a record logged at [`logged_at`].
     fn render_timed(format: &LogFormat, message: &str) -> String {
         let mut out = Vec::new();

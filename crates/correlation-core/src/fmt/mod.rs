@@ -9,9 +9,10 @@ mod log_format;
 #[cfg(any(feature = "env-logger", feature = "request-log", test))]
 pub(crate) mod time;
 
-pub use escape::Escaped;
 #[cfg(feature = "kv")]
-pub(crate) use escape::{EscapeDetector, needs_escaping};
+pub(crate) use escape::EscapeDetector;
+pub use escape::Escaped;
+pub(crate) use escape::{needs_escaping, write_escaped};
 #[cfg(any(feature = "env-logger", feature = "test-util"))]
 pub(crate) use layout::{Layout, write_record};
 #[cfg(feature = "env-logger")]
