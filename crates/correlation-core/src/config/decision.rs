@@ -1,20 +1,22 @@
-//! The decision on a request's ID, in one function read top to bottom:
-//! [`CorrelationConfig::decide_from`]. It finds the first source the request carries,
-//! weighs the trust policy, validates what it found or generates an ID, applies the
-//! transformer and plans the request's headers. Everything else here calls it, or (for a
-//! single value, as jobs and messages carry) its validate-or-generate steps.
+//! The decision on a request's ID, read top to bottom: `decide_from` finds the first
+//! source the request carries, in whatever header map the adapter has, and
+//! `decide_found` does the rest on what it found: it weighs the trust policy, validates
+//! the value where it lies or generates an ID, applies the transformer and plans the
+//! request's headers. Everything else here calls them; jobs and messages, which carry
+//! one value, call `decide_found` alone.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use http::{HeaderMap, HeaderValue};
 
-use super::sources::{Found, RequestHeaders};
+use super::sources::{Candidate, Found, RequestHeaders};
 use super::{CorrelationConfig, OnInvalid, RequestHeaderPlan};
 use crate::constants::LOG_TARGET;
 use crate::context::sync_scope;
 use crate::id::{CorrelationId, check_safe};
-use crate::strategy::configured::Candidate;
+use crate::strategy::IdTransformer;
 use crate::trust::{PeerAddressUnavailable, TrustPolicy};
 
 /// What the decision did with the incoming header.
@@ -92,6 +94,34 @@ impl<F: FnOnce() -> Option<IpAddr>> Peer<F> {
             self.address = ask();
         }
         self.address
+    }
+}
+
+/// What the decision makes of the value a source found.
+enum Checked<'f> {
+    Valid(Valid<'f>),
+    /// Nothing found, or an empty value: nothing sent, nothing to warn about.
+    Empty,
+    /// Replaced (or rejected) by a generated ID, with a warning naming what was invalid.
+    Invalid(&'f Found<'f>),
+}
+
+/// A valid value, still where the source found it.
+enum Valid<'f> {
+    /// A correlation header's value.
+    Header(Candidate<'f>),
+    /// A trace ID, or a custom source's value.
+    Text(Cow<'f, str>),
+}
+
+impl Valid<'_> {
+    /// The ID: the only place the decision makes one from what a request carries.
+    #[inline]
+    fn into_id(self) -> CorrelationId {
+        match self {
+            Self::Header(value) => value.into_checked_id(),
+            Self::Text(text) => CorrelationId::from_checked_bytes(text.as_bytes()),
+        }
     }
 }
 
@@ -194,59 +224,46 @@ impl CorrelationConfig {
         headers: &H,
         sender: Sender,
     ) -> (Decision, RequestHeaderPlan) {
+        // 1. The first source the request carries decides.
         let inner = &*self.inner;
-
-        // 1. The first source the request carries decides; an untrusted sender's ID is
-        //    ignored.
         let found = inner
             .sources
             .iter()
             .find_map(|source| source.find(headers, &inner.incoming));
-        if let (Some(_), Sender::Untrusted(peer)) = (&found, sender) {
+        self.decide_found(found.as_ref(), sender)
+    }
+
+    /// The rest of the decision, on what the first source found (`None`: nothing): the
+    /// value is validated where it lies, the ID made once, from it or new, and the
+    /// request's headers planned. Jobs and messages decide from their one value with it.
+    #[inline]
+    fn decide_found(
+        &self,
+        found: Option<&Found<'_>>,
+        sender: Sender,
+    ) -> (Decision, RequestHeaderPlan) {
+        let inner = &*self.inner;
+
+        // An untrusted sender's ID is ignored.
+        if let (Some(_), Sender::Untrusted(peer)) = (found, sender) {
             let decision = self.ignored_from(peer);
             let plan = self.plan(decision.outcome, false);
             return (decision, plan);
         }
 
         // 2. Validate what it found, or generate an ID.
-        let mut decision = match &found {
-            None => self.generated(),
-            Some(Found::Header { value, .. }) => {
-                if value.as_bytes().is_empty() {
-                    self.generated()
-                } else {
-                    match inner.validator.accept(*value, inner.max_length) {
-                        Some(id) => Decision::new(id, Outcome::Accepted),
-                        None => self.rejected_or_replaced("request header value"),
-                    }
-                }
-            }
-            // Empty, like an empty correlation header: nothing sent, nothing to warn about.
-            Some(Found::Trace(_, [])) => self.generated(),
-            Some(Found::Trace(format, value)) => match format.trace_id(value) {
-                Ok(trace_id) => match self.accepted_from_source(trace_id.as_bytes()) {
-                    Some(decision) => decision,
-                    None => self.rejected_or_replaced(&format.describe()),
-                },
-                Err(_) => self.rejected_or_replaced(&format.describe()),
-            },
-            Some(Found::Custom(name, value)) => {
-                let accepted = value
-                    .as_deref()
-                    .and_then(|value| self.accepted_from_source(value.as_bytes()));
-                match accepted {
-                    Some(decision) => decision,
-                    None => self.rejected_or_replaced(&format!("the value of source `{name}`")),
-                }
-            }
+        let mut decision = match found.map_or(Checked::Empty, |found| self.check(found)) {
+            Checked::Valid(value) => Decision::new(value.into_id(), Outcome::Accepted),
+            Checked::Empty => Decision::new(self.new_id(), Outcome::Generated),
+            Checked::Invalid(found) => self.rejected_or_replaced(&found.describe()),
         };
 
         // 3. The transformer, if any, rewrites an accepted or generated ID; a replaced
         //    (or rejected) one is final.
-        if inner.transformer.is_some()
-            && matches!(decision.outcome, Outcome::Accepted | Outcome::Generated)
-        {
-            decision = self.transformed(decision);
+        if let Some(transformer) = &inner.transformer {
+            if matches!(decision.outcome, Outcome::Accepted | Outcome::Generated) {
+                decision = self.transformed(&**transformer, decision);
+            }
         }
 
         // 4. The request's headers: exactly one header with the final ID, under the first
@@ -257,6 +274,35 @@ impl CorrelationConfig {
                 if inner.transformer.is_none() || value.as_bytes() == decision.id.as_bytes());
         let plan = self.plan(decision.outcome, id_is_incoming);
         (decision, plan)
+    }
+
+    /// Whether the value found may be the request's ID: it passes the safety rules and
+    /// the length limit, and a correlation header's value passes the validator too, a
+    /// trace-context header's its format.
+    #[inline]
+    fn check<'f>(&self, found: &'f Found<'_>) -> Checked<'f> {
+        let max = self.inner.max_length;
+        match found {
+            Found::Header { value, .. } if value.as_bytes().is_empty() => Checked::Empty,
+            Found::Header { value, .. } => {
+                if self.inner.validator.accepts(value.as_bytes(), max) {
+                    Checked::Valid(Valid::Header(*value))
+                } else {
+                    Checked::Invalid(found)
+                }
+            }
+            Found::Trace(_, []) => Checked::Empty,
+            Found::Trace(format, value) => match format.trace_id(value) {
+                Ok(trace_id) if check_safe(trace_id.as_bytes(), max).is_ok() => {
+                    Checked::Valid(Valid::Text(trace_id))
+                }
+                _ => Checked::Invalid(found),
+            },
+            Found::Custom(_, Some(value)) if check_safe(value.as_bytes(), max).is_ok() => {
+                Checked::Valid(Valid::Text(Cow::Borrowed(value)))
+            }
+            Found::Custom(..) => Checked::Invalid(found),
+        }
     }
 
     /// The plan for the request's headers once its ID is decided; `id_is_incoming` says
@@ -277,7 +323,7 @@ impl CorrelationConfig {
     /// A generated (and transformed) ID in place of an untrusted sender's, with a `DEBUG`
     /// line saying why.
     fn ignored_from(&self, peer: Option<IpAddr>) -> Decision {
-        let decision = self.transformed(self.generated());
+        let (decision, _) = self.decide_found(None, Sender::Trusted);
         let id = &decision.id;
         sync_scope(id.clone(), || match peer {
             Some(peer) => log::debug!(
@@ -294,16 +340,6 @@ impl CorrelationConfig {
             ),
         });
         decision
-    }
-
-    /// A value a trace-context or custom source found, which its own parse has validated:
-    /// it still has to pass the safety rules and the length limit.
-    fn accepted_from_source(&self, value: &[u8]) -> Option<Decision> {
-        check_safe(value, self.inner.max_length).ok()?;
-        Some(Decision::new(
-            CorrelationId::from_checked_bytes(value),
-            Outcome::Accepted,
-        ))
     }
 
     /// Decides the request's ID from its headers: the first incoming header name present
@@ -328,40 +364,30 @@ impl CorrelationConfig {
     /// validate-or-generate and transform steps, with no sources to search and no trust
     /// policy to weigh, for IDs carried by jobs and messages.
     pub fn decide_value(&self, incoming: Option<&HeaderValue>) -> Decision {
-        let decision = match incoming {
-            None => self.generated(),
-            Some(value) if value.as_bytes().is_empty() => self.generated(),
-            Some(value) => {
-                match self
-                    .inner
-                    .validator
-                    .accept(Candidate::Shared(value), self.inner.max_length)
-                {
-                    Some(id) => Decision::new(id, Outcome::Accepted),
-                    None => return shared(self.rejected_or_replaced("request header value")),
-                }
-            }
-        };
-        shared(self.transformed(decision))
+        let found = incoming.map(|value| Found::Header {
+            value: Candidate::Shared(value),
+            index: 0,
+            alone: true,
+        });
+        let (decision, _) = self.decide_found(found.as_ref(), Sender::Trusted);
+        shared(decision)
     }
 
     /// A new ID from the configured generator; a generator that fails or panics is
     /// replaced by a UUID v4 for this ID and a warning is logged.
     pub fn generate(&self) -> CorrelationId {
-        shared(self.generated()).id
+        shared(Decision::new(self.new_id(), Outcome::Generated)).id
     }
 
-    fn generated(&self) -> Decision {
-        Decision::new(
-            self.inner.generator.generate_within(self.inner.max_length),
-            Outcome::Generated,
-        )
+    /// A new ID from the configured generator, within the length limit.
+    fn new_id(&self) -> CorrelationId {
+        self.inner.generator.generate_within(self.inner.max_length)
     }
 
     /// A generated ID in place of an invalid incoming one, and one warning that names
     /// `what` was invalid (never its value).
     fn rejected_or_replaced(&self, what: &str) -> Decision {
-        let id = self.inner.generator.generate_within(self.inner.max_length);
+        let id = self.new_id();
         let outcome = match self.inner.on_invalid {
             OnInvalid::Replace => Outcome::Replaced,
             OnInvalid::Reject => Outcome::Rejected,
@@ -380,29 +406,28 @@ impl CorrelationConfig {
         Decision::new(id, outcome)
     }
 
-    /// `decision` with the transformer applied; a transformer whose output breaks the
-    /// safety rules or panics gives way to a generated ID and a warning.
-    fn transformed(&self, decision: Decision) -> Decision {
-        if self.inner.transformer.is_none() {
-            return decision;
+    /// `decision` with its ID as `transformer` rewrites it; an output that breaks the
+    /// safety rules or the length limit, or a panic, gives way to a generated ID and a
+    /// warning.
+    fn transformed(&self, transformer: &dyn IdTransformer, decision: Decision) -> Decision {
+        if let Some(id) = self.apply_transformer(transformer, decision.id) {
+            return Decision::new(id, decision.outcome);
         }
-        match self.apply_transformer(decision.id) {
-            Some(id) => Decision { id, ..decision },
-            None => {
-                let id = self.inner.generator.generate_within(self.inner.max_length);
-                sync_scope(id.clone(), || {
-                    log::warn!(
-                        target: LOG_TARGET,
-                        "Generated new request ID ({id}), since the transformed ID failed the safety rules"
-                    );
-                });
-                Decision::new(id, Outcome::Replaced)
-            }
-        }
+        let id = self.new_id();
+        sync_scope(id.clone(), || {
+            log::warn!(
+                target: LOG_TARGET,
+                "Generated new request ID ({id}), since the transformed ID failed the safety rules"
+            );
+        });
+        Decision::new(id, Outcome::Replaced)
     }
 
-    pub(super) fn apply_transformer(&self, id: CorrelationId) -> Option<CorrelationId> {
-        let transformer = self.inner.transformer.as_ref()?;
+    pub(super) fn apply_transformer(
+        &self,
+        transformer: &dyn IdTransformer,
+        id: CorrelationId,
+    ) -> Option<CorrelationId> {
         let output = catch_unwind(AssertUnwindSafe(|| transformer.transform(id.as_str()))).ok()?;
         if output.as_bytes() == id.as_bytes() {
             return Some(id);

@@ -5,7 +5,6 @@ use http::HeaderMap;
 
 use super::CorrelationConfig;
 use crate::id::CorrelationId;
-use crate::strategy::configured::Candidate;
 
 impl CorrelationConfig {
     /// Reads an ID from `headers` through the same validation as incoming requests,
@@ -16,13 +15,17 @@ impl CorrelationConfig {
             .incoming
             .iter()
             .find_map(|name| headers.get(name))?;
-        let id = self
+        if !self
             .inner
             .validator
-            .accept(Candidate::Shared(value), self.inner.max_length)?;
+            .accepts(value.as_bytes(), self.inner.max_length)
+        {
+            return None;
+        }
+        let id = CorrelationId::from_checked_header_value(value);
         match &self.inner.transformer {
             None => Some(id),
-            Some(_) => self.apply_transformer(id),
+            Some(transformer) => self.apply_transformer(&**transformer, id),
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::strategy::configured::Candidate;
+use crate::id::CorrelationId;
 use crate::trace_context::{
     MalformedTraceContext, trace_id_from_amazon_trace_id, trace_id_from_cloud_trace_context,
     trace_id_from_traceparent,
@@ -77,7 +77,32 @@ impl<'a> FirstValue<'a> {
     /// The value's bytes.
     #[must_use]
     pub fn into_bytes(self) -> &'a [u8] {
-        self.value.into_bytes()
+        self.value.as_bytes()
+    }
+}
+
+/// A header value as a source found it: an `http` 1 value, whose bytes an accepted ID
+/// shares, or the bytes of another header type, which it copies.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Candidate<'a> {
+    Shared(&'a HeaderValue),
+    Borrowed(&'a [u8]),
+}
+
+impl<'a> Candidate<'a> {
+    pub(super) fn as_bytes(self) -> &'a [u8] {
+        match self {
+            Self::Shared(value) => value.as_bytes(),
+            Self::Borrowed(bytes) => bytes,
+        }
+    }
+
+    /// The ID, once the bytes are known to pass the safety rules.
+    pub(super) fn into_checked_id(self) -> CorrelationId {
+        match self {
+            Self::Shared(value) => CorrelationId::from_checked_header_value(value),
+            Self::Borrowed(bytes) => CorrelationId::from_checked_bytes(bytes),
+        }
     }
 }
 
@@ -141,11 +166,6 @@ pub(super) enum TraceFormat {
 impl TraceFormat {
     pub(super) fn header_name(self) -> &'static HeaderName {
         &TRACE_CONTEXT_HEADERS[self as usize]
-    }
-
-    /// The source as the warning about its invalid value names it.
-    pub(super) fn describe(self) -> String {
-        format!("the {} header value", self.header_name())
     }
 
     pub(super) fn trace_id(self, value: &[u8]) -> Result<Cow<'_, str>, MalformedTraceContext> {
@@ -275,6 +295,17 @@ pub(super) enum Found<'h> {
     Trace(TraceFormat, &'h [u8]),
     /// `None`: the function panicked.
     Custom(&'h str, Option<String>),
+}
+
+impl Found<'_> {
+    /// The value found, as the warning about it being invalid names it (never showing it).
+    pub(super) fn describe(&self) -> Cow<'static, str> {
+        match self {
+            Self::Header { .. } => Cow::Borrowed("request header value"),
+            Self::Trace(format, _) => format!("the {} header value", format.header_name()).into(),
+            Self::Custom(name, _) => format!("the value of source `{name}`").into(),
+        }
+    }
 }
 
 impl Source {

@@ -3,40 +3,9 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use http::HeaderValue;
-
 use crate::constants::LOG_TARGET;
 use crate::id::{CorrelationId, InvalidCorrelationId, check_safe};
 use crate::strategy::{IdGenerator, IdValidator, StrictUuidV4, UuidV4};
-
-/// An incoming value a validator checks: an `http` 1 header value, whose bytes an
-/// accepted ID shares, or the bytes of another header type, which it copies.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Candidate<'a> {
-    Shared(&'a HeaderValue),
-    Borrowed(&'a [u8]),
-}
-
-impl<'a> Candidate<'a> {
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        self.into_bytes()
-    }
-
-    pub(crate) fn into_bytes(self) -> &'a [u8] {
-        match self {
-            Self::Shared(value) => value.as_bytes(),
-            Self::Borrowed(bytes) => bytes,
-        }
-    }
-
-    /// The ID, once the bytes are known to pass the safety rules.
-    fn into_checked_id(self) -> CorrelationId {
-        match self {
-            Self::Shared(value) => CorrelationId::from_checked_header_value(value),
-            Self::Borrowed(bytes) => CorrelationId::from_checked_bytes(bytes),
-        }
-    }
-}
 
 /// The validator as configured: the default one checks the header's bytes directly;
 /// one the application sets is called on its text, guarded against panics.
@@ -46,20 +15,22 @@ pub(crate) enum Validator {
 }
 
 impl Validator {
-    /// `candidate` as an ID, if it passes the safety rules within `max` bytes and this
-    /// validator; a validator that panics rejects it.
-    pub(crate) fn accept(&self, candidate: Candidate<'_>, max: usize) -> Option<CorrelationId> {
-        let bytes = candidate.as_bytes();
+    /// Whether `value` passes the safety rules within `max` bytes and this validator; a
+    /// validator that panics rejects it.
+    pub(crate) fn accepts(&self, value: &[u8], max: usize) -> bool {
         match self {
             // A UUID is visible ASCII, so passing the check also passes the safety rules.
-            Self::StrictUuidV4 => (bytes.len() <= max && StrictUuidV4::accepts(bytes))
-                .then(|| candidate.into_checked_id()),
+            Self::StrictUuidV4 => value.len() <= max && StrictUuidV4::accepts(value),
             Self::Custom(validator) => {
-                check_safe(bytes, max).ok()?;
                 // Visible ASCII is UTF-8.
-                let text = std::str::from_utf8(bytes).ok()?;
-                let valid = catch_unwind(AssertUnwindSafe(|| validator.is_valid(text)));
-                matches!(valid, Ok(true)).then(|| candidate.into_checked_id())
+                let text = match check_safe(value, max).map(|()| std::str::from_utf8(value)) {
+                    Ok(Ok(text)) => text,
+                    _ => return false,
+                };
+                matches!(
+                    catch_unwind(AssertUnwindSafe(|| validator.is_valid(text))),
+                    Ok(true)
+                )
             }
         }
     }
