@@ -153,6 +153,160 @@ impl fmt::Display for Fields {
     }
 }
 
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
+
+impl Fields {
+    /// The pairs that keep to the [bounds](Self#bounds), the first of a repeated key, up
+    /// to the most a request holds; and whether any was left out.
+    #[cfg(any(feature = "serde", feature = "apalis"))]
+    pub(crate) fn checked<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> (Self, bool) {
+        let mut kept: Vec<Pair> = Vec::new();
+        let mut dropped = false;
+        for (key, value) in pairs {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            let usable = check_key(key).is_ok()
+                && value.len() <= Self::MAX_VALUE_LEN
+                && kept.len() < Self::MAX_COUNT
+                && !kept.iter().any(|(k, _)| &**k == key);
+            if usable {
+                kept.push((key.into(), value.into()));
+            } else {
+                dropped = true;
+            }
+        }
+        let fields = if kept.is_empty() {
+            None
+        } else {
+            Some(Arc::from(kept))
+        };
+        (Self(fields), dropped)
+    }
+
+    /// Sets these fields in `context` (a job's, made from a carrier), so they reach its
+    /// span and Sentry hub too.
+    pub(crate) fn set_in(&self, context: &crate::CorrelationContext) {
+        if self.is_empty() {
+            return;
+        }
+        if let Some(map) = context.fields_or_init() {
+            for (key, value) in self.iter() {
+                // Already checked: nothing here is refused.
+                let _ = map.set(key, value.to_owned());
+            }
+        }
+    }
+
+    /// The fields as one text, `tenant=acme,user=Alice%20Smith`: the W3C baggage list
+    /// syntax, each value percent-encoded but for letters, digits and `-._~`.
+    #[cfg(feature = "apalis")]
+    pub(crate) fn to_list(&self) -> String {
+        let mut text = String::new();
+        for (index, (key, value)) in self.iter().enumerate() {
+            if index > 0 {
+                text.push(',');
+            }
+            text.push_str(key);
+            text.push('=');
+            for byte in value.bytes() {
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    text.push(char::from(byte));
+                } else {
+                    let _ = write!(text, "%{byte:02X}");
+                }
+            }
+        }
+        text
+    }
+
+    /// The fields of a [list](Self::to_list), and whether anything in it was left out
+    /// (a member without `=`, a bad escape, one past the bounds).
+    #[cfg(feature = "apalis")]
+    pub(crate) fn from_list(text: &str) -> (Self, bool) {
+        let mut malformed = false;
+        let pairs: Vec<(&str, String)> = text
+            .split(',')
+            .filter(|member| !member.is_empty())
+            .take(Self::MAX_COUNT + 1)
+            .filter_map(|member| {
+                let decoded = member
+                    .split_once('=')
+                    .and_then(|(key, value)| Some((key.trim(), percent_decode(value.trim())?)));
+                malformed |= decoded.is_none();
+                decoded
+            })
+            .collect();
+        let (fields, dropped) = Self::checked(pairs);
+        (fields, malformed || dropped)
+    }
+}
+
+/// `text` with each `%XY` decoded; `None` for a bad escape, text that is not UTF-8 once
+/// decoded, or one longer than a value may be.
+#[cfg(feature = "apalis")]
+fn percent_decode(text: &str) -> Option<String> {
+    if text.len() > 3 * Fields::MAX_VALUE_LEN {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = tail.get(..2)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// As a map of each key to its value, in order.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// From a map of keys to text values; pairs past the [bounds](Fields#bounds) are left
+/// out, never an error.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of field keys to text values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    if pairs.len() <= Fields::MAX_COUNT {
+                        pairs.push((key, value));
+                    }
+                }
+                Ok(Fields::checked(pairs).0)
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
+}
+
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()

@@ -10,6 +10,7 @@
 
 use crate::config::CorrelationConfig;
 use crate::context::{CorrelationContext, with_current_job};
+use crate::fields::Fields;
 use crate::id::CorrelationId;
 use crate::job_id::{JobId, JobIds};
 use crate::strategy::UuidV4;
@@ -36,13 +37,15 @@ pub fn parent_job_id() -> Option<JobId> {
     with_current_job(|job| job.and_then(|job| job.parent.clone()))
 }
 
-/// What a job takes across a queue: the correlation ID of whoever enqueued it and, when
+/// What a job takes across a queue: the correlation ID of whoever enqueued it, its
+/// [`Fields`] (a copy: the job's own are its own from then on) and, when
 /// a job enqueued it, that job's ID (the new job's parent); with the `request-log`
 /// feature, the raised log level of a request that
 /// [takes it into its jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
 ///
 /// [`capture`](Self::capture) it when enqueueing, store it in the job's metadata (it is
-/// `Serialize` / `Deserialize` with the `serde` feature; the `apalis` feature stores it
+/// `Serialize` / `Deserialize` with the `serde` feature, the fields as a `fields` map
+/// whose entries past the [bounds](Fields#bounds) are left out; the `apalis` feature stores it
 /// as apalis task metadata), and run the job inside
 /// [`into_context`](Self::into_context): `carrier.into_context().wrap(job)`.
 ///
@@ -87,6 +90,11 @@ pub struct JobCarrier {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     parent_job_id: Option<JobId>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Fields::is_empty")
+    )]
+    fields: Fields,
     #[cfg(feature = "request-log")]
     #[cfg_attr(
         feature = "serde",
@@ -105,11 +113,13 @@ impl JobCarrier {
     /// its job ID as the parent; elsewhere, nothing (the job generates its own ID). With
     /// the `request-log` feature, also the caller's raised log level when its
     /// configuration [takes it into jobs](crate::CorrelationConfigBuilder::log_level_into_jobs).
+    /// The caller's [`Fields`] too: the job's lines carry them, and jobs it enqueues.
     #[must_use]
     pub fn capture() -> Self {
         Self {
             correlation_id: crate::context::current(),
             parent_job_id: current_job_id(),
+            fields: Fields::current(),
             #[cfg(feature = "request-log")]
             log_level: crate::context::with_current_log(|log| {
                 log.and_then(crate::request_log::RequestLog::level_for_jobs)
@@ -125,12 +135,26 @@ impl JobCarrier {
             parent_job_id,
             #[cfg(feature = "request-log")]
             log_level: None,
+            fields: Fields::default(),
         }
     }
 
     /// The correlation ID the job will run under (`None`: it will generate one).
     pub fn correlation_id(&self) -> Option<&CorrelationId> {
         self.correlation_id.as_ref()
+    }
+
+    /// The [`Fields`] of the request (or job) that enqueued the job, set in the job's
+    /// context by [`into_context`](Self::into_context).
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The carrier with `fields` in place of the ones it had.
+    #[must_use]
+    pub fn with_fields(mut self, fields: Fields) -> Self {
+        self.fields = fields;
+        self
     }
 
     /// The ID of the job that enqueued this one (`None` when a request, or nothing in
@@ -203,6 +227,7 @@ impl JobCarrier {
         let log = self.job_log(None);
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
         let context = Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG);
+        self.fields.set_in(&context);
         #[cfg(feature = "request-log")]
         let context = context.with_log(log);
         context
@@ -225,6 +250,7 @@ impl JobCarrier {
             None => config.decide_value(None).id,
         };
         let context = Self::context(id, self.parent_job_id, config.sentry_tag());
+        self.fields.set_in(&context);
         #[cfg(feature = "request-log")]
         let context = context.with_log(log);
         context
@@ -409,6 +435,52 @@ mod tests {
         }
         // Outside any raised request, nothing is carried.
         assert_eq!(JobCarrier::capture().log_level(), None);
+    }
+
+    #[test]
+    fn the_requests_fields_reach_its_jobs_and_their_jobs() {
+        let carrier = sync_scope(request_id(), || {
+            assert!(Fields::insert("tenant", "acme"));
+            JobCarrier::capture()
+        });
+        assert_eq!(carrier.fields().get("tenant"), Some("acme"));
+        let job = carrier.into_context();
+        let (seen, child) = job.run(|| {
+            assert!(Fields::insert("step", 1));
+            (Fields::current().to_string(), JobCarrier::capture())
+        });
+        assert_eq!(seen, "tenant=acme step=1");
+        let grandchild = child.into_context();
+        assert_eq!(
+            grandchild.run(|| Fields::current().to_string()),
+            "tenant=acme step=1"
+        );
+        // A job's fields are its own: the request's are as they were.
+        assert_eq!(JobCarrier::default().fields(), &Fields::default());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn fields_round_trip_through_json_and_keep_to_the_bounds() {
+        let carrier = sync_scope(request_id(), || {
+            assert!(Fields::insert("tenant", "acme"));
+            assert!(Fields::insert("user", "Alice Smith"));
+            JobCarrier::capture()
+        });
+        let json = serde_json::to_string(&carrier).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"correlation_id":"{}","fields":{{"tenant":"acme","user":"Alice Smith"}}}}"#,
+                request_id()
+            )
+        );
+        assert_eq!(serde_json::from_str::<JobCarrier>(&json).unwrap(), carrier);
+        let long = "v".repeat(Fields::MAX_VALUE_LEN + 1);
+        let hostile =
+            format!(r#"{{"fields":{{"bad key":"x","fields":"x","long":"{long}","ok":"\n"}}}}"#);
+        let carrier: JobCarrier = serde_json::from_str(&hostile).unwrap();
+        assert_eq!(carrier.fields().to_string(), r#"ok="\n""#);
     }
 
     #[cfg(all(feature = "serde", feature = "request-log"))]

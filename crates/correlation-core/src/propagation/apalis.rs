@@ -15,6 +15,7 @@ use tower_service::Service;
 use crate::config::CorrelationConfig;
 use crate::constants::{DEFAULT_SENTRY_TAG, LOG_TARGET};
 use crate::context::{CorrelationContext, WithCorrelation};
+use crate::fields::Fields;
 use crate::id::CorrelationId;
 use crate::job::JobCarrier;
 use crate::job_id::{JobId, JobIds};
@@ -30,12 +31,17 @@ const METADATA_PARENT_JOB_ID: &str = "correlation.parent_job_id";
 /// every attempt of the task runs under the same job ID.
 const METADATA_JOB_ID: &str = "correlation.job_id";
 
+/// The task-metadata key holding the fields a job takes from its request, as a W3C
+/// baggage list (`tenant=acme,user=Alice%20Smith`).
+const METADATA_FIELDS: &str = "correlation.fields";
+
 /// The task-metadata key holding the raised log level a job takes from its request.
 #[cfg(feature = "request-log")]
 const METADATA_LOG_LEVEL: &str = "correlation.log_level";
 
 /// Stored as string entries (`correlation.correlation_id`, `correlation.parent_job_id`,
-/// and with the `request-log` feature `correlation.log_level`, `debug` or `trace`), so
+/// `correlation.fields` as a W3C baggage list, `tenant=acme,user=Alice%20Smith`, and with
+/// the `request-log` feature `correlation.log_level`, `debug` or `trace`), so
 /// every apalis storage that keeps task metadata (SQLite, Postgres, Redis, in-memory)
 /// carries it. Injecting replaces earlier entries, and gives the task its own job ID
 /// (`correlation.job_id`) unless it has one: the storage keeps it with the task, so a
@@ -57,6 +63,12 @@ impl Metadata for JobCarrier {
             (
                 METADATA_PARENT_JOB_ID,
                 self.parent_job_id().map(JobId::as_str),
+            ),
+            (
+                METADATA_FIELDS,
+                (!self.fields().is_empty())
+                    .then(|| self.fields().to_list())
+                    .as_deref(),
             ),
             #[cfg(feature = "request-log")]
             (
@@ -99,7 +111,14 @@ fn read_job(store: &MetadataStore) -> (JobCarrier, Option<JobId>, bool) {
     let parent_job_id = store
         .get(METADATA_PARENT_JOB_ID)
         .and_then(|value| JobId::new(value).map_err(|_| unusable = true).ok());
-    let carrier = JobCarrier::new(correlation_id, parent_job_id);
+    let fields = store
+        .get(METADATA_FIELDS)
+        .map_or_else(Fields::default, |value| {
+            let (fields, dropped) = Fields::from_list(value);
+            unusable |= dropped;
+            fields
+        });
+    let carrier = JobCarrier::new(correlation_id, parent_job_id).with_fields(fields);
     #[cfg(feature = "request-log")]
     let carrier = carrier.with_log_level(store.get(METADATA_LOG_LEVEL).and_then(|value| {
         let level = crate::request_log::parse_raised_level(value);
@@ -273,7 +292,8 @@ impl<S> JobContextService<S> {
             context.run(|| {
                 log::warn!(
                     target: LOG_TARGET,
-                    "Job metadata held an unusable correlation or parent job ID; it was ignored"
+                    "Job metadata held an unusable correlation ID, parent job ID, log level or \
+                     field; it was ignored"
                 );
             });
         }
@@ -298,6 +318,7 @@ fn context_for_attempt(
     };
     let sentry_tag = config.map_or(DEFAULT_SENTRY_TAG, CorrelationConfig::sentry_tag);
     let context = CorrelationContext::for_job(id, job, sentry_tag);
+    carrier.fields().set_in(&context);
     #[cfg(feature = "request-log")]
     let context = context.with_log(carrier.job_log(config));
     context
@@ -400,6 +421,39 @@ mod tests {
         assert_eq!(store.get(METADATA_CORRELATION_ID), None);
         assert_eq!(store.get(METADATA_PARENT_JOB_ID), None);
         assert_eq!(store.get(METADATA_JOB_ID), Some(job_id.as_str()));
+    }
+
+    #[test]
+    fn fields_round_trip_through_metadata_and_bad_ones_are_left_out() {
+        let carrier = sync_scope(CorrelationId::from_static("req-1"), || {
+            assert!(Fields::insert("tenant", "acme"));
+            assert!(Fields::insert("user", "Alice Smith, 100%"));
+            JobCarrier::capture()
+        });
+        let mut store = MetadataStore::new();
+        carrier.inject(&mut store).unwrap();
+        assert_eq!(
+            store.get(METADATA_FIELDS),
+            Some("tenant=acme,user=Alice%20Smith%2C%20100%25")
+        );
+        let (read, unusable) = read_carrier(&store);
+        assert_eq!(read, carrier);
+        assert!(!unusable);
+        let context = JobContextService::new(()).context(&store);
+        assert_eq!(
+            context.run(|| Fields::current().to_string()),
+            r#"tenant=acme user="Alice Smith, 100%""#
+        );
+
+        store.replace(
+            METADATA_FIELDS,
+            "tenant=acme,novalue,bad key=x,user=%ZZ,ok=%0A",
+        );
+        let (read, unusable) = read_carrier(&store);
+        assert!(unusable);
+        assert_eq!(read.fields().to_string(), r#"tenant=acme ok="\n""#);
+        JobCarrier::default().inject(&mut store).unwrap();
+        assert_eq!(store.get(METADATA_FIELDS), None);
     }
 
     #[test]
