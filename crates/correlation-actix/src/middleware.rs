@@ -200,6 +200,7 @@ impl<'a> ActixHeaders<'a> {
 }
 
 impl RequestHeaders for ActixHeaders<'_> {
+    // Asked by core's decision for each source on every request.
     #[inline]
     fn first_value(&self, name: &correlation_core::http::HeaderName) -> Option<FirstValue<'_>> {
         match self.config.names.iter().find(|(known, _)| known == name) {

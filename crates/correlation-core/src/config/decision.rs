@@ -116,6 +116,7 @@ enum Valid<'f> {
 
 impl Valid<'_> {
     /// The ID: the only place the decision makes one from what a request carries.
+    // Reached from each adapter's crate on every request, through the generic decision.
     #[inline]
     fn into_id(self) -> CorrelationId {
         match self {
@@ -236,6 +237,7 @@ impl CorrelationConfig {
     /// The rest of the decision, on what the first source found (`None`: nothing): the
     /// value is validated where it lies, the ID made once, from it or new, and the
     /// request's headers planned. Jobs and messages decide from their one value with it.
+    // Reached from each adapter's crate on every request, through the generic decision.
     #[inline]
     fn decide_found(
         &self,
@@ -279,6 +281,7 @@ impl CorrelationConfig {
     /// Whether the value found may be the request's ID: it passes the safety rules and
     /// the length limit, and a correlation header's value passes the validator too, a
     /// trace-context header's its format.
+    // Reached from each adapter's crate on every request, through the generic decision.
     #[inline]
     fn check<'f>(&self, found: &'f Found<'_>) -> Checked<'f> {
         let max = self.inner.max_length;

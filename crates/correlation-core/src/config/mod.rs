@@ -201,6 +201,7 @@ impl CorrelationConfig {
     }
 
     /// Whether requests to `path` are left alone (no ID, no header, no scope).
+    // Asked by each adapter's middleware on every request.
     #[inline]
     pub fn is_skipped(&self, path: &str) -> bool {
         self.inner.skip.as_ref().is_some_and(|skip| skip(path))
