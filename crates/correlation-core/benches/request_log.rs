@@ -33,7 +33,7 @@ fn backend() -> env_logger::Logger {
 
 /// Logs one record at `level` through `logger`, as `log`'s macros do once the level
 /// passes `log::max_level`.
-fn log_at(logger: &dyn Log, level: Level, n: u32) {
+fn log_at(logger: &dyn Log, level: Level, n: u64) {
     logger.log(
         &Record::builder()
             .level(level)
@@ -51,6 +51,53 @@ fn log_at(logger: &dyn Log, level: Level, n: u32) {
 /// A request's context under `config`, with a fresh ID.
 fn request(config: &CorrelationConfig) -> CorrelationContext {
     adapter::request_context(config, config.generate().into())
+}
+
+/// The time `records` records kept take: each sample's requests start empty, so what is
+/// timed is pushing into a buffer below its bound, as a request that logs fewer records
+/// than the bound does.
+fn time_kept(config: &CorrelationConfig, records: u64, debug: &dyn Fn(u64)) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut logged = 0;
+    while logged < records {
+        let context = request(config);
+        let batch = (records - logged).min(u64::from(KEPT_BEFORE_FAILURE));
+        context.run(|| {
+            let start = Instant::now();
+            for n in 0..batch {
+                debug(black_box(n));
+            }
+            timed += start.elapsed();
+        });
+        logged += batch;
+    }
+    timed
+}
+
+/// The time `records` records written out of failing requests take: each request keeps
+/// its records, then fails with an `ERROR`; what is timed is the `ERROR` that writes the
+/// kept records and itself, per record written, scaled to `records`.
+fn time_written_out(
+    config: &CorrelationConfig,
+    records: u64,
+    debug: &dyn Fn(u64),
+    error: &dyn Fn(),
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    let records_per_failure = u64::from(KEPT_BEFORE_FAILURE) + 1;
+    let failures = records.div_ceil(records_per_failure);
+    for _ in 0..failures {
+        let context = request(config);
+        context.run(|| {
+            for n in 0..u64::from(KEPT_BEFORE_FAILURE) {
+                debug(n);
+            }
+            let start = Instant::now();
+            error();
+            timed += start.elapsed();
+        });
+    }
+    timed.mul_f64(records as f64 / (failures * records_per_failure) as f64)
 }
 
 fn per_record(c: &mut Criterion) {
@@ -77,49 +124,13 @@ fn per_record(c: &mut Criterion) {
         b.iter(|| log_at(&logger, Level::Debug, black_box(1)))
     });
 
-    // Kept: each sample's requests start empty, so what is timed is pushing into a buffer
-    // below its bound, as a request that logs fewer records than the bound does.
+    let debug = |n: u64| log_at(&logger, Level::Debug, n);
+    let error = || log_at(&logger, Level::Error, 0);
     group.bench_function("kept in the request's buffer", |b| {
-        b.iter_custom(|records| {
-            let mut timed = Duration::ZERO;
-            let mut logged = 0;
-            while logged < records {
-                let context = request(&config);
-                let batch = (records - logged).min(u64::from(KEPT_BEFORE_FAILURE));
-                context.run(|| {
-                    let start = Instant::now();
-                    for n in 0..batch {
-                        log_at(&logger, Level::Debug, black_box(n as u32));
-                    }
-                    timed += start.elapsed();
-                });
-                logged += batch;
-            }
-            timed
-        })
+        b.iter_custom(|records| time_kept(&config, records, &debug))
     });
-
-    // Written out: a request keeps its records, then fails with an `ERROR`; what is
-    // timed is the `ERROR` that writes the kept records and itself, divided per record.
     group.bench_function("written out when the request fails", |b| {
-        b.iter_custom(|iterations| {
-            let mut timed = Duration::ZERO;
-            let records_per_failure = u64::from(KEPT_BEFORE_FAILURE) + 1;
-            let failures = iterations.div_ceil(records_per_failure);
-            for _ in 0..failures {
-                let context = request(&config);
-                context.run(|| {
-                    for n in 0..KEPT_BEFORE_FAILURE {
-                        log_at(&logger, Level::Debug, n);
-                    }
-                    let start = Instant::now();
-                    log_at(&logger, Level::Error, black_box(0));
-                    timed += start.elapsed();
-                });
-            }
-            // Per record written, scaled to the iterations criterion asked for.
-            timed.mul_f64(iterations as f64 / (failures * records_per_failure) as f64)
-        })
+        b.iter_custom(|records| time_written_out(&config, records, &debug, &error))
     });
     group.finish();
 }
@@ -167,42 +178,10 @@ fn per_event(c: &mut Criterion) {
             b.iter(|| debug(black_box(1)))
         });
         group.bench_function("kept in the request's buffer", |b| {
-            b.iter_custom(|events| {
-                let mut timed = Duration::ZERO;
-                let mut logged = 0;
-                while logged < events {
-                    let context = request(&config);
-                    let batch = (events - logged).min(u64::from(KEPT_BEFORE_FAILURE));
-                    context.run(|| {
-                        let start = Instant::now();
-                        for n in 0..batch {
-                            debug(black_box(n));
-                        }
-                        timed += start.elapsed();
-                    });
-                    logged += batch;
-                }
-                timed
-            })
+            b.iter_custom(|events| time_kept(&config, events, &debug))
         });
         group.bench_function("written out when the request fails", |b| {
-            b.iter_custom(|iterations| {
-                let mut timed = Duration::ZERO;
-                let events_per_failure = u64::from(KEPT_BEFORE_FAILURE) + 1;
-                let failures = iterations.div_ceil(events_per_failure);
-                for _ in 0..failures {
-                    let context = request(&config);
-                    context.run(|| {
-                        for n in 0..u64::from(KEPT_BEFORE_FAILURE) {
-                            debug(n);
-                        }
-                        let start = Instant::now();
-                        error(black_box(0));
-                        timed += start.elapsed();
-                    });
-                }
-                timed.mul_f64(iterations as f64 / (failures * events_per_failure) as f64)
-            })
+            b.iter_custom(|events| time_written_out(&config, events, &debug, &|| error(0)))
         });
     });
     group.finish();
