@@ -610,6 +610,37 @@ mod tests {
     }
 
     #[test]
+    fn refusals_log_one_warning_per_request_never_the_value() {
+        let logs = crate::test_util::LogCapture::install();
+        let warnings = |id: &str| {
+            logs.records_for(id)
+                .into_iter()
+                .filter(|record| record.level == log::Level::Warn)
+                .map(|record| record.rendered)
+                .collect::<Vec<_>>()
+        };
+        sync_scope(id("warned-1"), || {
+            assert!(!Fields::insert("bad key\nsecret-key", "x"));
+            assert!(!Fields::insert("long", "secret-value".repeat(30)));
+        });
+        sync_scope(id("warned-2"), || {
+            for n in 0..Fields::MAX_COUNT {
+                assert!(Fields::insert(&format!("k{n}"), "v"));
+            }
+            assert!(!Fields::insert("k16", "secret-value"));
+            assert!(!Fields::insert("k17", "secret-value"));
+        });
+        let first = warnings("warned-1");
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(first[0].contains("field <invalid> not set"), "{first:?}");
+        let second = warnings("warned-2");
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert!(second[0].contains("field k16 not set: a request holds at most 16 fields"));
+        assert!(!second[0].contains("secret"));
+        assert!(!first[0].contains("secret"));
+    }
+
+    #[test]
     fn a_huge_display_is_refused_without_being_written_whole() {
         struct Endless;
         impl fmt::Display for Endless {
