@@ -288,7 +288,7 @@ mod carried_level {
     ) -> Result<Option<LevelFilter>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
             None => Ok(None),
-            Some(value) => crate::request_log::parse_raised_level(&value)
+            Some(value) => crate::request_log::parse_raised_level(value.as_bytes())
                 .map(Some)
                 .ok_or_else(|| {
                     serde::de::Error::custom("a carried log level must be `debug` or `trace`")

@@ -165,13 +165,7 @@ impl CorrelationConfig {
     ) -> Option<log::LevelFilter> {
         let header = self.inner.log_level_header.as_ref()?;
         let value = headers.first_value(&header.name)?.into_bytes();
-        let level = if value.eq_ignore_ascii_case(b"debug") {
-            Some(log::LevelFilter::Debug)
-        } else if value.eq_ignore_ascii_case(b"trace") {
-            Some(log::LevelFilter::Trace)
-        } else {
-            None
-        };
+        let level = crate::request_log::parse_raised_level(value);
         let peer = if header.trust.needs_peer_address() {
             peer()
         } else {

@@ -121,7 +121,7 @@ fn read_job(store: &MetadataStore) -> (JobCarrier, Option<JobId>, bool) {
     let carrier = JobCarrier::new(correlation_id, parent_job_id).with_fields(fields);
     #[cfg(feature = "request-log")]
     let carrier = carrier.with_log_level(store.get(METADATA_LOG_LEVEL).and_then(|value| {
-        let level = crate::request_log::parse_raised_level(value);
+        let level = crate::request_log::parse_raised_level(value.as_bytes());
         unusable |= level.is_none();
         level
     }));

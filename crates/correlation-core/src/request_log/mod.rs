@@ -225,11 +225,10 @@ impl LogBuffer {
 
 /// A raised level as a header or a job's carrier gives it: `debug` or `trace`, in any
 /// case; `None` for anything else.
-#[cfg(any(feature = "serde", feature = "apalis"))]
-pub(crate) fn parse_raised_level(value: &str) -> Option<LevelFilter> {
-    if value.eq_ignore_ascii_case("debug") {
+pub(crate) fn parse_raised_level(value: &[u8]) -> Option<LevelFilter> {
+    if value.eq_ignore_ascii_case(b"debug") {
         Some(LevelFilter::Debug)
-    } else if value.eq_ignore_ascii_case("trace") {
+    } else if value.eq_ignore_ascii_case(b"trace") {
         Some(LevelFilter::Trace)
     } else {
         None
