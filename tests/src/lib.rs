@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 pub mod client;
+pub mod fields;
 pub mod request_log;
 pub mod scenarios;
 pub mod servers;

@@ -45,6 +45,9 @@ macro_rules! conformance_suite {
             the_request_id_wins_over_traceparent,
             malformed_traceparent_is_replaced_with_one_warning,
         );
+        $crate::conformance_suite!(@fields_tests $start, $demo_config;
+            a_field_set_in_a_handler_reaches_its_spawned_task,
+        );
         $crate::conformance_suite!(@tests $start;
             valid_ids_are_echoed_verbatim,
             missing_or_empty_header_gets_a_fresh_hex_v4,
@@ -81,6 +84,16 @@ macro_rules! conformance_suite {
                 $crate::scenarios::logs();
                 let start = $crate::scenarios::starter($start);
                 $crate::scenarios::$name(&start, $demo_config()).await;
+            }
+        )*
+    };
+    (@fields_tests $start:path, $demo_config:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::scenarios::logs();
+                let start = $crate::scenarios::starter($start);
+                $crate::fields::$name(&start, $demo_config()).await;
             }
         )*
     };

@@ -20,7 +20,7 @@ use actix_web::{App, Error, HttpRequest, HttpResponse, ResponseError, web};
 use actix_web_lab::middleware::CatchPanic;
 use bytes::Bytes;
 use correlation_actix::correlation_core::request_log::LogBuffer;
-use correlation_actix::correlation_core::{CorrelationFutureExt, current};
+use correlation_actix::correlation_core::{CorrelationFutureExt, Fields, current};
 use correlation_actix::{Correlation, CorrelationConfig, CorrelationId, IdSource, TrustPolicy};
 use futures_util::StreamExt;
 
@@ -118,6 +118,8 @@ fn request_header_value(req: &HttpRequest, name: &str) -> String {
 
 async fn spawned() -> Result<String, Error> {
     log::info!("starting a task");
+    // From here on, every line of this request carries `work=spawned`, the task's too.
+    Fields::insert("work", "spawned");
     // On actix's worker runtime.
     log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_actix::correlation_core::spawn(async {

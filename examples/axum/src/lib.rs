@@ -20,7 +20,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use correlation_axum::correlation_core::request_log::LogBuffer;
-use correlation_axum::correlation_core::{CorrelationFutureExt, current};
+use correlation_axum::correlation_core::{CorrelationFutureExt, Fields, current};
 use correlation_axum::{CorrelationConfig, CorrelationId, CorrelationLayer, IdSource, TrustPolicy};
 use futures_util::StreamExt;
 use http::Method;
@@ -168,6 +168,8 @@ fn request_header_value(headers: &HeaderMap, name: &http::HeaderName) -> String 
 
 async fn spawned() -> Result<String, StatusCode> {
     log::info!("starting a task");
+    // From here on, every line of this request carries `work=spawned`, the task's too.
+    Fields::insert("work", "spawned");
     log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_axum::correlation_core::spawn(async {
         log::info!("inside the spawned task");

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use correlation_poem::correlation_core::request_log::LogBuffer;
-use correlation_poem::correlation_core::{CorrelationFutureExt, current};
+use correlation_poem::correlation_core::{CorrelationFutureExt, Fields, current};
 use correlation_poem::{Correlation, CorrelationConfig, CorrelationId, IdSource, TrustPolicy};
 use futures_util::{SinkExt, StreamExt};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -108,6 +108,8 @@ fn request_header_value(request: &Request, name: &HeaderName) -> String {
 #[handler]
 async fn spawned() -> poem::Result<String> {
     log::info!("starting a task");
+    // From here on, every line of this request carries `work=spawned`, the task's too.
+    Fields::insert("work", "spawned");
     log::debug!("spawning with core's helper, which carries the ID");
     let task = correlation_poem::correlation_core::spawn(async {
         log::info!("inside the spawned task");
