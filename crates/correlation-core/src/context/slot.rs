@@ -24,38 +24,31 @@ scoped_tls::scoped_thread_local! {
     static CURRENT: CorrelationContext
 }
 
-/// The IDs part of the context the slot holds: the correlation ID and, inside a job, the
-/// job IDs.
+/// The unit of work the context is for: its correlation ID, and what only some units of
+/// work have (a job's IDs, a request log).
 ///
-/// A job's IDs live behind an `Arc` beside its correlation ID, so a request's context is
-/// no larger than its ID: it is moved with every future and body that carries it.
+/// A plain request's context is its ID alone; the rest lives behind one `Arc`, so the
+/// context is no larger than its ID: it is moved with every future and body that carries
+/// it.
 #[derive(Clone, Default)]
 pub(super) enum Current {
     /// Explicitly no ID.
     #[default]
     Empty,
-    /// An ID without job IDs: a request's, or one given to a scope.
+    /// An ID and nothing else: a request's, or one given to a scope.
     Id(CorrelationId),
-    /// A job's correlation ID and job IDs, shared by every copy of its context.
-    Job(Arc<JobScope>),
-    /// A request's (or job's) ID with a raised log level or a log buffer, shared by every
-    /// copy of its context.
-    #[cfg(feature = "request-log")]
-    Logged(Arc<LoggedScope>),
+    /// An ID with a job's IDs or a request log, shared by every copy of its context.
+    Scoped(Arc<Scope>),
 }
 
-/// A unit of work whose logs get a raised level or a buffer.
-#[cfg(feature = "request-log")]
-pub(super) struct LoggedScope {
+/// A unit of work with more than an ID.
+pub(super) struct Scope {
     id: CorrelationId,
+    /// The job's own and parent IDs, inside a background job.
     job: Option<JobIds>,
-    log: RequestLog,
-}
-
-/// A running job's correlation ID and job IDs.
-pub(super) struct JobScope {
-    pub(super) id: CorrelationId,
-    pub(super) ids: JobIds,
+    /// A raised log level or a log buffer.
+    #[cfg(feature = "request-log")]
+    log: Option<RequestLog>,
 }
 
 impl Current {
@@ -63,8 +56,13 @@ impl Current {
         Self::Id(id)
     }
 
-    pub(super) fn job(id: CorrelationId, ids: JobIds) -> Self {
-        Self::Job(Arc::new(JobScope { id, ids }))
+    pub(super) fn job(id: CorrelationId, job: JobIds) -> Self {
+        Self::Scoped(Arc::new(Scope {
+            id,
+            job: Some(job),
+            #[cfg(feature = "request-log")]
+            log: None,
+        }))
     }
 
     #[inline]
@@ -72,26 +70,22 @@ impl Current {
         match self {
             Self::Empty => None,
             Self::Id(id) => Some(id),
-            Self::Job(job) => Some(&job.id),
-            #[cfg(feature = "request-log")]
-            Self::Logged(scope) => Some(&scope.id),
+            Self::Scoped(scope) => Some(&scope.id),
         }
     }
 
     pub(super) fn job_ids(&self) -> Option<&JobIds> {
         match self {
-            Self::Job(job) => Some(&job.ids),
             Self::Empty | Self::Id(_) => None,
-            #[cfg(feature = "request-log")]
-            Self::Logged(scope) => scope.job.as_ref(),
+            Self::Scoped(scope) => scope.job.as_ref(),
         }
     }
 
     #[cfg(feature = "request-log")]
     pub(super) fn request_log(&self) -> Option<&RequestLog> {
         match self {
-            Self::Logged(scope) => Some(&scope.log),
-            Self::Empty | Self::Id(_) | Self::Job(_) => None,
+            Self::Empty | Self::Id(_) => None,
+            Self::Scoped(scope) => scope.log.as_ref(),
         }
     }
 
@@ -104,13 +98,16 @@ impl Current {
         let (id, job) = match self {
             Self::Empty => return Self::Empty,
             Self::Id(id) => (id, None),
-            Self::Job(job) => match Arc::try_unwrap(job) {
-                Ok(job) => (job.id, Some(job.ids)),
-                Err(job) => (job.id.clone(), Some(job.ids.clone())),
+            Self::Scoped(scope) => match Arc::try_unwrap(scope) {
+                Ok(scope) => (scope.id, scope.job),
+                Err(scope) => (scope.id.clone(), scope.job.clone()),
             },
-            Self::Logged(scope) => (scope.id.clone(), scope.job.clone()),
         };
-        Self::Logged(Arc::new(LoggedScope { id, job, log }))
+        Self::Scoped(Arc::new(Scope {
+            id,
+            job,
+            log: Some(log),
+        }))
     }
 }
 
