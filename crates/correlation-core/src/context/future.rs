@@ -56,7 +56,8 @@ pin_project! {
         // context, like everything else it does.
         #[pin]
         future: Option<F>,
-        context: Option<CorrelationContext>,
+        // Without an ID once taken: the rest of the future runs explicitly without one.
+        context: CorrelationContext,
     }
 
     impl<F> PinnedDrop for WithCorrelation<F> {
@@ -74,10 +75,7 @@ impl<F> WithCorrelation<F> {
     fn drop_unfinished(self: Pin<&mut Self>) {
         let this = self.project();
         let mut future = this.future;
-        match this.context {
-            Some(context) => context.run(|| future.set(None)),
-            None => future.set(None),
-        }
+        this.context.run(|| future.set(None));
     }
 }
 
@@ -87,10 +85,7 @@ impl<F: Future> Future for WithCorrelation<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let future = this.future;
-        match this.context {
-            Some(context) => context.run(|| poll_until_done(future, cx)),
-            None => poll_until_done(future, cx),
-        }
+        this.context.run(|| poll_until_done(future, cx))
     }
 }
 
@@ -113,20 +108,23 @@ impl<F> WithCorrelation<F> {
     pub(super) fn new(future: F, context: CorrelationContext) -> Self {
         Self {
             future: Some(future),
-            context: Some(context),
+            context,
         }
     }
 
     /// Takes the context back out, once: middleware that wrapped a request's future
     /// reuses it for the response body once the future is done. `None` when already
-    /// taken; taken before completion, the rest of the future runs without it.
+    /// taken, or when the context has no ID; taken before completion, the rest of the
+    /// future runs without an ID.
     pub fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
-        self.project().context.take()
+        let context = std::mem::take(self.project().context);
+        context.id().is_some().then_some(context)
     }
 
-    /// The context it runs in; `None` once [taken](Self::take_context).
+    /// The context it runs in; `None` once [taken](Self::take_context), or when it has no
+    /// ID.
     pub fn context(&self) -> Option<&CorrelationContext> {
-        self.context.as_ref()
+        self.context.id().is_some().then_some(&self.context)
     }
 }
 
