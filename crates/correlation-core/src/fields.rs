@@ -34,6 +34,11 @@ const RESERVED_KEYS: [&str; 4] = ["correlation_id", "job_id", "parent_job_id", "
 ///   formatter keeps the latest value; its text formatter shows each value recorded.)
 /// - With the `sentry` feature, the request's Sentry scope tags each.
 ///
+/// Fields under the configuration's
+/// [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) travel on to other
+/// services as W3C baggage, and arrive from trusted ones
+/// ([`baggage_from`](crate::CorrelationConfigBuilder::baggage_from)).
+///
 /// Fields belong to the request, not to a task: the request's context and every context
 /// started from it share them, so a field set in a spawned task is seen by the request
 /// too. Setting a key again replaces its value. A request that never sets a field pays
@@ -164,7 +169,6 @@ impl Eq for Fields {}
 impl Fields {
     /// The pairs that keep to the [bounds](Self#bounds), the first of a repeated key, up
     /// to the most a request holds; and whether any was left out.
-    #[cfg(any(feature = "serde", feature = "apalis"))]
     pub(crate) fn checked<K: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> (Self, bool) {
@@ -204,71 +208,34 @@ impl Fields {
         }
     }
 
-    /// The fields as one text, `tenant=acme,user=Alice%20Smith`: the W3C baggage list
-    /// syntax, each value percent-encoded but for letters, digits and `-._~`.
+    /// The fields as a W3C baggage list, `tenant=acme,user=Alice%20Smith`.
     #[cfg(feature = "apalis")]
     pub(crate) fn to_list(&self) -> String {
-        let mut text = String::new();
-        for (index, (key, value)) in self.iter().enumerate() {
-            if index > 0 {
-                text.push(',');
-            }
-            text.push_str(key);
-            text.push('=');
-            for byte in value.bytes() {
-                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                    text.push(char::from(byte));
-                } else {
-                    let _ = write!(text, "%{byte:02X}");
-                }
-            }
+        let mut list = String::new();
+        for (key, value) in self.iter() {
+            crate::baggage::push_member(&mut list, key, value);
         }
-        text
+        list
     }
 
-    /// The fields of a [list](Self::to_list), and whether anything in it was left out
-    /// (a member without `=`, a bad escape, one past the bounds).
+    /// The fields of a W3C baggage [list](Self::to_list), and whether anything in it was
+    /// left out (a malformed member, one past the bounds).
     #[cfg(feature = "apalis")]
     pub(crate) fn from_list(text: &str) -> (Self, bool) {
-        let mut malformed = false;
-        let pairs: Vec<(&str, String)> = text
-            .split(',')
-            .filter(|member| !member.is_empty())
-            .take(Self::MAX_COUNT + 1)
-            .filter_map(|member| {
-                let decoded = member
-                    .split_once('=')
-                    .and_then(|(key, value)| Some((key.trim(), percent_decode(value.trim())?)));
-                malformed |= decoded.is_none();
-                decoded
-            })
-            .collect();
+        let mut pairs = Vec::new();
+        let left_out = crate::baggage::Parser::parse([text.as_bytes()], |key, value| {
+            if pairs.len() <= Self::MAX_COUNT {
+                pairs.push((key, value));
+            }
+        });
         let (fields, dropped) = Self::checked(pairs);
-        (fields, malformed || dropped)
+        (fields, left_out.is_some() || dropped)
     }
-}
 
-/// `text` with each `%XY` decoded; `None` for a bad escape, text that is not UTF-8 once
-/// decoded, or one longer than a value may be.
-#[cfg(feature = "apalis")]
-fn percent_decode(text: &str) -> Option<String> {
-    if text.len() > 3 * Fields::MAX_VALUE_LEN {
-        return None;
+    /// Whether `key` may be a field's key.
+    pub(crate) fn is_valid_key(key: &str) -> bool {
+        check_key(key).is_ok()
     }
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let hex = tail.get(..2)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            rest = &tail[2..];
-        } else {
-            bytes.push(byte);
-            rest = tail;
-        }
-    }
-    String::from_utf8(bytes).ok()
 }
 
 /// As a map of each key to its value, in order.

@@ -127,6 +127,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;
+mod baggage;
 mod config;
 mod constants;
 mod context;

@@ -11,6 +11,7 @@ use super::header_names::parse_header_name;
 use super::sources::{IdSource, Source, SourceKind};
 use super::{CorrelationConfig, Inner, OnInvalid, SkipPredicate};
 use crate::constants::{DEFAULT_HEADER_NAME, DEFAULT_SENTRY_TAG};
+use crate::fields::Fields;
 use crate::id::{CorrelationId, InvalidCorrelationId};
 #[cfg(feature = "request-log")]
 use crate::request_log::LogBuffer;
@@ -77,6 +78,23 @@ pub enum ConfigError {
     #[cfg(feature = "request-log")]
     #[error("the log buffer must keep at least one record and one byte")]
     ZeroLogBufferBound,
+    /// A baggage key cannot be a field's key.
+    #[error(
+        "the baggage key {key:?} is not a field key: 1 to 32 ASCII letters, digits, `_`, `-` or `.`, and not reserved"
+    )]
+    InvalidBaggageKey {
+        /// The rejected key.
+        key: String,
+    },
+    /// More baggage keys than a request holds fields.
+    #[error("{count} baggage keys, more than the 16 fields a request holds")]
+    TooManyBaggageKeys {
+        /// How many keys were given.
+        count: usize,
+    },
+    /// Incoming baggage is trusted from some peers, but no key is allow-listed.
+    #[error("baggage is read from trusted peers, but no baggage key is allow-listed")]
+    BaggageTrustWithoutKeys,
 }
 
 /// Builds a [`CorrelationConfig`]; every check runs in [`build`](Self::build).
@@ -101,6 +119,8 @@ pub struct CorrelationConfigBuilder {
     log_buffer: Option<LogBuffer>,
     #[cfg(feature = "request-log")]
     log_level_into_jobs: bool,
+    baggage_keys: Vec<String>,
+    baggage_from: TrustPolicy,
 }
 
 impl Default for CorrelationConfigBuilder {
@@ -125,6 +145,8 @@ impl Default for CorrelationConfigBuilder {
             log_buffer: None,
             #[cfg(feature = "request-log")]
             log_level_into_jobs: false,
+            baggage_keys: Vec::new(),
+            baggage_from: TrustPolicy::Never,
         }
     }
 }
@@ -356,6 +378,96 @@ impl CorrelationConfigBuilder {
         self
     }
 
+    /// The fields carried between services as W3C baggage
+    /// (<https://www.w3.org/TR/baggage/>), by key (default: none). These keys are the
+    /// allow-list both ways:
+    ///
+    /// - **Outgoing**: every propagation integration (the `reqwest` middleware, the
+    ///   `tower` client layer, [`inject_current`](CorrelationConfig::inject_current),
+    ///   the message brokers' `inject_current`) sends the current request's fields under
+    ///   these keys in a `baggage` header, added to the members of one the caller set
+    ///   (a caller's member of the same key wins; nothing is sent twice).
+    /// - **Incoming**: from a peer that [`baggage_from`](Self::baggage_from) trusts, the
+    ///   request's `baggage` headers (several are one list) are read, and members under
+    ///   these keys become the request's [`Fields`] before the handler runs; other keys
+    ///   are ignored. Messages received with the brokers' `message_context` take them
+    ///   too, trusted like the correlation ID they carry.
+    ///
+    /// A key is a field key: 1 to 32 ASCII letters, digits, `_`, `-` or `.`; at most 16
+    /// keys. [`build`](Self::build) fails otherwise. Calling it again replaces the list.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, CorrelationId, Fields, sync_scope};
+    /// use correlation_core::http::HeaderMap;
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .baggage_keys(["tenant", "user"])
+    ///     .build()?;
+    ///
+    /// let mut outgoing = HeaderMap::new();
+    /// outgoing.insert("baggage", "region=eu".parse()?);
+    /// sync_scope(CorrelationId::from_static("req-1"), || {
+    ///     Fields::insert("tenant", "acme");
+    ///     Fields::insert("user", "Alice Smith");
+    ///     Fields::insert("card", "4242"); // not a baggage key: stays here
+    ///     config.inject_current(&mut outgoing);
+    /// });
+    /// assert_eq!(outgoing["baggage"], "region=eu,tenant=acme,user=Alice%20Smith");
+    ///
+    /// let bad = CorrelationConfig::builder().baggage_keys(["tenant id"]).build();
+    /// assert_eq!(
+    ///     bad.unwrap_err().to_string(),
+    ///     "the baggage key \"tenant id\" is not a field key: 1 to 32 ASCII letters, digits, `_`, `-` or `.`, and not reserved"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn baggage_keys<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.baggage_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whose incoming `baggage` header is read into fields, for the
+    /// [`baggage_keys`](Self::baggage_keys) only (default [`TrustPolicy::Never`]: no one's).
+    ///
+    /// Baggage says whose request it is (the tenant, the user), so trust it only from
+    /// your own services: [`TrustPolicy::from_peers`] with their addresses or your
+    /// gateway's, never [`TrustPolicy::Always`] on a service clients reach directly.
+    /// Under `from_peers` a request whose peer address the framework cannot give is not
+    /// trusted. From an untrusted peer the header is ignored, silently.
+    ///
+    /// From a trusted peer, values are percent-decoded, and the W3C limits hold: a list
+    /// longer than 8192 bytes is ignored whole; a member that breaks the grammar, is
+    /// longer than 4096 bytes or comes after the 180th, and an allow-listed value longer
+    /// than a field may hold, is left out and the rest kept. Anything left out is
+    /// reported in one `WARN` per request on the `correlation` target, which never shows
+    /// the header. A value keeps any character it decodes to (a `%0A` is a line feed):
+    /// the log formats escape fields, so a record stays one line.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, TrustPolicy};
+    ///
+    /// // The gateway and the other services in 10.0.0.0/8 may say whose request it is.
+    /// let config = CorrelationConfig::builder()
+    ///     .baggage_keys(["tenant", "user"])
+    ///     .baggage_from(TrustPolicy::from_peers(["10.0.0.0/8"])?)
+    ///     .build()?;
+    /// # let _ = config;
+    /// let no_keys = CorrelationConfig::builder().baggage_from(TrustPolicy::Always).build();
+    /// assert_eq!(
+    ///     no_keys.unwrap_err().to_string(),
+    ///     "baggage is read from trusted peers, but no baggage key is allow-listed"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn baggage_from(mut self, trusted: TrustPolicy) -> Self {
+        self.baggage_from = trusted;
+        self
+    }
+
     /// Checks everything and builds the configuration. The generator is called once
     /// here, so a generator that cannot make a usable ID fails at start-up.
     pub fn build(self) -> Result<CorrelationConfig, ConfigError> {
@@ -414,6 +526,7 @@ impl CorrelationConfigBuilder {
                 .transpose()?,
             #[cfg(feature = "request-log")]
             log_level_into_jobs: self.log_level_into_jobs,
+            baggage: checked_baggage(self.baggage_keys, self.baggage_from)?,
             incoming,
         })
     }
@@ -442,6 +555,38 @@ fn checked_log_level_header(
     }
     Ok(Some(super::LogLevelHeader {
         name: parsed,
+        trust,
+    }))
+}
+
+/// The baggage keys, checked (field keys, at most as many as a request holds, each
+/// once), with whom incoming baggage is read from; `None` when no key is allow-listed.
+fn checked_baggage(
+    keys: Vec<String>,
+    trust: TrustPolicy,
+) -> Result<Option<super::Baggage>, ConfigError> {
+    if keys.is_empty() {
+        return match trust {
+            TrustPolicy::Never => Ok(None),
+            _ => Err(ConfigError::BaggageTrustWithoutKeys),
+        };
+    }
+    let mut checked: Vec<Box<str>> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !Fields::is_valid_key(&key) {
+            return Err(ConfigError::InvalidBaggageKey { key });
+        }
+        if !checked.iter().any(|held| **held == *key) {
+            checked.push(key.into_boxed_str());
+        }
+    }
+    if checked.len() > Fields::MAX_COUNT {
+        return Err(ConfigError::TooManyBaggageKeys {
+            count: checked.len(),
+        });
+    }
+    Ok(Some(super::Baggage {
+        keys: checked.into_boxed_slice(),
         trust,
     }))
 }

@@ -15,6 +15,7 @@ use super::sources::{Candidate, Found, RequestHeaders};
 use super::{CorrelationConfig, OnInvalid, RequestHeaderPlan};
 use crate::constants::LOG_TARGET;
 use crate::context::sync_scope;
+use crate::fields::Fields;
 use crate::id::{CorrelationId, check_safe};
 use crate::strategy::IdTransformer;
 use crate::trust::{PeerAddressUnavailable, TrustPolicy};
@@ -45,6 +46,8 @@ pub struct Decision {
     /// The level a trusted caller raised the request's logs to.
     #[cfg(feature = "request-log")]
     log_level: Option<log::LevelFilter>,
+    /// The fields a trusted caller's baggage gives the request.
+    pub(crate) fields: Fields,
 }
 
 impl Decision {
@@ -54,6 +57,7 @@ impl Decision {
             outcome,
             #[cfg(feature = "request-log")]
             log_level: None,
+            fields: Fields::default(),
         }
     }
 
@@ -150,7 +154,47 @@ impl CorrelationConfig {
         if decision.outcome != Outcome::Rejected {
             decision.log_level = self.raised_log_level(headers, &decision.id, || peer.address());
         }
+        if decision.outcome != Outcome::Rejected {
+            decision.fields = self.baggage_fields(headers, &decision.id, || peer.address());
+        }
         Ok((decision, plan))
+    }
+
+    /// The fields the request's `baggage` headers give it: the allow-listed members,
+    /// from a peer the baggage trust policy trusts. Anything left out of a trusted
+    /// peer's baggage is reported in one `WARN`, which never shows the header.
+    fn baggage_fields<H: RequestHeaders>(
+        &self,
+        headers: &H,
+        id: &CorrelationId,
+        peer: impl FnOnce() -> Option<IpAddr>,
+    ) -> Fields {
+        let Some(baggage) = &self.inner.baggage else {
+            return Fields::default();
+        };
+        let mut pieces = Vec::new();
+        headers.each_value(&crate::baggage::HEADER, &mut |piece| pieces.push(piece));
+        if pieces.is_empty() {
+            return Fields::default();
+        }
+        let peer = if baggage.trust.needs_peer_address() {
+            peer()
+        } else {
+            None
+        };
+        if !baggage.trust.trusts(peer).unwrap_or(false) {
+            return Fields::default();
+        }
+        let (fields, left_out) = baggage.fields(pieces);
+        if let Some(left_out) = left_out {
+            sync_scope(id.clone(), || {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "Left part of the baggage header out: {left_out}"
+                );
+            });
+        }
+        fields
     }
 
     /// The level the request's log level header raises it to: `None` without the header,
@@ -675,5 +719,71 @@ mod tests {
         assert_eq!(decision.outcome, Outcome::Rejected);
         assert!(is_default_generated(&decision.id));
         assert_eq!(config.decide(&headers(&[])).outcome, Outcome::Generated);
+    }
+
+    #[test]
+    fn baggage_becomes_fields_only_from_trusted_peers_and_for_allowed_keys() {
+        let logs = LogCapture::install();
+        let fields_of = |config: &CorrelationConfig, peer: [u8; 4], list: &[(&str, &str)]| {
+            let map = headers(list);
+            let peer = IpAddr::from(peer);
+            let (decision, _) = config.decide_request(&map, || Some(peer)).unwrap();
+            (decision.fields.to_string(), decision.id)
+        };
+        let list = [("baggage", "tenant=acme,plan=pro"), ("baggage", "user=bob")];
+
+        // Off by default, and with keys but no trusted peer.
+        assert_eq!(
+            fields_of(&CorrelationConfig::default(), [127, 0, 0, 1], &list).0,
+            ""
+        );
+        let propagating = CorrelationConfig::builder()
+            .baggage_keys(["tenant"])
+            .build()
+            .unwrap();
+        assert_eq!(fields_of(&propagating, [127, 0, 0, 1], &list).0, "");
+
+        let config = CorrelationConfig::builder()
+            .baggage_keys(["tenant", "user"])
+            .baggage_from(TrustPolicy::from_peers(["127.0.0.1/32"]).unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(
+            fields_of(&config, [127, 0, 0, 1], &list).0,
+            "tenant=acme user=bob"
+        );
+        assert_eq!(fields_of(&config, [127, 0, 0, 2], &list).0, "");
+
+        let long = format!("tenant={},user=ok", "x".repeat(Fields::MAX_VALUE_LEN + 1));
+        let (fields, id) = fields_of(&config, [127, 0, 0, 1], &[("baggage", &long)]);
+        assert_eq!(fields, "user=ok");
+        let warnings = logs.records_for(id.as_str());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(
+            warnings[0].message,
+            "Left part of the baggage header out: an allow-listed baggage value is longer than 256 bytes"
+        );
+    }
+
+    #[test]
+    fn baggage_misconfiguration_fails_at_build() {
+        let err =
+            |builder: crate::CorrelationConfigBuilder| builder.build().unwrap_err().to_string();
+        let keys: Vec<String> = (0..17).map(|n| format!("k{n}")).collect();
+        assert_eq!(
+            err(CorrelationConfig::builder().baggage_keys(keys)),
+            "17 baggage keys, more than the 16 fields a request holds"
+        );
+        assert!(
+            err(CorrelationConfig::builder().baggage_keys(["correlation_id"]))
+                .starts_with("the baggage key \"correlation_id\" is not a field key")
+        );
+        // Repeated keys count once.
+        assert!(
+            CorrelationConfig::builder()
+                .baggage_keys(["a"; 20])
+                .build()
+                .is_ok()
+        );
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use http::HeaderName;
 
 use crate::context::CorrelationContext;
+use crate::fields::Fields;
 use crate::strategy::IdTransformer;
 use crate::strategy::configured::{Generator, Validator};
 use crate::trust::TrustPolicy;
@@ -102,6 +103,50 @@ struct Inner {
     /// Whether a raised request's jobs take its level along.
     #[cfg(feature = "request-log")]
     log_level_into_jobs: bool,
+    /// The fields carried as W3C baggage, and whom incoming baggage is read from.
+    baggage: Option<Baggage>,
+}
+
+/// The fields carried as W3C baggage, and whom incoming baggage is read from.
+#[derive(Debug)]
+pub(crate) struct Baggage {
+    /// The allow-listed keys: read from trusted peers' baggage, sent on outgoing calls.
+    pub(crate) keys: Box<[Box<str>]>,
+    /// Whose incoming `baggage` header is read.
+    pub(crate) trust: TrustPolicy,
+}
+
+impl Baggage {
+    /// Whether `key` is allow-listed.
+    pub(crate) fn allows(&self, key: &str) -> bool {
+        self.keys.iter().any(|allowed| &**allowed == key)
+    }
+
+    /// The fields the baggage list made of `pieces` gives, for the allow-listed keys,
+    /// and what was left out, if anything: by the parser, or a value longer than a
+    /// field holds.
+    pub(crate) fn fields<'a>(
+        &self,
+        pieces: impl IntoIterator<Item = &'a [u8]> + Clone,
+    ) -> (Fields, Option<&'static str>) {
+        let mut pairs = Vec::new();
+        let mut too_long = false;
+        let left_out = crate::baggage::Parser::parse(pieces, |key, value| {
+            if !self.allows(key) || pairs.iter().any(|(held, _)| *held == key) {
+                return;
+            }
+            if value.len() > Fields::MAX_VALUE_LEN {
+                too_long = true;
+            } else {
+                pairs.push((key, value));
+            }
+        });
+        let (fields, _) = Fields::checked(pairs);
+        let left_out = left_out.map(crate::baggage::LeftOut::describe).or_else(|| {
+            too_long.then_some("an allow-listed baggage value is longer than 256 bytes")
+        });
+        (fields, left_out)
+    }
 }
 
 /// The header that raises a request's log level, and whom it is honoured from.
@@ -125,7 +170,8 @@ impl fmt::Debug for CorrelationConfig {
             .field("echo_response_header", &inner.echo_response_header)
             .field("on_invalid", &inner.on_invalid)
             .field("skip", &inner.skip.is_some())
-            .field("max_length", &inner.max_length);
+            .field("max_length", &inner.max_length)
+            .field("baggage", &inner.baggage);
         #[cfg(feature = "request-log")]
         f.field("log_level_header", &inner.log_level_header)
             .field("log_buffer", &inner.log_buffer)
@@ -220,9 +266,16 @@ impl CorrelationConfig {
             self.inner.log_level_into_jobs,
         );
         let context = CorrelationContext::for_request(decision.id, &self.inner.sentry_tag);
+        decision.fields.set_in(&context);
         #[cfg(feature = "request-log")]
         let context = context.with_log(log);
         context
+    }
+
+    /// The fields carried as baggage, if configured.
+    #[cfg(any(feature = "nats", feature = "lapin", feature = "mqtt"))]
+    pub(crate) fn baggage(&self) -> Option<&Baggage> {
+        self.inner.baggage.as_ref()
     }
 
     /// The header that raises a request's log level, if configured.

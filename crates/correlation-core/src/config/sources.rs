@@ -38,6 +38,15 @@ pub trait RequestHeaders {
     fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.first_value(name).map(FirstValue::into_bytes)
     }
+
+    /// Calls `each` with the bytes of every value under `name`, in order: for headers
+    /// whose values make one list, such as `baggage`. By default, the first value alone;
+    /// an adapter whose map holds repeated headers gives them all.
+    fn each_value<'a>(&'a self, name: &HeaderName, each: &mut dyn FnMut(&'a [u8])) {
+        if let Some(value) = self.get(name) {
+            each(value);
+        }
+    }
 }
 
 impl RequestHeaders for HeaderMap {
@@ -45,6 +54,12 @@ impl RequestHeaders for HeaderMap {
         let mut values = self.get_all(name).iter();
         let first = values.next()?;
         Some(FirstValue::new(first, values.next().is_none()))
+    }
+
+    fn each_value<'a>(&'a self, name: &HeaderName, each: &mut dyn FnMut(&'a [u8])) {
+        for value in self.get_all(name) {
+            each(value.as_bytes());
+        }
     }
 }
 

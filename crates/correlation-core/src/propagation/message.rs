@@ -8,6 +8,10 @@ use crate::{CorrelationConfig, CorrelationContext, JobId, LOG_TARGET};
 /// message, which becomes the parent job of the run handling it.
 pub(super) const PARENT_JOB_ID_HEADER: &str = "x-parent-job-id";
 
+/// The message header (MQTT: user property) carrying the propagated fields as a W3C
+/// baggage list.
+const BAGGAGE_HEADER: &str = "baggage";
+
 /// A message, or the headers of one, that carries the correlation ID through a broker:
 /// what [`inject_current`] writes to and [`message_context`] reads from.
 ///
@@ -45,8 +49,8 @@ pub(super) mod sealed {
     }
 }
 
-impl Carried<'_> {
-    fn as_bytes(&self) -> Option<&[u8]> {
+impl<'a> Carried<'a> {
+    fn as_bytes(self) -> Option<&'a [u8]> {
         match self {
             Carried::Bytes(bytes) => Some(bytes),
             Carried::Unusable => None,
@@ -79,6 +83,16 @@ pub fn inject_current(config: &CorrelationConfig, headers: &mut impl MessageHead
     headers.set(config.response_header_name().as_str(), id.as_str());
     if let Some(job) = crate::current_job_id() {
         headers.set(PARENT_JOB_ID_HEADER, job.as_str());
+    }
+    // A value under `baggage` that is not text (an AMQP number, say) is left alone.
+    let list = match headers.find(BAGGAGE_HEADER) {
+        None => config.outgoing_baggage(None),
+        Some(carried) => carried
+            .as_bytes()
+            .and_then(|existing| config.outgoing_baggage(Some(existing))),
+    };
+    if let Some(list) = list {
+        headers.set(BAGGAGE_HEADER, &list);
     }
     true
 }
@@ -126,7 +140,12 @@ pub fn message_context(
         .incoming_header_names()
         .iter()
         .find_map(|name| message.find(name.as_str()));
-    received_context(config, correlation_id, message.find(PARENT_JOB_ID_HEADER))
+    received_context(
+        config,
+        correlation_id,
+        message.find(PARENT_JOB_ID_HEADER),
+        message.find(BAGGAGE_HEADER),
+    )
 }
 
 /// The context a received message's handler runs in, from the values it carries under
@@ -136,6 +155,7 @@ fn received_context(
     config: &CorrelationConfig,
     correlation_id: Option<Carried<'_>>,
     parent_job_id: Option<Carried<'_>>,
+    baggage: Option<Carried<'_>>,
 ) -> CorrelationContext {
     // A value `http` cannot hold (a control character, say) is at least as invalid as
     // one it can: the tab stands in for it, which no validator accepts because it breaks
@@ -164,6 +184,21 @@ fn received_context(
             );
         });
     }
+    if let (Some(allowed), Some(carried)) = (config.baggage(), baggage) {
+        let (fields, left_out) = match carried.as_bytes() {
+            Some(list) => allowed.fields([list]),
+            None => (
+                crate::Fields::default(),
+                Some("the baggage header is not text"),
+            ),
+        };
+        fields.set_in(&context);
+        if let Some(left_out) = left_out {
+            context.run(|| {
+                log::warn!(target: LOG_TARGET, "Left part of the baggage header out: {left_out}");
+            });
+        }
+    }
     context
 }
 
@@ -191,8 +226,8 @@ mod tests {
         let parent = JobId::generate();
         let carried = Some(Carried::Bytes(ID.as_bytes()));
         let parent_bytes = Some(Carried::Bytes(parent.as_str().as_bytes()));
-        let first = received_context(&config, carried, parent_bytes);
-        let second = received_context(&config, carried, parent_bytes);
+        let first = received_context(&config, carried, parent_bytes, None);
+        let second = received_context(&config, carried, parent_bytes, None);
         assert_eq!(first.id().unwrap(), ID);
         assert_eq!(first.parent_job_id(), Some(&parent));
         assert_ne!(first.job_id(), second.job_id());
@@ -207,7 +242,7 @@ mod tests {
             Carried::Bytes(b"\xff\xfe"),
             Carried::Unusable,
         ] {
-            let context = received_context(&config, Some(carried), None);
+            let context = received_context(&config, Some(carried), None, None);
             let id = context.id().unwrap().as_str();
             assert!(is_v4_hex(id), "{id}");
             assert_eq!(warnings_under(logs, id), 1, "{carried:?}");
@@ -223,7 +258,7 @@ mod tests {
             .build()
             .unwrap();
         let carried = Some(Carried::Bytes(b"not a uuid"));
-        let context = received_context(&config, carried, Some(Carried::Bytes(b"a b")));
+        let context = received_context(&config, carried, Some(Carried::Bytes(b"a b")), None);
         let id = context.id().unwrap().as_str();
         assert!(is_v4_hex(id), "{id}");
         assert_eq!(context.parent_job_id(), None);
@@ -320,5 +355,35 @@ mod tests {
         let mut publish = Publish::new("orders/created", QoS::AtLeastOnce, "42", None);
         let job = inject_in_a_job(&mut publish);
         assert_received(&publish, &job);
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn messages_carry_the_baggage_keys_fields_merged_into_the_publishers_baggage() {
+        let config = CorrelationConfig::builder()
+            .baggage_keys(["tenant", "user"])
+            .build()
+            .unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("baggage", "user=set-by-caller");
+        let published = crate::sync_scope(crate::CorrelationId::from_static(ID), || {
+            assert!(crate::Fields::insert("tenant", "acme corp"));
+            assert!(crate::Fields::insert("user", "alice"));
+            assert!(crate::Fields::insert("secret", "x"));
+            inject_current(&config, &mut headers)
+        });
+        assert!(published);
+        assert_eq!(
+            headers.get("baggage").unwrap().as_str(),
+            "user=set-by-caller,tenant=acme%20corp"
+        );
+        let context = message_context(&config, &headers);
+        assert_eq!(
+            context.run(|| crate::Fields::current().to_string()),
+            r#"user=set-by-caller tenant="acme corp""#
+        );
+        // Without baggage keys, a message's baggage is not read.
+        let context = message_context(&CorrelationConfig::default(), &headers);
+        assert!(context.run(crate::Fields::current).is_empty());
     }
 }
