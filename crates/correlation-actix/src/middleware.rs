@@ -214,6 +214,19 @@ impl RequestHeaders for ActixHeaders<'_> {
             }
         }
     }
+
+    // Asked for the `baggage` header, whose repeated values make one list.
+    fn each_value<'s>(
+        &'s self,
+        name: &correlation_core::http::HeaderName,
+        each: &mut dyn FnMut(&'s [u8]),
+    ) {
+        if let Some(actix) = self.map.keys().find(|key| key.as_str() == name.as_str()) {
+            for value in self.map.get_all(actix) {
+                each(value.as_bytes());
+            }
+        }
+    }
 }
 
 /// Converts a header name of `http` 1 to actix's `http` 0.2 type.
