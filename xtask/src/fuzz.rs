@@ -1,7 +1,7 @@
-//! `cargo xtask fuzz [--seconds N]`: builds the cargo-fuzz target in `fuzz/` (its own
+//! `cargo xtask fuzz [--seconds N]`: builds each cargo-fuzz target in `fuzz/` (its own
 //! workspace) and runs it for N seconds (default 60), starting from the seed corpus in
-//! `fuzz/corpus/decide/`. New inputs go to `fuzz/target/corpus/decide/`, crashes to
-//! `fuzz/artifacts/decide/`; the committed seeds are never written.
+//! `fuzz/corpus/<target>/`. New inputs go to `fuzz/target/corpus/<target>/`, crashes to
+//! `fuzz/artifacts/<target>/`; the committed seeds are never written.
 //!
 //! cargo-fuzz works on stable Rust here with `--sanitizer none` (libFuzzer's coverage
 //! instrumentation needs no nightly flag; AddressSanitizer would). Not part of CI.
@@ -13,11 +13,20 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-/// The fuzz target: core's decision and log formatter over arbitrary header bytes.
-const TARGET: &str = "decide";
+/// The fuzz targets: core's decision and log formatter over arbitrary header bytes
+/// (`decide`), and incoming and outgoing W3C baggage (`baggage`).
+const TARGETS: [&str; 2] = ["decide", "baggage"];
 
-/// Builds the target and fuzzes it for `seconds`; fails on a crash.
+/// Builds each target and fuzzes it for `seconds`; fails on the first crash.
 pub(crate) fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
+    for target in TARGETS {
+        run_target(sh, target, seconds)?;
+    }
+    Ok(())
+}
+
+/// Builds `target` and fuzzes it for `seconds`; fails on a crash.
+fn run_target(sh: &Shell, target: &str, seconds: u64) -> anyhow::Result<()> {
     if cmd!(sh, "cargo fuzz --version")
         .quiet()
         .ignore_stdout()
@@ -30,17 +39,17 @@ pub(crate) fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
         );
     }
     let fuzz = crate::project_root().join("fuzz");
-    let seeds = fuzz.join("corpus").join(TARGET);
-    let work = fuzz.join("target").join("corpus").join(TARGET);
+    let seeds = fuzz.join("corpus").join(target);
+    let work = fuzz.join("target").join("corpus").join(target);
     sh.create_dir(&work)?;
     let _dir = sh.push_dir(&fuzz);
-    cmd!(sh, "cargo fuzz build --sanitizer none {TARGET}").run()?;
+    cmd!(sh, "cargo fuzz build --sanitizer none {target}").run()?;
 
-    eprintln!("xtask: fuzzing `{TARGET}` for {seconds} s");
+    eprintln!("xtask: fuzzing `{target}` for {seconds} s");
     let started = Instant::now();
     let mut fuzzer = Command::new("cargo")
         .current_dir(&fuzz)
-        .args(["fuzz", "run", "--sanitizer", "none", TARGET])
+        .args(["fuzz", "run", "--sanitizer", "none", target])
         .arg(&work)
         .arg(&seeds)
         .arg("--")
@@ -69,7 +78,7 @@ pub(crate) fn run(sh: &Shell, seconds: u64) -> anyhow::Result<()> {
     };
     if !status.success() {
         bail!(
-            "the fuzzer found a crash after {:.0?} ({status}); the input is in fuzz/artifacts/{TARGET}/",
+            "the fuzzer found a crash after {:.0?} ({status}); the input is in fuzz/artifacts/{target}/",
             started.elapsed()
         );
     }

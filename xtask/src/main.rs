@@ -15,8 +15,8 @@
 //!   the listing committed in its `public-api.txt` (`--bless` rewrites them; also a `ci`
 //!   step).
 //! - `cargo xtask tidy`: the repository hygiene checks (also run by `cargo test`).
-//! - `cargo xtask fuzz [--seconds N]`: the cargo-fuzz target over core's decision and log
-//!   formatter, for N seconds (default 60).
+//! - `cargo xtask fuzz [--seconds N]`: the cargo-fuzz targets over core's decision and log
+//!   formatter and over W3C baggage, each for N seconds (default 60).
 //! - `cargo xtask browser`: headless Chromium reads the correlation header cross-origin
 //!   from each demo (also a `ci` step).
 //! - `cargo xtask load [--rounds N] [--seconds S] [--connections C]`: the axum demo bare
@@ -59,7 +59,7 @@ tasks:
   public-api [--bless]      compare each published crate's public API with its public-api.txt
                             (--bless rewrites them)
   tidy                      repository hygiene checks
-  fuzz [--seconds N]        fuzz core's decision and log formatter for N seconds (default 60)
+  fuzz [--seconds N]        fuzz core's decision, log formatter and baggage, N seconds each (default 60)
   browser                   headless Chromium reads the header cross-origin from each demo
   load [--rounds N] [--seconds S] [--connections C]
                             axum demo bare vs with ours under keep-alive load (127.0.0.1)
