@@ -232,6 +232,19 @@ impl Fields {
         (fields, left_out.is_some() || dropped)
     }
 
+    /// These fields and, for keys they do not hold, `pairs` that keep to the
+    /// [bounds](Self#bounds).
+    pub(crate) fn with_missing(self, pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut pairs = pairs.into_iter().peekable();
+        if pairs.peek().is_none() {
+            return self;
+        }
+        let held = self
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()));
+        Self::checked(held.chain(pairs).collect::<Vec<_>>()).0
+    }
+
     /// Whether `key` may be a field's key.
     pub(crate) fn is_valid_key(key: &str) -> bool {
         check_key(key).is_ok()

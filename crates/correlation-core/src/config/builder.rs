@@ -447,6 +447,11 @@ impl CorrelationConfigBuilder {
     /// the header. A value keeps any character it decodes to (a `%0A` is a line feed):
     /// the log formats escape fields, so a record stays one line.
     ///
+    /// With the `opentelemetry` feature, OpenTelemetry's current baggage (what its
+    /// propagator extracted in a layer outside ours, in the current `tracing` span's
+    /// context or OpenTelemetry's own) fills the allow-listed keys the header does not
+    /// hold, from trusted peers too, so the fields and OpenTelemetry's baggage agree.
+    ///
     /// ```
     /// use correlation_core::{CorrelationConfig, TrustPolicy};
     ///

@@ -174,7 +174,13 @@ impl CorrelationConfig {
         };
         let mut pieces = Vec::new();
         headers.each_value(&crate::baggage::HEADER, &mut |piece| pieces.push(piece));
-        if pieces.is_empty() {
+        // What an OpenTelemetry propagator outside our middleware extracted: the same
+        // header, usually, or another format's baggage. The header's members come first.
+        #[cfg(feature = "opentelemetry")]
+        let from_otel = crate::strategy::otel::current_baggage(&baggage.keys);
+        #[cfg(not(feature = "opentelemetry"))]
+        let from_otel: [(String, String); 0] = [];
+        if pieces.is_empty() && from_otel.is_empty() {
             return Fields::default();
         }
         let peer = if baggage.trust.needs_peer_address() {
@@ -186,6 +192,7 @@ impl CorrelationConfig {
             return Fields::default();
         }
         let (fields, left_out) = baggage.fields(pieces);
+        let fields = fields.with_missing(from_otel);
         if let Some(left_out) = left_out {
             sync_scope(id.clone(), || {
                 log::warn!(
@@ -785,5 +792,40 @@ mod tests {
                 .build()
                 .is_ok()
         );
+    }
+
+    #[cfg(feature = "opentelemetry")]
+    #[test]
+    fn opentelemetry_baggage_fills_keys_the_header_does_not_hold_from_trusted_peers() {
+        use opentelemetry::KeyValue;
+        use opentelemetry::baggage::BaggageExt;
+
+        let config = CorrelationConfig::builder()
+            .baggage_keys(["tenant", "user"])
+            .baggage_from(TrustPolicy::from_peers(["127.0.0.1/32"]).unwrap())
+            .build()
+            .unwrap();
+        let fields_of = |list: &[(&str, &str)], peer: [u8; 4]| {
+            let map = headers(list);
+            let (decision, _) = config
+                .decide_request(&map, || Some(IpAddr::from(peer)))
+                .unwrap();
+            decision.fields.to_string()
+        };
+        let _attached = opentelemetry::Context::current_with_baggage([
+            KeyValue::new("tenant", "from-otel"),
+            KeyValue::new("user", "otel-user"),
+            KeyValue::new("plan", "pro"),
+        ])
+        .attach();
+        assert_eq!(
+            fields_of(&[], [127, 0, 0, 1]),
+            "tenant=from-otel user=otel-user"
+        );
+        assert_eq!(
+            fields_of(&[("baggage", "user=from-header")], [127, 0, 0, 1]),
+            "user=from-header tenant=from-otel"
+        );
+        assert_eq!(fields_of(&[], [127, 0, 0, 2]), "");
     }
 }

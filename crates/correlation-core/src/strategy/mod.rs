@@ -12,7 +12,7 @@ use crate::id::{CorrelationId, InvalidCorrelationId};
 pub(crate) mod configured;
 mod formats;
 #[cfg(feature = "opentelemetry")]
-mod otel;
+pub(crate) mod otel;
 
 pub use formats::{Hex32, StrictUuidV7, Ulid};
 #[cfg(feature = "opentelemetry")]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -80,4 +81,23 @@ impl<G> fmt::Debug for OpenTelemetryTraceId<G> {
             .field("fallback", &std::any::type_name::<G>())
             .finish()
     }
+}
+
+/// The values OpenTelemetry's current baggage holds under `keys`, in their order: from
+/// the context tracing-opentelemetry gives the current `tracing` span first, then
+/// OpenTelemetry's own current context, so that a caller's baggage extracted by an
+/// OpenTelemetry propagator outside our middleware agrees with the fields.
+pub(crate) fn current_baggage(keys: &[Box<str>]) -> Vec<(String, String)> {
+    let contexts = [
+        tracing::Span::current().context(),
+        opentelemetry::Context::current(),
+    ];
+    keys.iter()
+        .filter_map(|key| {
+            let value = contexts
+                .iter()
+                .find_map(|context| context.baggage().get(&**key))?;
+            Some((key.to_string(), value.as_str().to_owned()))
+        })
+        .collect()
 }
