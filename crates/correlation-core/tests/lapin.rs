@@ -63,7 +63,7 @@ impl Queue {
             .await
             .unwrap();
         let (handled, reports) = mpsc::unbounded_channel();
-        let config = CorrelationConfig::default();
+        let config = support::baggage_config();
         #[allow(clippy::disallowed_methods)] // the consumer starts without any context
         tokio::spawn(async move {
             // Keeps the connection open as long as the consumer runs.
@@ -185,5 +185,31 @@ async fn a_message_without_the_header_gets_a_fresh_id_and_a_hostile_one_is_repla
 
     assert_carried_fresh_and_replaced(logs, [&carried, &bare, &hostile], "lapin");
 
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn a_message_carries_the_baggage_keys_fields_to_its_handler() {
+    let Some(rabbitmq) = Service::RabbitMq.require() else {
+        return;
+    };
+    let logs = LogCapture::install();
+    let mut queue = Queue::declare(rabbitmq).await;
+    let config = support::baggage_config();
+
+    let payload = unique_name("with-baggage");
+    scope(request_id(), async {
+        support::set_baggage_fields();
+        let mut properties = BasicProperties::default();
+        inject_current(&config, &mut properties);
+        assert_eq!(
+            properties.headers().as_ref().unwrap().inner()["baggage"],
+            AMQPValue::LongString("tenant=acme%20corp,user=alice".into())
+        );
+        queue.publish(&payload, properties).await;
+    })
+    .await;
+    queue.wait_for(&payload).await;
+    support::assert_handled_with_baggage(logs, &payload);
     queue.delete().await;
 }

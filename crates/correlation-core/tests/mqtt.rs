@@ -49,7 +49,7 @@ impl Topic {
             .await
             .unwrap();
         let (handled, mut reports) = mpsc::unbounded_channel();
-        let config = CorrelationConfig::default();
+        let config = support::baggage_config();
         #[allow(clippy::disallowed_methods)] // the subscriber starts without any context
         tokio::spawn(async move {
             // Owned by the task, so the connection lives as long as it polls.
@@ -178,4 +178,25 @@ async fn a_message_without_the_property_gets_a_fresh_id_and_a_hostile_one_is_rep
     }
 
     assert_carried_fresh_and_replaced(logs, [&carried, &bare, &hostile], "rumqttc");
+}
+
+#[tokio::test]
+async fn a_message_carries_the_baggage_keys_fields_to_its_handler() {
+    let Some(mosquitto) = Service::Mosquitto.require() else {
+        return;
+    };
+    let logs = LogCapture::install();
+    let mut topic = Topic::subscribe(mosquitto).await;
+    let config = support::baggage_config();
+
+    let payload = unique_name("with-baggage");
+    scope(request_id(), async {
+        support::set_baggage_fields();
+        let mut properties = PublishProperties::default();
+        inject_current(&config, &mut properties);
+        topic.publish(&payload, properties).await;
+    })
+    .await;
+    topic.wait_for(&payload).await;
+    support::assert_handled_with_baggage(logs, &payload);
 }

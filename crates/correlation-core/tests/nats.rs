@@ -35,7 +35,7 @@ async fn consumer(client: &async_nats::Client) -> (String, mpsc::UnboundedReceiv
     // Flushing makes the server know the subscription before anything is published.
     client.flush().await.unwrap();
     let (handled, reports) = mpsc::unbounded_channel();
-    let config = CorrelationConfig::default();
+    let config = support::baggage_config();
     #[allow(clippy::disallowed_methods)] // the consumer starts without any context
     tokio::spawn(async move {
         while let Some(message) = messages.next().await {
@@ -196,4 +196,33 @@ async fn a_jetstream_message_is_handled_under_the_id_it_was_published_with() {
         record.correlation_id.as_deref(),
         Some(request_id().as_str())
     );
+}
+
+#[tokio::test]
+async fn a_message_carries_the_baggage_keys_fields_to_its_handler() {
+    let Some(nats) = Service::Nats.require() else {
+        return;
+    };
+    let logs = LogCapture::install();
+    let client = connect(nats).await;
+    let (subject, mut reports) = consumer(&client).await;
+    let config = support::baggage_config();
+
+    let payload = unique_name("with-baggage");
+    let sent = scope(request_id(), async {
+        support::set_baggage_fields();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("baggage", "region=eu");
+        inject_current(&config, &mut headers);
+        let sent = headers.get("baggage").unwrap().as_str().to_owned();
+        client
+            .publish_with_headers(subject.clone(), headers, payload.clone().into())
+            .await
+            .unwrap();
+        sent
+    })
+    .await;
+    assert_eq!(sent, "region=eu,tenant=acme%20corp,user=alice");
+    wait_for(&mut reports, &payload).await;
+    support::assert_handled_with_baggage(logs, &payload);
 }

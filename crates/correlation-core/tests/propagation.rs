@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use correlation_core::propagation::{
     PropagateCorrelation, PropagateCorrelationLayer, PropagateCorrelationMiddleware,
 };
-use correlation_core::{CorrelationConfig, CorrelationId, scope};
+use correlation_core::{CorrelationConfig, CorrelationId, Fields, scope};
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
@@ -140,4 +140,52 @@ async fn tower_layer_around_hyper_util_sends_the_current_id_and_nothing_outside(
     assert_eq!(inside, ID);
     let outside = tower_get(client, addr).await;
     assert_eq!(outside, "none");
+}
+
+/// A configuration sending `tenant` and `user` as baggage.
+fn baggage_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .baggage_keys(["tenant", "user"])
+        .build()
+        .unwrap()
+}
+
+/// Sets two baggage keys' fields and one that stays in this service.
+fn set_fields() {
+    assert!(Fields::insert("tenant", "acme corp"));
+    assert!(Fields::insert("user", "alice"));
+    assert!(Fields::insert("card", "4242"));
+}
+
+#[tokio::test]
+async fn both_clients_send_the_baggage_keys_fields_merged_into_the_callers_baggage() {
+    let addr = echo_server("baggage").await;
+    let client = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+        .with(PropagateCorrelationMiddleware::with_config(baggage_config()))
+        .build();
+    let sent = scope(id(), async {
+        set_fields();
+        let response = client
+            .get(format!("http://{addr}/"))
+            .header("baggage", "region=eu")
+            .header("baggage", "user=set-by-caller")
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    })
+    .await;
+    // One header: the caller's members, then ours for the keys it did not set.
+    assert_eq!(sent, "region=eu,user=set-by-caller,tenant=acme%20corp");
+
+    let hyper: HyperClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = PropagateCorrelationLayer::with_config(baggage_config()).layer(hyper);
+    let sent = scope(id(), async {
+        set_fields();
+        tower_get(client.clone(), addr).await
+    })
+    .await;
+    assert_eq!(sent, "tenant=acme%20corp,user=alice");
+    // No fields, no header.
+    assert_eq!(scope(id(), tower_get(client, addr)).await, "none");
 }

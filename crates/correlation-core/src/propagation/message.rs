@@ -60,8 +60,10 @@ impl<'a> Carried<'a> {
 
 /// Writes the current correlation ID into `headers` under `config`'s response header
 /// name and, inside a job, the job's ID under `x-parent-job-id`, replacing any values
-/// under those names. Returns whether an ID was written: outside a request or job there
-/// is none, and the headers are left alone.
+/// under those names, and the current fields under `config`'s
+/// [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) under `baggage`,
+/// merged with a list already there. Returns whether an ID was written: outside a
+/// request or job there is none, and the headers are left alone.
 ///
 /// ```
 /// # #[cfg(feature = "nats")] {
@@ -99,8 +101,10 @@ pub fn inject_current(config: &CorrelationConfig, headers: &mut impl MessageHead
 
 /// The context to run a received message's handler in (see the
 /// [module docs](super#messages)): the ID under the first of `config`'s incoming header
-/// names the message carries, decided as for a request, a fresh job ID, and the
-/// publishing job as the parent.
+/// names the message carries, decided as for a request, a fresh job ID, the publishing
+/// job as the parent, and the fields its `baggage` header holds under `config`'s
+/// [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) (a malformed member
+/// left out with one `WARN` that never shows it).
 ///
 /// The correlation ID goes through the request decision, so a missing one is generated
 /// and an invalid one replaced with its `WARN`; an unusable parent job ID is dropped with

@@ -20,6 +20,32 @@
 //! outside a request (and outside a job) carry no header, so the receiving service
 //! generates an ID of its own.
 //!
+//! # Fields as W3C baggage
+//!
+//! The fields under the configuration's
+//! [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) travel with the ID: the
+//! `reqwest` middleware, the `tower` layer (so tonic channels: gRPC metadata is HTTP/2
+//! headers) and [`inject_current`] for the brokers write them as one W3C `baggage`
+//! header (an MQTT user property, an AMQP header table entry), each value
+//! percent-encoded. A `baggage` header already on the outgoing request or message, the
+//! caller's own or one an OpenTelemetry propagator injected, keeps its members, and
+//! ours are added for the keys it does not hold, so there is one header and each key
+//! once. Calls and messages outside a request, or a request without such fields, get
+//! no header from us.
+//!
+//! With OpenTelemetry's propagator on the same client (reqwest-tracing's middleware, a
+//! tower layer calling `inject_context`), put ours after it, nearer the transport:
+//! OpenTelemetry's injector replaces a `baggage` header it finds, so the one that runs
+//! last decides, and ours merges.
+//!
+//! On the receiving side, a service reads an HTTP request's baggage from the peers its
+//! [`baggage_from`](crate::CorrelationConfigBuilder::baggage_from) trusts.
+//! [`message_context`] reads a message's baggage for the allow-listed keys whatever
+//! `baggage_from` says, as it takes the message's correlation ID without a trust policy:
+//! whoever may publish to the broker may set both, so keep the broker to your own
+//! services. Jobs ([`JobCarrier`](crate::JobCarrier)) carry all of the request's fields,
+//! baggage keys or not, since they stay within the service.
+//!
 //! # Messages
 //!
 //! Every broker has the same two halves, over the types listed at [`MessageHeaders`]. On

@@ -8,8 +8,14 @@ use crate::config::CorrelationConfig;
 
 /// A [`reqwest-middleware`](reqwest_middleware) middleware that puts the current
 /// correlation ID on every outgoing request, under the configuration's response header
-/// name (default `x-request-id`), replacing any value there. Outside a request or job it
+/// name (default `x-request-id`), replacing any value there, and the fields under the
+/// configuration's [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) in the
+/// `baggage` header, merged with one already there (see
+/// [Fields as W3C baggage](super#fields-as-w3c-baggage)). Outside a request or job it
 /// leaves the request alone.
+///
+/// Middlewares run in the order they are added: add this one after reqwest-tracing's,
+/// so that its `baggage` header, if any, is there to merge into.
 ///
 /// ```
 /// use correlation_core::propagation::PropagateCorrelationMiddleware;

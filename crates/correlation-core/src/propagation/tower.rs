@@ -12,7 +12,11 @@ use crate::config::CorrelationConfig;
 /// A tower [`Layer`] for HTTP clients (hyper-util's legacy `Client`, a tonic channel, any
 /// `Service<http::Request<B>>`) that puts the current correlation ID on every outgoing
 /// request, under the configuration's response header name (default `x-request-id`),
-/// replacing any value there. Outside a request or job it leaves the request alone.
+/// replacing any value there, and the fields under the configuration's
+/// [`baggage_keys`](crate::CorrelationConfigBuilder::baggage_keys) in the `baggage`
+/// header, merged with one already there (see
+/// [Fields as W3C baggage](super#fields-as-w3c-baggage)). Outside a request or job it
+/// leaves the request alone.
 ///
 /// The header is written when the request is handed to the service (in `call`), so
 /// call the client from the task that holds the context, or carry the context with

@@ -1,9 +1,9 @@
 //! What the broker tests (`nats`, `lapin`, `mqtt`) share: the request ID they publish
 //! under, and the assertions on what a consumer logged.
 
-use correlation_core::CorrelationId;
 use correlation_core::strategy::{IdValidator, StrictUuidV4};
 use correlation_core::test_util::{CapturedRecord, LogCapture};
+use correlation_core::{CorrelationConfig, CorrelationId, Fields};
 
 /// The ID of the request the tests publish from.
 pub(crate) fn request_id() -> CorrelationId {
@@ -74,4 +74,38 @@ pub(crate) fn assert_carried_fresh_and_replaced(
 /// Whether `id` is what the default generator makes: a UUID v4 as 32 hex digits.
 pub(crate) fn is_v4_hex(id: &str) -> bool {
     id.len() == 32 && StrictUuidV4.is_valid(id)
+}
+
+/// The configuration publishers and consumers share: `tenant` and `user` travel as
+/// baggage.
+pub(crate) fn baggage_config() -> CorrelationConfig {
+    CorrelationConfig::builder()
+        .baggage_keys(["tenant", "user"])
+        .build()
+        .unwrap()
+}
+
+/// Sets the fields the baggage tests publish with: two baggage keys, and one that stays
+/// in the publisher.
+pub(crate) fn set_baggage_fields() {
+    assert!(Fields::insert("tenant", "acme corp"));
+    assert!(Fields::insert("user", "alice"));
+    assert!(Fields::insert("card", "4242"));
+}
+
+/// Asserts that the consumer handled `payload` with the publisher's baggage fields, next
+/// to the ID, and that `card`, which is not a baggage key, stayed behind.
+pub(crate) fn assert_handled_with_baggage(logs: &LogCapture, payload: &str) {
+    let record = handled(logs, payload);
+    assert_eq!(
+        record.correlation_id.as_deref(),
+        Some(request_id().as_str())
+    );
+    assert!(
+        record
+            .rendered
+            .contains(r#"tenant="acme corp" user=alice "#),
+        "{record:?}"
+    );
+    assert!(!record.rendered.contains("4242"), "{record:?}");
 }
