@@ -455,6 +455,10 @@ impl FieldMap {
 pub(crate) struct FieldsCell(OnceLock<Arc<FieldMap>>);
 
 impl FieldsCell {
+    pub(crate) const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
     pub(crate) fn get(&self) -> Option<&FieldMap> {
         self.0.get().map(|fields| &**fields)
     }

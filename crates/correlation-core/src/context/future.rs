@@ -56,8 +56,7 @@ pin_project! {
         // context, like everything else it does.
         #[pin]
         future: Option<F>,
-        // Without an ID once taken: the rest of the future runs explicitly without one.
-        context: CorrelationContext,
+        context: Option<CorrelationContext>,
     }
 
     impl<F> PinnedDrop for WithCorrelation<F> {
@@ -75,7 +74,8 @@ impl<F> WithCorrelation<F> {
     fn drop_unfinished(self: Pin<&mut Self>) {
         let this = self.project();
         let mut future = this.future;
-        this.context.run(|| future.set(None));
+        let context = this.context.as_ref().unwrap_or(&NO_CONTEXT);
+        context.run(|| future.set(None));
     }
 }
 
@@ -85,9 +85,14 @@ impl<F: Future> Future for WithCorrelation<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let future = this.future;
-        this.context.run(|| poll_until_done(future, cx))
+        let context = this.context.as_ref().unwrap_or(&NO_CONTEXT);
+        context.run(|| poll_until_done(future, cx))
     }
 }
+
+/// Where a future runs once its context was taken: explicitly without an ID. One path
+/// for every poll, with or without a context of its own.
+static NO_CONTEXT: CorrelationContext = CorrelationContext::none();
 
 /// Polls `future`, and drops it as soon as it is done.
 fn poll_until_done<F: Future>(
@@ -108,23 +113,20 @@ impl<F> WithCorrelation<F> {
     pub(super) fn new(future: F, context: CorrelationContext) -> Self {
         Self {
             future: Some(future),
-            context,
+            context: Some(context),
         }
     }
 
     /// Takes the context back out, once: middleware that wrapped a request's future
     /// reuses it for the response body once the future is done. `None` when already
-    /// taken, or when the context has no ID; taken before completion, the rest of the
-    /// future runs without an ID.
+    /// taken; taken before completion, the rest of the future runs without an ID.
     pub fn take_context(self: Pin<&mut Self>) -> Option<CorrelationContext> {
-        let context = std::mem::take(self.project().context);
-        context.id().is_some().then_some(context)
+        self.project().context.take()
     }
 
-    /// The context it runs in; `None` once [taken](Self::take_context), or when it has no
-    /// ID.
+    /// The context it runs in; `None` once [taken](Self::take_context).
     pub fn context(&self) -> Option<&CorrelationContext> {
-        self.context.id().is_some().then_some(&self.context)
+        self.context.as_ref()
     }
 }
 

@@ -64,6 +64,15 @@ pub struct CorrelationContext {
 }
 
 impl CorrelationContext {
+    /// A context explicitly without an ID.
+    pub(super) const fn none() -> Self {
+        Self {
+            current: Current::Empty,
+            fields: FieldsCell::new(),
+            ambient: Ambient::NONE,
+        }
+    }
+
     /// A context holding only `id`.
     #[must_use]
     pub fn new(id: CorrelationId) -> Self {
@@ -250,6 +259,13 @@ struct Ambient {
 }
 
 impl Ambient {
+    const NONE: Self = Self {
+        #[cfg(feature = "tracing")]
+        span: None,
+        #[cfg(feature = "sentry")]
+        hub: None,
+    };
+
     /// Where a field set in this context is recorded besides the log lines: the
     /// request's span and its own Sentry hub.
     #[cfg_attr(
