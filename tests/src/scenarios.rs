@@ -46,6 +46,10 @@ macro_rules! conformance_suite {
             malformed_traceparent_is_replaced_with_one_warning,
         );
         $crate::conformance_suite!(@fields_tests $start, $demo_config;
+            trusted_baggage_puts_fields_on_every_line_of_its_request,
+            baggage_from_an_untrusted_peer_sets_nothing,
+            baggage_keys_not_allowed_are_never_logged,
+            hostile_baggage_leaves_the_request_served_and_lines_whole,
             a_field_set_in_a_handler_reaches_its_spawned_task,
         );
         $crate::conformance_suite!(@tests $start;

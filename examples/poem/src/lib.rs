@@ -29,13 +29,16 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, 
 
 /// The demo's configuration: the ID from `X-Request-ID`, else from the caller's W3C
 /// `traceparent` (so logs join the caller's trace), else generated. A caller on
-/// 127.0.0.1 may raise one request's level with `X-Debug-Log: debug` (or `trace`), and
-/// each request keeps its `DEBUG` lines until it fails.
+/// 127.0.0.1 may raise one request's level with `X-Debug-Log: debug` (or `trace`) and
+/// send W3C `baggage` whose `tenant` and `user` become fields on every line of the
+/// request; each request keeps its `DEBUG` lines until it fails.
 pub fn config() -> CorrelationConfig {
     let operators = TrustPolicy::from_peers(["127.0.0.1/32"]).expect("a valid network");
     CorrelationConfig::builder()
         .sources([IdSource::header("X-Request-ID"), IdSource::traceparent()])
-        .log_level_header("X-Debug-Log", operators)
+        .log_level_header("X-Debug-Log", operators.clone())
+        .baggage_keys(["tenant", "user"])
+        .baggage_from(operators)
         .log_buffer(LogBuffer::new())
         .build()
         .expect("the demo configuration is valid")

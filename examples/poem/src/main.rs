@@ -7,7 +7,8 @@
 //! then `curl -i localhost:8080/` and watch every log line of the request carry its ID.
 //! `PORT` sets the port (default 8080) and `RUST_LOG` the level (default `info`).
 //! `curl localhost:8080/error` also writes the DEBUG lines the failed request kept, and
-//! `curl -H 'X-Debug-Log: debug' localhost:8080/` writes those of a request that succeeds.
+//! `curl -H 'X-Debug-Log: debug' localhost:8080/` writes those of a request that succeeds;
+//! `curl -H 'baggage: tenant=acme' localhost:8080/` puts `tenant=acme` on its lines.
 
 use correlation_core::request_log::RequestLogger;
 use poem::Server;
