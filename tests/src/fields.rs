@@ -193,7 +193,7 @@ pub async fn hostile_baggage_leaves_the_request_served_and_lines_whole(
         assert_eq!(response.status, 200, "{case}");
         assert_eq!(
             response.header_values("x-request-id"),
-            [id.clone()],
+            [id.as_str()],
             "{case}"
         );
 
