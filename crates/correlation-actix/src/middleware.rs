@@ -141,6 +141,9 @@ struct ActixConfig {
     names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
     /// The name written on responses.
     response: HeaderName,
+    /// The name the hop ID is written under on responses, when hop IDs are on and
+    /// responses echo the IDs.
+    hop: Option<HeaderName>,
     rejection_status: StatusCode,
     peer_unavailable_status: StatusCode,
 }
@@ -161,6 +164,10 @@ impl ActixConfig {
                 .map(actix_name)
                 .collect(),
             response: actix_name(config.response_header_name()),
+            hop: config
+                .hop_id_header_name()
+                .filter(|_| config.echo_response_header())
+                .map(actix_name),
             config,
         }
     }
@@ -326,6 +333,7 @@ where
                 kind: Kind::Rejected {
                     request: Some(request),
                     value: echo.then_some(value),
+                    hop: actix.hop.as_ref().and(decision.hop_id()).map(actix_value),
                     config: Rc::clone(&self.config),
                 },
             };
@@ -370,6 +378,17 @@ fn actix_value(id: &CorrelationId) -> HeaderValue {
         .expect("a correlation id is always a valid header value")
 }
 
+/// The hop ID header a response echoes, when hop IDs are on and echo is: its name and
+/// the request's hop ID.
+fn hop_header(
+    config: &ActixConfig,
+    context: Option<&correlation_core::CorrelationContext>,
+) -> Option<(HeaderName, HeaderValue)> {
+    let name = config.hop.as_ref()?;
+    let hop = context?.hop_id()?;
+    Some((name.clone(), actix_value(hop)))
+}
+
 pin_project! {
     /// The response future of [`CorrelationMiddleware`]; `F` is the inner service's future.
     pub struct ResponseFuture<F> {
@@ -394,6 +413,7 @@ pin_project! {
         Rejected {
             request: Option<ServiceRequest>,
             value: Option<HeaderValue>,
+            hop: Option<HeaderValue>,
             config: Rc<ActixConfig>,
         },
         PeerUnavailable {
@@ -433,6 +453,7 @@ where
                     };
                     adapter::response_status(context, status.as_u16());
                 }
+                let hop = hop_header(config, future.context());
                 // The future is done: its context moves on to the body, if the body needs it.
                 let take_context = || {
                     future
@@ -442,9 +463,11 @@ where
                 Poll::Ready(match (result, value.take()) {
                     (Ok(mut response), value) => {
                         if let Some(value) = value {
-                            response
-                                .headers_mut()
-                                .insert(config.response.clone(), value);
+                            let headers = response.headers_mut();
+                            headers.insert(config.response.clone(), value);
+                            if let Some((name, hop)) = hop {
+                                headers.insert(name, hop);
+                            }
                         }
                         Ok(
                             response
@@ -457,6 +480,7 @@ where
                             id: id.clone(),
                             name: config.response.clone(),
                             value,
+                            hop,
                         }
                         .into()),
                         None => Err(error),
@@ -471,6 +495,7 @@ where
             KindProj::Rejected {
                 request,
                 value,
+                hop,
                 config,
             } => {
                 let request = request
@@ -484,6 +509,9 @@ where
                 }
                 if let Some(value) = value.take() {
                     headers.insert(config.response.clone(), value);
+                }
+                if let (Some(name), Some(hop)) = (&config.hop, hop.take()) {
+                    headers.insert(name.clone(), hop);
                 }
                 Poll::Ready(Ok(request.into_response(response)))
             }
@@ -515,6 +543,8 @@ pub struct CorrelatedError {
     id: CorrelationId,
     name: HeaderName,
     value: HeaderValue,
+    /// The hop ID header, when hop IDs are on.
+    hop: Option<(HeaderName, HeaderValue)>,
 }
 
 impl CorrelatedError {
@@ -558,9 +588,11 @@ impl ResponseError for CorrelatedError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = self.error.error_response();
-        response
-            .headers_mut()
-            .insert(self.name.clone(), self.value.clone());
+        let headers = response.headers_mut();
+        headers.insert(self.name.clone(), self.value.clone());
+        if let Some((name, value)) = &self.hop {
+            headers.insert(name.clone(), value.clone());
+        }
         response
     }
 }

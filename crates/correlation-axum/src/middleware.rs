@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use axum::extract::ConnectInfo;
-use correlation_core::adapter::{self, Rejection};
-use correlation_core::{CorrelationConfig, CorrelationId, Outcome, WithCorrelation};
+use correlation_core::adapter::{self, Decision, Rejection};
+use correlation_core::{CorrelationConfig, Outcome, WithCorrelation};
 use http::{Extensions, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -213,7 +213,7 @@ where
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
-                    id: Some(decision.id),
+                    decision: Some(decision),
                     config: self.config.clone(),
                 },
             };
@@ -258,7 +258,7 @@ pin_project! {
             future: F,
         },
         Rejected {
-            id: Option<CorrelationId>,
+            decision: Option<Decision>,
             config: CorrelationConfig,
         },
         PeerUnavailable,
@@ -290,7 +290,8 @@ where
                     .expect("`ResponseFuture` polled after completion");
                 adapter::response_status(&context, parts.status.as_u16());
                 if let Some(id) = context.id() {
-                    adapter::echo_response_headers(config, &mut parts.headers, id);
+                    let hop_id = context.hop_id();
+                    adapter::echo_response_headers(config, &mut parts.headers, id, hop_id);
                 }
                 let body = CorrelationBody::scoped(body, context);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
@@ -299,10 +300,13 @@ where
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(CorrelationBody::plain)))
             }
-            KindProj::Rejected { id, config } => {
-                let id = id.take().expect("`ResponseFuture` polled after completion");
+            KindProj::Rejected { decision, config } => {
+                let decision = decision
+                    .take()
+                    .expect("`ResponseFuture` polled after completion");
                 let mut response = rejection_response(Rejection::InvalidId);
-                adapter::echo_response_headers(config, response.headers_mut(), &id);
+                let (id, hop_id) = (&decision.id, decision.hop_id());
+                adapter::echo_response_headers(config, response.headers_mut(), id, hop_id);
                 Poll::Ready(Ok(response))
             }
             KindProj::PeerUnavailable => {

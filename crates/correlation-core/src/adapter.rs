@@ -38,7 +38,12 @@
 //!    `request-log` feature), and [`echo_response_headers`] puts exactly one header with
 //!    the final ID on it (replacing any the handler set), unless the configuration turns
 //!    echo off. A framework that turns errors into responses later tells the error's
-//!    status.
+//!    status. With a [hop ID header](crate::CorrelationConfigBuilder::hop_id_header),
+//!    pass the context's [`hop_id`](CorrelationContext::hop_id) (a rejection's
+//!    [`Decision::hop_id`]) and the response carries it under that name too, by the same
+//!    rules; an adapter over another header map writes it under
+//!    [`hop_id_header_name`](CorrelationConfig::hop_id_header_name) where it writes the
+//!    correlation header.
 //! 6. **Carry the scope into the body.** Take the context back from the finished future
 //!    with [`WithCorrelation::take_context`](crate::WithCorrelation::take_context) (a
 //!    move, not a clone) and enter it for every poll of the response body, and for its
@@ -230,13 +235,17 @@ impl PeerAddressUnavailable {
 }
 
 /// Makes the response headers carry exactly one header with the final ID, replacing
-/// any the handler set. Does nothing when echo is turned off.
+/// any the handler set, and, when the configuration has a
+/// [hop ID header](crate::CorrelationConfigBuilder::hop_id_header), exactly one with
+/// `hop_id` (the request's [`CorrelationContext::hop_id`], or
+/// [`Decision::hop_id`] for a rejection). Does nothing when echo is turned off.
 pub fn echo_response_headers(
     config: &CorrelationConfig,
     headers: &mut HeaderMap,
     id: &CorrelationId,
+    hop_id: Option<&CorrelationId>,
 ) {
-    config.echo_response_headers(headers, id);
+    config.echo_response_headers(headers, id, hop_id);
 }
 
 /// The context a decided request runs in: its ID, and with the `tracing` feature a

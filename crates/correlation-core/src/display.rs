@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::context::{with_current, with_current_job};
+use crate::context::{with_current, with_current_hop, with_current_job};
 
 /// The text shown when no correlation ID is set, as in `INFO  [-] app: started`.
 pub(crate) const DEFAULT_MISSING: &str = "-";
@@ -83,6 +83,32 @@ impl<'a> CurrentId<'a> {
         CurrentJobIds::with_length(self.length, self.missing)
     }
 
+    /// Displays the current request's hop ID instead: the ID this service made for the
+    /// request beside its correlation ID, when the configuration has a
+    /// [hop ID header](crate::CorrelationConfigBuilder::hop_id_header); with this one's
+    /// length, and its default outside a request or with hop IDs off. Read when the value
+    /// is formatted.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, CurrentId, adapter};
+    ///
+    /// let config = CorrelationConfig::builder().hop_id_header("X-Hop-ID").build()?;
+    /// let (decision, _) = adapter::decide_request(&config, &correlation_core::http::HeaderMap::new(), || None)?;
+    /// let context = adapter::request_context(&config, decision);
+    /// let line = context.run(|| format!("[{}] [{}]", CurrentId::new(), CurrentId::new().hop_id()));
+    /// let (id, hop) = (context.id().unwrap(), context.hop_id().unwrap());
+    /// assert_eq!(line, format!("[{id}] [{hop}]"));
+    /// assert_eq!(format!("[{}]", CurrentId::new().hop_id()), "[-]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn hop_id(self) -> impl fmt::Display + Copy + 'a {
+        CurrentHopId {
+            length: self.length,
+            missing: self.missing,
+        }
+    }
+
     #[cfg(any(feature = "env-logger", feature = "test-util"))]
     pub(crate) fn with_length(length: Option<usize>, missing: &'a str) -> Self {
         Self { length, missing }
@@ -92,6 +118,21 @@ impl<'a> CurrentId<'a> {
 impl fmt::Display for CurrentId<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         with_current(|id| write_shown(f, id.map(|id| id.as_str()), self.length, self.missing))
+    }
+}
+
+/// The current request's hop ID: what [`CurrentId::hop_id`] displays.
+#[derive(Debug, Clone, Copy)]
+struct CurrentHopId<'a> {
+    length: Option<usize>,
+    missing: &'a str,
+}
+
+impl fmt::Display for CurrentHopId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        with_current_hop(|hop| {
+            write_shown(f, hop.map(|hop| hop.as_str()), self.length, self.missing)
+        })
     }
 }
 

@@ -9,7 +9,13 @@ use crate::context::{with_current_context, with_current_fields};
 use crate::fmt::{needs_escaping, write_escaped};
 
 /// Keys the crate writes itself, which a field may not shadow.
-const RESERVED_KEYS: [&str; 4] = ["correlation_id", "job_id", "parent_job_id", "fields"];
+const RESERVED_KEYS: [&str; 5] = [
+    "correlation_id",
+    crate::constants::HOP_ID_KEY,
+    "job_id",
+    "parent_job_id",
+    "fields",
+];
 
 /// Fields on every line: `tenant=acme user=alice` next to the ID on every record of a
 /// request, like Java's MDC. The associated functions act on the current request; a
@@ -48,7 +54,7 @@ const RESERVED_KEYS: [&str; 4] = ["correlation_id", "job_id", "parent_job_id", "
 ///
 /// A request holds at most [`MAX_COUNT`](Self::MAX_COUNT) fields; a key is 1 to
 /// [`MAX_KEY_LEN`](Self::MAX_KEY_LEN) ASCII letters, digits, `_`, `-` or `.` (and not
-/// `correlation_id`, `job_id`, `parent_job_id` or `fields`), and a value at most
+/// `correlation_id`, `hop_id`, `job_id`, `parent_job_id` or `fields`), and a value at most
 /// [`MAX_VALUE_LEN`](Self::MAX_VALUE_LEN) bytes of text. Past them
 /// [`insert`](Self::insert) stores nothing and returns `false`, and the first refusal of
 /// a request logs one `WARN` (never the value), so a request's fields never take more

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use log::kv::{Error, Key, Source, ToValue, Value, VisitSource};
 use log::{Log, Metadata, Record};
 
-use crate::context::with_current;
+use crate::constants::HOP_ID_KEY;
+use crate::context::with_current_context;
 use crate::fields::Fields;
 use crate::fmt::{EscapeDetector, Escaped, needs_escaping};
 
@@ -15,7 +16,8 @@ use crate::fmt::{EscapeDetector, Escaped, needs_escaping};
 pub(crate) const CORRELATION_ID_KEY: &str = "correlation_id";
 
 /// Wraps any [`log::Log`] and adds `correlation_id` to every record logged while a
-/// correlation ID is current (log's `kv` feature), followed by the request's
+/// correlation ID is current (log's `kv` feature), then `hop_id` when the request has a
+/// [hop ID](crate::CorrelationConfigBuilder::hop_id_header), then the request's
 /// [`Fields`]. Records outside a request pass through.
 ///
 /// The wrapped logger sees the message, the target and every key and value with control
@@ -117,9 +119,10 @@ impl<L: Log> Log for CorrelationLogger<L> {
 
 impl<L: Log> CorrelationLogger<L> {
     fn log_with_id(&self, record: &Record<'_>) {
-        with_current(|id| match id {
+        with_current_context(|context| match context.and_then(|context| context.id()) {
             None => self.inner.log(record),
             Some(id) => {
+                let hop = context.and_then(crate::CorrelationContext::hop_id);
                 let snapshot = Fields::current();
                 let fields: Vec<(&str, Cow<'_, str>)> = snapshot
                     .iter()
@@ -136,6 +139,7 @@ impl<L: Log> CorrelationLogger<L> {
                     first: record.key_values(),
                     key: self.key,
                     id: id.as_str(),
+                    hop: hop.map(crate::CorrelationId::as_str),
                     fields: &fields,
                 };
                 self.inner
@@ -231,11 +235,13 @@ fn value_needs_escaping(value: &Value<'_>) -> bool {
     }
 }
 
-/// The record's own key-values followed by the correlation ID and the request's fields.
+/// The record's own key-values followed by the correlation ID, the hop ID and the
+/// request's fields.
 struct WithId<'a> {
     first: &'a dyn Source,
     key: &'static str,
     id: &'a str,
+    hop: Option<&'a str>,
     fields: &'a [(&'a str, Cow<'a, str>)],
 }
 
@@ -243,6 +249,9 @@ impl Source for WithId<'_> {
     fn visit<'kvs>(&'kvs self, visitor: &mut dyn VisitSource<'kvs>) -> Result<(), Error> {
         self.first.visit(visitor)?;
         visitor.visit_pair(Key::from_str(self.key), Value::from(self.id))?;
+        if let Some(hop) = self.hop {
+            visitor.visit_pair(Key::from_str(HOP_ID_KEY), Value::from(hop))?;
+        }
         for (key, value) in self.fields {
             visitor.visit_pair(Key::from_str(key), Value::from(&**value))?;
         }
@@ -298,6 +307,28 @@ mod tests {
         assert_eq!(
             seen[1],
             vec![pair("user", "42"), pair("correlation_id", "abc")]
+        );
+    }
+
+    #[test]
+    fn adds_the_hop_id_after_the_id_when_the_request_has_one() {
+        let logger = CorrelationLogger::new(Collect::default());
+        let config = crate::CorrelationConfig::builder()
+            .hop_id_header("X-Hop-ID")
+            .build()
+            .unwrap();
+        let (decision, _) =
+            crate::adapter::decide_request(&config, &http::HeaderMap::new(), || None).unwrap();
+        let context = crate::adapter::request_context(&config, decision);
+        context.run(|| logger.log(&Record::builder().args(format_args!("hello")).build()));
+        let seen = logger.get_ref().0.lock().unwrap().clone();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            seen[0],
+            vec![
+                pair("correlation_id", context.id().unwrap().as_str()),
+                pair("hop_id", context.hop_id().unwrap().as_str()),
+            ]
         );
     }
 

@@ -214,6 +214,16 @@ macro_rules! __correlation_id_extractor {
             pub fn into_inner(self) -> $crate::CorrelationId {
                 self.0
             }
+
+            /// The ID this service made for the request's hop, beside its correlation ID,
+            /// when the configuration has a
+            /// [hop ID header](correlation_core::CorrelationConfigBuilder::hop_id_header);
+            /// `None` with hop IDs off. Read from the request the handler runs for, as
+            /// [`CorrelationContext::current_hop_id`](correlation_core::CorrelationContext::current_hop_id)
+            /// does.
+            pub fn hop_id(&self) -> ::std::option::Option<$crate::CorrelationId> {
+                $crate::CorrelationContext::current_hop_id()
+            }
         }
 
         impl ::std::ops::Deref for CorrelationId {

@@ -19,7 +19,7 @@ use std::sync::{Mutex, Once, PoisonError};
 
 use log::{Level, Log, Metadata, Record};
 
-use crate::context::{with_current, with_current_job};
+use crate::context::{with_current, with_current_hop, with_current_job};
 use crate::fmt::{Layout, write_record};
 
 /// One captured log record.
@@ -33,6 +33,9 @@ pub struct CapturedRecord {
     pub message: String,
     /// The correlation ID current when the record was logged.
     pub correlation_id: Option<String>,
+    /// The hop ID current when the record was logged, with hop IDs on (see
+    /// [`hop_id_header`](crate::CorrelationConfigBuilder::hop_id_header)).
+    pub hop_id: Option<String>,
     /// The ID of the job the record was logged in, if any (see
     /// [`current_job_id`](crate::current_job_id)).
     pub job_id: Option<String>,
@@ -40,7 +43,7 @@ pub struct CapturedRecord {
     /// [`parent_job_id`](crate::parent_job_id)).
     pub parent_job_id: Option<String>,
     /// The line as the crate's log format prints it, without the timestamp:
-    /// `INFO  [<id>] target: message`.
+    /// `INFO  [<id>] target: message`, with `hop_id=<hop>` after the ID when there is one.
     pub rendered: String,
 }
 
@@ -115,6 +118,7 @@ impl Log for LogCapture {
     fn log(&self, record: &Record<'_>) {
         let message = record.args().to_string();
         let correlation_id = with_current(|id| id.map(|id| id.as_str().to_owned()));
+        let hop_id = with_current_hop(|hop| hop.map(|hop| hop.as_str().to_owned()));
         let (job_id, parent_job_id) = with_current_job(|job| match job {
             Some(job) => (
                 Some(job.current.as_str().to_owned()),
@@ -124,7 +128,11 @@ impl Log for LogCapture {
         });
         let mut rendered = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = write_record(&mut rendered, record, Layout::UNTIMED);
+        let layout = Layout {
+            hop_id: true,
+            ..Layout::UNTIMED
+        };
+        let _ = write_record(&mut rendered, record, layout);
         let mut rendered = String::from_utf8_lossy(&rendered).into_owned();
         rendered.truncate(rendered.trim_end_matches('\n').len());
         self.lock().push(CapturedRecord {
@@ -132,6 +140,7 @@ impl Log for LogCapture {
             target: record.target().to_owned(),
             message,
             correlation_id,
+            hop_id,
             job_id,
             parent_job_id,
             rendered,

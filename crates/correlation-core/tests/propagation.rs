@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use correlation_core::propagation::{
     PropagateCorrelation, PropagateCorrelationLayer, PropagateCorrelationMiddleware,
 };
-use correlation_core::{CorrelationConfig, CorrelationId, Fields, scope};
+use correlation_core::{CorrelationConfig, CorrelationId, Fields, adapter, scope};
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
@@ -188,4 +188,43 @@ async fn both_clients_send_the_baggage_keys_fields_merged_into_the_callers_bagga
     assert_eq!(sent, "tenant=acme%20corp,user=alice");
     // No fields, no header.
     assert_eq!(scope(id(), tower_get(client, addr)).await, "none");
+}
+
+/// A request's context as an adapter makes it, with hop IDs on: its correlation ID is
+/// [`ID`], sent by the caller.
+fn hop_request(config: &CorrelationConfig) -> correlation_core::CorrelationContext {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-correlation-id", ID.parse().unwrap());
+    let decision = adapter::decide_and_update(config, &mut headers, || None).unwrap();
+    adapter::request_context(config, decision)
+}
+
+#[tokio::test]
+async fn with_hop_ids_on_outgoing_calls_carry_the_correlation_id_not_the_hop_id() {
+    let config = CorrelationConfig::builder()
+        .header_name("X-Correlation-ID")
+        .hop_id_header("X-Request-ID")
+        .build()
+        .unwrap();
+    let correlation = echo_server("x-correlation-id").await;
+    let hop = echo_server("x-request-id").await;
+    let reqwest = ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+        .with(PropagateCorrelationMiddleware::with_config(config.clone()))
+        .build();
+    let hyper: HyperClient = Client::builder(TokioExecutor::new()).build_http();
+    let tower = PropagateCorrelationLayer::with_config(config.clone()).layer(hyper);
+
+    let context = hop_request(&config);
+    assert!(context.hop_id().is_some());
+    let seen = context
+        .wrap(async {
+            [
+                get_text(reqwest.clone(), format!("http://{correlation}/")).await,
+                get_text(reqwest, format!("http://{hop}/")).await,
+                tower_get(tower.clone(), correlation).await,
+                tower_get(tower, hop).await,
+            ]
+        })
+        .await;
+    assert_eq!(seen, [ID, "none", ID, "none"]);
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use correlation_core::adapter::{self, Rejection};
-use correlation_core::{CorrelationConfig, CorrelationContext, CorrelationId, Outcome};
+use correlation_core::adapter::{self, Decision, Rejection};
+use correlation_core::{CorrelationConfig, CorrelationContext, Outcome};
 use pin_project_lite::pin_project;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
@@ -214,7 +214,7 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {
-                    response: Some(rejection(config, &decision.id)),
+                    response: Some(rejection(config, &decision)),
                 },
                 context: None,
                 config,
@@ -318,7 +318,8 @@ where
         if let Some(context) = this.context.take() {
             adapter::response_status(&context, response.status().as_u16());
             if let Some(id) = context.id() {
-                adapter::echo_response_headers(this.config, response.headers_mut(), id);
+                let hop_id = context.hop_id();
+                adapter::echo_response_headers(this.config, response.headers_mut(), id, hop_id);
             }
             let streamed = body::scoped(response.take_body(), context);
             response.set_body(streamed);
@@ -327,10 +328,12 @@ where
     }
 }
 
-/// The `400 Bad Request` of a rejected ID, carrying the new one.
-fn rejection(config: &CorrelationConfig, id: &CorrelationId) -> Response {
+/// The `400 Bad Request` of a rejected ID, carrying the new one (and the hop ID, when
+/// hop IDs are on).
+fn rejection(config: &CorrelationConfig, decision: &Decision) -> Response {
     let mut response = rejection_response(Rejection::InvalidId);
-    adapter::echo_response_headers(config, response.headers_mut(), id);
+    let (id, hop_id) = (&decision.id, decision.hop_id());
+    adapter::echo_response_headers(config, response.headers_mut(), id, hop_id);
     response
 }
 

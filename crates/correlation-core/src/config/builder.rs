@@ -65,6 +65,15 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// The hop ID header's name is not a valid HTTP header name, is reserved, or is a
+    /// correlation header.
+    #[error("the hop id header {name:?} {reason}")]
+    InvalidHopIdHeader {
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
     /// The log buffer's level directives do not parse, or keep no record.
     #[cfg(feature = "request-log")]
     #[error("invalid log buffer level {directives:?}: {reason}")]
@@ -113,6 +122,7 @@ pub struct CorrelationConfigBuilder {
     skip: Option<SkipPredicate>,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
+    hop_id_header: Option<String>,
     #[cfg(feature = "request-log")]
     log_level_header: Option<(String, TrustPolicy)>,
     #[cfg(feature = "request-log")]
@@ -139,6 +149,7 @@ impl Default for CorrelationConfigBuilder {
             skip: None,
             max_length: CorrelationId::MAX_LEN,
             sentry_tag: Cow::Borrowed(DEFAULT_SENTRY_TAG),
+            hop_id_header: None,
             #[cfg(feature = "request-log")]
             log_level_header: None,
             #[cfg(feature = "request-log")]
@@ -294,6 +305,58 @@ impl CorrelationConfigBuilder {
     /// `transaction_id`, as in asgi-correlation-id). Used with the `sentry` feature.
     pub fn sentry_tag(mut self, tag: impl Into<Cow<'static, str>>) -> Self {
         self.sentry_tag = tag.into();
+        self
+    }
+
+    /// Gives each request an ID of this service's own, its *hop ID*, beside the
+    /// correlation ID, and echoes it on responses under `name` (off by default).
+    ///
+    /// Without it a service has one ID per request: the caller's, when valid, or a new
+    /// one. With it the caller's valid ID stays the correlation ID of the whole operation
+    /// (the request runs under it, outgoing calls, jobs and messages carry it, and the
+    /// correlation header echoes it), while each request also gets a hop ID from the
+    /// configured [generator](Self::generator), echoed under `name` on the same responses
+    /// as the correlation header (not on skipped paths, not with
+    /// [`echo_response_header(false)`](Self::echo_response_header)). The next service
+    /// makes its own: the hop ID is never sent on. It is in the context
+    /// ([`CorrelationContext::hop_id`](crate::CorrelationContext::hop_id)), printable
+    /// ([`CurrentId::hop_id`](crate::CurrentId::hop_id), `LogFormat::with_hop_id`), a
+    /// `hop_id` key-value of [`CorrelationLogger`](crate::CorrelationLogger), a `hop_id`
+    /// field of the request's `tracing` span and a `hop_id` tag of its Sentry scope.
+    ///
+    /// `name` must be a valid header name, not reserved and not a correlation header
+    /// (incoming or response), or [`build`](Self::build) fails.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, adapter};
+    /// use correlation_core::http::HeaderMap;
+    ///
+    /// let config = CorrelationConfig::builder()
+    ///     .header_name("X-Correlation-ID")
+    ///     .hop_id_header("X-Request-ID")
+    ///     .build()?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-correlation-id", "9e6454c4-21d5-4e4a-a66a-b28f15576414".parse()?);
+    /// let decision = adapter::decide_and_update(&config, &mut headers, || None)?;
+    /// let context = adapter::request_context(&config, decision);
+    /// assert_eq!(context.id().unwrap(), "9e6454c4-21d5-4e4a-a66a-b28f15576414");
+    /// let hop = context.hop_id().unwrap();
+    /// assert_ne!(hop, context.id().unwrap());
+    ///
+    /// let mut response = HeaderMap::new();
+    /// adapter::echo_response_headers(&config, &mut response, context.id().unwrap(), Some(hop));
+    /// assert_eq!(response["x-correlation-id"], "9e6454c4-21d5-4e4a-a66a-b28f15576414");
+    /// assert_eq!(response["x-request-id"], hop.as_str());
+    ///
+    /// let clash = CorrelationConfig::builder().header_name("X-Request-ID").hop_id_header("X-Request-ID");
+    /// assert_eq!(
+    ///     clash.build().unwrap_err().to_string(),
+    ///     "the hop id header \"X-Request-ID\" is a correlation header"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hop_id_header(mut self, name: impl Into<String>) -> Self {
+        self.hop_id_header = Some(name.into());
         self
     }
 
@@ -496,6 +559,7 @@ impl CorrelationConfigBuilder {
             Some(name) => parse_header_name(name)?,
             None => first.clone(),
         };
+        let hop = checked_hop_id_header(self.hop_id_header, &incoming, &response)?;
         match catch_unwind(AssertUnwindSafe(|| self.generator.generate())) {
             Ok(Ok(id)) if id.len() > self.max_length => {
                 return Err(ConfigError::GeneratorOutputInvalid(
@@ -522,6 +586,7 @@ impl CorrelationConfigBuilder {
             skip: skip_rule(self.skip_paths, self.skip),
             max_length: self.max_length,
             sentry_tag: self.sentry_tag,
+            hop,
             #[cfg(feature = "request-log")]
             log_level_header: checked_log_level_header(self.log_level_header, &incoming)?,
             #[cfg(feature = "request-log")]
@@ -594,6 +659,30 @@ fn checked_baggage(
         keys: checked.into_boxed_slice(),
         trust,
     }))
+}
+
+/// The hop ID header, checked: a valid name, not reserved, not a correlation header.
+fn checked_hop_id_header(
+    name: Option<String>,
+    incoming: &[HeaderName],
+    response: &HeaderName,
+) -> Result<Option<HeaderName>, ConfigError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let invalid = |reason| ConfigError::InvalidHopIdHeader {
+        name: name.clone(),
+        reason,
+    };
+    let parsed = match parse_header_name(&name) {
+        Ok(parsed) => parsed,
+        Err(ConfigError::ForbiddenHeaderName { .. }) => return Err(invalid("is reserved")),
+        Err(_) => return Err(invalid("is not a valid HTTP header name")),
+    };
+    if incoming.contains(&parsed) || parsed == response {
+        return Err(invalid("is a correlation header"));
+    }
+    Ok(Some(parsed))
 }
 
 /// The skipped `paths` and the `predicate` as one predicate, if either is set.
@@ -675,5 +764,32 @@ mod tests {
             err(CorrelationConfig::builder().response_header_name("x\nbad")),
             "invalid correlation header name \"x\\nbad\": invalid HTTP header name"
         );
+    }
+
+    #[test]
+    fn the_hop_id_header_is_checked_at_build() {
+        let err = |builder: CorrelationConfigBuilder| builder.build().unwrap_err().to_string();
+        let two_names = || {
+            CorrelationConfig::builder()
+                .incoming_header_names(["X-Correlation-ID", "X-Upstream-ID"])
+                .response_header_name("X-Echoed-ID")
+        };
+        for clash in ["x-correlation-id", "X-Upstream-ID", "X-ECHOED-ID"] {
+            assert_eq!(
+                err(two_names().hop_id_header(clash)),
+                format!("the hop id header {clash:?} is a correlation header")
+            );
+        }
+        assert_eq!(
+            err(two_names().hop_id_header("Cookie")),
+            "the hop id header \"Cookie\" is reserved"
+        );
+        assert_eq!(
+            err(two_names().hop_id_header("bad name")),
+            "the hop id header \"bad name\" is not a valid HTTP header name"
+        );
+        let config = two_names().hop_id_header("X-Request-ID").build().unwrap();
+        assert_eq!(config.hop_id_header_name().unwrap(), "x-request-id");
+        assert_eq!(CorrelationConfig::default().hop_id_header_name(), None);
     }
 }

@@ -43,6 +43,8 @@ pub struct Decision {
     pub id: CorrelationId,
     /// How the ID was arrived at.
     pub outcome: Outcome,
+    /// This service's own ID for the request, when hop IDs are on.
+    hop_id: Option<CorrelationId>,
     /// The level a trusted caller raised the request's logs to.
     #[cfg(feature = "request-log")]
     log_level: Option<log::LevelFilter>,
@@ -55,10 +57,23 @@ impl Decision {
         Self {
             id,
             outcome,
+            hop_id: None,
             #[cfg(feature = "request-log")]
             log_level: None,
             fields: Fields::default(),
         }
+    }
+
+    /// The ID this service made for the request's hop, beside its correlation ID, when
+    /// the configuration has a
+    /// [hop ID header](crate::CorrelationConfigBuilder::hop_id_header); `None` otherwise.
+    pub fn hop_id(&self) -> Option<&CorrelationId> {
+        self.hop_id.as_ref()
+    }
+
+    /// Moves the hop ID out, for the request's context.
+    pub(crate) fn take_hop_id(&mut self) -> Option<CorrelationId> {
+        self.hop_id.take()
     }
 
     /// The level a trusted caller raised the request's logs to with the
@@ -148,8 +163,10 @@ impl CorrelationConfig {
         // Asked once at most, and shared by the ID's and the log level's trust policies.
         let mut peer = Peer::new(peer);
         let sender = self.sender(|| peer.address())?;
-        #[allow(unused_mut)] // changed only with `request-log`
         let (mut decision, plan) = self.decide_from(headers, sender);
+        if self.inner.hop.is_some() {
+            decision.hop_id = Some(self.generate());
+        }
         #[cfg(feature = "request-log")]
         if decision.outcome != Outcome::Rejected {
             decision.log_level = self.raised_log_level(headers, &decision.id, || peer.address());

@@ -95,6 +95,8 @@ struct Inner {
     skip: Option<SkipPredicate>,
     max_length: usize,
     sentry_tag: Cow<'static, str>,
+    /// The header that echoes each request's hop ID; `None`: no hop IDs.
+    hop: Option<HeaderName>,
     /// The header that raises a request's log level, and whom it is honoured from.
     #[cfg(feature = "request-log")]
     log_level_header: Option<LogLevelHeader>,
@@ -171,7 +173,8 @@ impl fmt::Debug for CorrelationConfig {
             .field("on_invalid", &inner.on_invalid)
             .field("skip", &inner.skip.is_some())
             .field("max_length", &inner.max_length)
-            .field("baggage", &inner.baggage);
+            .field("baggage", &inner.baggage)
+            .field("hop_id_header", &inner.hop);
         #[cfg(feature = "request-log")]
         f.field("log_level_header", &inner.log_level_header)
             .field("log_buffer", &inner.log_buffer)
@@ -231,6 +234,12 @@ impl CorrelationConfig {
         self.inner.echo_response_header
     }
 
+    /// The header each request's hop ID is echoed under, when hop IDs are on (see
+    /// [`hop_id_header`](CorrelationConfigBuilder::hop_id_header)).
+    pub fn hop_id_header_name(&self) -> Option<&HeaderName> {
+        self.inner.hop.as_ref()
+    }
+
     /// What happens when the incoming ID fails validation.
     pub fn on_invalid(&self) -> OnInvalid {
         self.inner.on_invalid
@@ -258,14 +267,15 @@ impl CorrelationConfig {
     /// hub of its own tagged with the ID (tag name from
     /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)), and with the `request-log`
     /// feature its raised level and its log buffer.
-    pub(crate) fn request_context(&self, decision: Decision) -> CorrelationContext {
+    pub(crate) fn request_context(&self, mut decision: Decision) -> CorrelationContext {
+        let hop = decision.take_hop_id();
         #[cfg(feature = "request-log")]
         let log = crate::request_log::RequestLog::new(
             decision.log_level(),
             self.inner.log_buffer.as_ref(),
             self.inner.log_level_into_jobs,
         );
-        let context = CorrelationContext::for_request(decision.id, &self.inner.sentry_tag);
+        let context = CorrelationContext::for_request(decision.id, hop, &self.inner.sentry_tag);
         decision.fields.set_in(&context);
         #[cfg(feature = "request-log")]
         let context = context.with_log(log);
@@ -325,6 +335,140 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::test_support::{VALID, headers};
+    use crate::adapter;
+    use crate::{CorrelationId, JobCarrier, current};
+
+    fn hop_config() -> CorrelationConfig {
+        CorrelationConfig::builder()
+            .header_name("X-Correlation-ID")
+            .hop_id_header("X-Request-ID")
+            .build()
+            .unwrap()
+    }
+
+    /// The request's context as an adapter makes it, for `incoming` headers.
+    fn request(config: &CorrelationConfig, incoming: &[(&str, &str)]) -> CorrelationContext {
+        let mut map = headers(incoming);
+        let decision = adapter::decide_and_update(config, &mut map, || None).unwrap();
+        adapter::request_context(config, decision)
+    }
+
+    /// The response headers echoed for `context`.
+    fn echoed(config: &CorrelationConfig, context: &CorrelationContext) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        adapter::echo_response_headers(config, &mut map, context.id().unwrap(), context.hop_id());
+        map
+    }
+
+    #[test]
+    fn a_valid_incoming_id_stays_the_correlation_id_beside_a_new_hop_id() {
+        let config = hop_config();
+        let context = request(&config, &[("x-correlation-id", VALID)]);
+        assert_eq!(context.id().unwrap(), VALID);
+        let hop = context.hop_id().unwrap().clone();
+        assert_ne!(hop, VALID);
+        assert_eq!(hop.len(), 32, "made by the configured generator");
+        let map = echoed(&config, &context);
+        assert_eq!(map["x-correlation-id"], VALID);
+        assert_eq!(map["x-request-id"], hop.as_str());
+
+        let again = request(&config, &[("x-correlation-id", VALID)]);
+        assert_ne!(
+            again.hop_id(),
+            Some(&hop),
+            "each request is a hop of its own"
+        );
+    }
+
+    #[test]
+    fn without_an_incoming_id_both_are_made_and_differ() {
+        let config = hop_config();
+        let context = request(&config, &[]);
+        let (id, hop) = (context.id().unwrap(), context.hop_id().unwrap());
+        assert_ne!(id, hop);
+        let map = echoed(&config, &context);
+        assert_eq!(map["x-correlation-id"], id.as_str());
+        assert_eq!(map["x-request-id"], hop.as_str());
+    }
+
+    #[test]
+    fn off_by_default_and_echoed_only_with_the_correlation_header() {
+        let config = CorrelationConfig::default();
+        let context = request(&config, &[("x-request-id", VALID)]);
+        assert_eq!(context.hop_id(), None);
+        assert_eq!(context.run(CorrelationContext::current_hop_id), None);
+        let map = echoed(&config, &context);
+        assert_eq!(map.len(), 1);
+
+        let silent = CorrelationConfig::builder()
+            .header_name("X-Correlation-ID")
+            .hop_id_header("X-Request-ID")
+            .echo_response_header(false)
+            .build()
+            .unwrap();
+        let context = request(&silent, &[]);
+        assert!(context.hop_id().is_some());
+        assert!(echoed(&silent, &context).is_empty());
+    }
+
+    #[test]
+    fn a_rejected_request_echoes_its_hop_id_too() {
+        let config = CorrelationConfig::builder()
+            .header_name("X-Correlation-ID")
+            .hop_id_header("X-Request-ID")
+            .on_invalid(OnInvalid::Reject)
+            .build()
+            .unwrap();
+        let mut map = headers(&[("x-correlation-id", "not a uuid")]);
+        let decision = adapter::decide_and_update(&config, &mut map, || None).unwrap();
+        assert_eq!(decision.outcome, crate::Outcome::Rejected);
+        let hop = decision.hop_id().unwrap();
+        let mut response = http::HeaderMap::new();
+        adapter::echo_response_headers(&config, &mut response, &decision.id, Some(hop));
+        assert_eq!(response["x-correlation-id"], decision.id.as_str());
+        assert_eq!(response["x-request-id"], hop.as_str());
+    }
+
+    #[tokio::test]
+    async fn spawned_work_shares_the_hop_id_and_jobs_carry_only_the_correlation_id() {
+        let config = hop_config();
+        let context = request(&config, &[("x-correlation-id", VALID)]);
+        let hop = context.hop_id().cloned();
+        let (spawned, carrier) = context
+            .clone()
+            .wrap(async {
+                let spawned = crate::spawn(async { CorrelationContext::current_hop_id() });
+                (spawned.await.unwrap(), JobCarrier::capture())
+            })
+            .await;
+        assert_eq!(spawned, hop);
+        let job = carrier.into_context();
+        assert_eq!(job.id().unwrap(), VALID);
+        assert_eq!(job.hop_id(), None);
+        assert_eq!(job.run(CorrelationContext::current_hop_id), None);
+        // A context made from an ID alone has no hop.
+        let plain = CorrelationContext::new(CorrelationId::from_static("plain"));
+        assert_eq!(plain.run(current).unwrap(), "plain");
+        assert_eq!(plain.hop_id(), None);
+    }
+
+    #[cfg(feature = "request-log")]
+    #[test]
+    fn a_request_with_a_log_buffer_keeps_its_hop_id() {
+        let config = CorrelationConfig::builder()
+            .hop_id_header("X-Hop-ID")
+            .log_buffer(crate::request_log::LogBuffer::new())
+            .build()
+            .unwrap();
+        let context = request(&config, &[("x-request-id", VALID)]);
+        assert!(context.request_log().is_some());
+        assert_eq!(context.id().unwrap(), VALID);
+        let hop = context.hop_id().cloned();
+        assert!(hop.is_some());
+        assert_eq!(context.run(CorrelationContext::current_hop_id), hop);
+    }
 
     #[test]
     fn skip_matches_exact_paths_and_predicates() {

@@ -85,11 +85,21 @@ impl CorrelationConfig {
         Ok(decision)
     }
 
-    /// Makes the response headers carry exactly one header with the final ID, replacing
-    /// any the handler set. Does nothing when echo is turned off.
-    pub(crate) fn echo_response_headers(&self, headers: &mut HeaderMap, id: &CorrelationId) {
-        if self.inner.echo_response_header {
-            headers.insert(self.inner.response.clone(), id.to_header_value());
+    /// Makes the response headers carry exactly one header with the final ID, and one
+    /// with the hop ID when hop IDs are on, replacing any the handler set. Does nothing
+    /// when echo is turned off.
+    pub(crate) fn echo_response_headers(
+        &self,
+        headers: &mut HeaderMap,
+        id: &CorrelationId,
+        hop_id: Option<&CorrelationId>,
+    ) {
+        if !self.inner.echo_response_header {
+            return;
+        }
+        headers.insert(self.inner.response.clone(), id.to_header_value());
+        if let (Some(name), Some(hop_id)) = (&self.inner.hop, hop_id) {
+            headers.insert(name.clone(), hop_id.to_header_value());
         }
     }
 }
@@ -368,7 +378,7 @@ mod tests {
     fn echo_replaces_the_handlers_header_unless_turned_off() {
         let id = CorrelationId::from_static("final");
         let mut map = headers(&[("x-request-id", "from-handler"), ("x-request-id", "twice")]);
-        CorrelationConfig::default().echo_response_headers(&mut map, &id);
+        CorrelationConfig::default().echo_response_headers(&mut map, &id, None);
         assert_eq!(
             map.get_all("x-request-id").iter().collect::<Vec<_>>(),
             ["final"]
@@ -379,7 +389,7 @@ mod tests {
             .build()
             .unwrap();
         let mut map = HeaderMap::new();
-        off.echo_response_headers(&mut map, &id);
+        off.echo_response_headers(&mut map, &id, None);
         assert!(map.is_empty());
     }
 }

@@ -28,7 +28,8 @@ use slot::Current;
 pub(crate) use slot::with_current_log;
 pub use slot::{current, sync_scope};
 pub(crate) use slot::{
-    with_current, with_current_fields, with_current_job, with_slot as with_current_context,
+    with_current, with_current_fields, with_current_hop, with_current_job,
+    with_slot as with_current_context,
 };
 pub use spawn::{bind_current, spawn, spawn_blocking, spawn_local};
 
@@ -77,7 +78,7 @@ impl CorrelationContext {
     #[must_use]
     pub fn new(id: CorrelationId) -> Self {
         Self {
-            current: Current::request(id),
+            current: Current::request(id, None),
             fields: FieldsCell::default(),
             ambient: Ambient::default(),
         }
@@ -120,20 +121,30 @@ impl CorrelationContext {
         Some(self.fields.get_or_init(|| self.ambient.fields_sinks()))
     }
 
-    /// A request's context: a new span and a new Sentry hub tagged with `id`, where those
-    /// features are enabled.
-    pub(crate) fn for_request(id: CorrelationId, _sentry_tag: &str) -> Self {
+    /// A request's context, with its hop ID when hop IDs are on: a new span and a new
+    /// Sentry hub tagged with `id` (and `hop_id`), where those features are enabled.
+    pub(crate) fn for_request(
+        id: CorrelationId,
+        hop: Option<CorrelationId>,
+        _sentry_tag: &str,
+    ) -> Self {
         #[cfg(feature = "tracing")]
         let span = Some(tracing::info_span!(
             target: crate::constants::LOG_TARGET,
             "correlation",
             correlation_id = %id,
+            hop_id = hop.as_ref().map(tracing::field::display),
             fields = tracing::field::Empty,
         ));
         #[cfg(feature = "sentry")]
-        let hub = request_hub(|scope| scope.set_tag(_sentry_tag, &id));
+        let hub = request_hub(|scope| {
+            scope.set_tag(_sentry_tag, &id);
+            if let Some(hop) = &hop {
+                scope.set_tag(crate::constants::HOP_ID_KEY, hop);
+            }
+        });
         Self {
-            current: Current::request(id),
+            current: Current::request(id, hop),
             fields: FieldsCell::default(),
             ambient: Ambient {
                 #[cfg(feature = "tracing")]
@@ -202,6 +213,34 @@ impl CorrelationContext {
         self.current.id()
     }
 
+    /// The ID this service made for the request's hop, beside its correlation ID, when
+    /// the configuration has a
+    /// [hop ID header](crate::CorrelationConfigBuilder::hop_id_header). Work started from
+    /// the request (spawned tasks, the response body) shares it; jobs and messages do
+    /// not: like outgoing calls, they carry the correlation ID alone.
+    pub fn hop_id(&self) -> Option<&CorrelationId> {
+        self.current.hop_id()
+    }
+
+    /// The current request's hop ID (see [`hop_id`](Self::hop_id)), without capturing
+    /// the rest of its context; `None` outside a request or with hop IDs off.
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, CorrelationContext, adapter};
+    ///
+    /// let config = CorrelationConfig::builder().hop_id_header("X-Hop-ID").build()?;
+    /// let decision = adapter::decide_request(&config, &correlation_core::http::HeaderMap::new(), || None)?.0;
+    /// let context = adapter::request_context(&config, decision);
+    /// let seen = context.run(CorrelationContext::current_hop_id);
+    /// assert_eq!(seen.as_ref(), context.hop_id());
+    /// assert_eq!(CorrelationContext::current_hop_id(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn current_hop_id() -> Option<CorrelationId> {
+        with_current_hop(|hop| hop.cloned())
+    }
+
     /// The ID of the job this context runs, if it is a job's context (see
     /// [`JobCarrier::into_context`](crate::JobCarrier::into_context)).
     pub fn job_id(&self) -> Option<&JobId> {
@@ -230,6 +269,7 @@ impl fmt::Debug for CorrelationContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CorrelationContext")
             .field("id", &self.id())
+            .field("hop_id", &self.hop_id())
             .field("job_id", &self.job_id())
             .field("parent_job_id", &self.parent_job_id())
             .finish_non_exhaustive()

@@ -25,7 +25,7 @@ scoped_tls::scoped_thread_local! {
 }
 
 /// The unit of work the context is for: its correlation ID, and what only some units of
-/// work have (a job's IDs, a request log).
+/// work have (a job's IDs, a request's hop ID, a request log).
 ///
 /// A plain request's context is its ID alone; the rest lives behind one `Arc`, so the
 /// context is no larger than its ID: it is moved with every future and body that carries
@@ -37,7 +37,8 @@ pub(super) enum Current {
     Empty,
     /// An ID and nothing else: a request's, or one given to a scope.
     Id(CorrelationId),
-    /// An ID with a job's IDs or a request log, shared by every copy of its context.
+    /// An ID with a job's IDs, a hop ID or a request log, shared by every copy of its
+    /// context.
     Scoped(Arc<Scope>),
 }
 
@@ -46,20 +47,32 @@ pub(super) struct Scope {
     id: CorrelationId,
     /// The job's own and parent IDs, inside a background job.
     job: Option<JobIds>,
+    /// The ID of a request's hop through this service, with hop IDs on.
+    hop: Option<CorrelationId>,
     /// A raised log level or a log buffer.
     #[cfg(feature = "request-log")]
     log: Option<RequestLog>,
 }
 
 impl Current {
-    pub(super) fn request(id: CorrelationId) -> Self {
-        Self::Id(id)
+    pub(super) fn request(id: CorrelationId, hop: Option<CorrelationId>) -> Self {
+        match hop {
+            None => Self::Id(id),
+            Some(hop) => Self::Scoped(Arc::new(Scope {
+                id,
+                job: None,
+                hop: Some(hop),
+                #[cfg(feature = "request-log")]
+                log: None,
+            })),
+        }
     }
 
     pub(super) fn job(id: CorrelationId, job: JobIds) -> Self {
         Self::Scoped(Arc::new(Scope {
             id,
             job: Some(job),
+            hop: None,
             #[cfg(feature = "request-log")]
             log: None,
         }))
@@ -71,6 +84,13 @@ impl Current {
             Self::Empty => None,
             Self::Id(id) => Some(id),
             Self::Scoped(scope) => Some(&scope.id),
+        }
+    }
+
+    pub(super) fn hop_id(&self) -> Option<&CorrelationId> {
+        match self {
+            Self::Empty | Self::Id(_) => None,
+            Self::Scoped(scope) => scope.hop.as_ref(),
         }
     }
 
@@ -95,17 +115,18 @@ impl Current {
         let Some(log) = log else {
             return self;
         };
-        let (id, job) = match self {
+        let (id, job, hop) = match self {
             Self::Empty => return Self::Empty,
-            Self::Id(id) => (id, None),
+            Self::Id(id) => (id, None, None),
             Self::Scoped(scope) => match Arc::try_unwrap(scope) {
-                Ok(scope) => (scope.id, scope.job),
-                Err(scope) => (scope.id.clone(), scope.job.clone()),
+                Ok(scope) => (scope.id, scope.job, scope.hop),
+                Err(scope) => (scope.id.clone(), scope.job.clone(), scope.hop.clone()),
             },
         };
         Self::Scoped(Arc::new(Scope {
             id,
             job,
+            hop,
             log: Some(log),
         }))
     }
@@ -165,6 +186,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R 
 #[cfg(feature = "request-log")]
 pub(crate) fn with_current_log<R>(f: impl FnOnce(Option<&RequestLog>) -> R) -> R {
     with_slot(|context| f(context.and_then(|context| context.current.request_log())))
+}
+
+/// Calls `f` with the current request's hop ID, if hop IDs are on: for formatters.
+pub(crate) fn with_current_hop<R>(f: impl FnOnce(Option<&CorrelationId>) -> R) -> R {
+    with_slot(|context| f(context.and_then(|context| context.current.hop_id())))
 }
 
 /// Calls `f` with the current job's IDs, if the caller runs inside a job: for formatters.

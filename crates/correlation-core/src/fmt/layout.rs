@@ -7,6 +7,8 @@ use std::io;
 use env_logger::{TimestampPrecision, fmt::style::Style};
 
 use super::escape::{EscapingWriter, write_escaped};
+use crate::constants::HOP_ID_KEY;
+use crate::context::with_current_hop;
 use crate::display::{CurrentId, CurrentJobIds, DEFAULT_MISSING};
 use crate::fields::Fields;
 
@@ -23,6 +25,8 @@ pub(crate) struct Layout<'a> {
     pub(crate) id_length: Option<usize>,
     /// Whether `[<parent>-<current>]` follows the correlation ID.
     pub(crate) job_ids: bool,
+    /// Whether `hop_id=<hop>` follows the IDs, when the request has a hop ID.
+    pub(crate) hop_id: bool,
     /// Characters of each job ID shown (all when `None`).
     pub(crate) job_id_length: Option<usize>,
     /// Shown for each absent ID.
@@ -41,6 +45,7 @@ impl Layout<'static> {
         level_style: Style::new(),
         id_length: None,
         job_ids: false,
+        hop_id: false,
         job_id_length: None,
         missing: DEFAULT_MISSING,
         escape: true,
@@ -56,8 +61,9 @@ impl Layout<'static> {
 
 /// Writes `record` as `<time> LEVEL [<id>] target: message` (or, with job IDs,
 /// `<time> LEVEL [<id>] [<parent>-<current>] target: message`) plus a newline, the time
-/// as [`record_time`](super::time::record_time) gives it, and the request's
-/// [fields](Fields), escaped, before the target: `[<id>] tenant=acme target: message`.
+/// as [`record_time`](super::time::record_time) gives it, the request's hop ID when asked
+/// for and there is one, and the request's [fields](Fields), escaped, before the target:
+/// `[<id>] hop_id=<hop> tenant=acme target: message`.
 ///
 /// The target and the message are escaped on the fly while they are written, so with
 /// escaping on the record is exactly one line, and a message with nothing to escape costs
@@ -97,6 +103,18 @@ fn write_line(
     if layout.job_ids {
         let jobs = CurrentJobIds::with_length(layout.job_id_length, layout.missing);
         write!(out, "[{jobs}] ")?;
+    }
+    if layout.hop_id {
+        with_current_hop(|hop| match hop {
+            // IDs are ASCII, so any byte index is a character boundary.
+            Some(hop) => match layout.id_length {
+                Some(length) if length < hop.len() => {
+                    write!(out, "{HOP_ID_KEY}={} ", &hop.as_str()[..length])
+                }
+                _ => write!(out, "{HOP_ID_KEY}={hop} "),
+            },
+            None => Ok(()),
+        })?;
     }
     let fields = Fields::current();
     if !fields.is_empty() {

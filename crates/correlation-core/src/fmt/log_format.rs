@@ -56,6 +56,7 @@ pub struct LogFormat {
     timestamp: Option<TimestampPrecision>,
     id_length: Option<usize>,
     job_ids: bool,
+    hop_id: bool,
     job_id_length: Option<usize>,
     missing: Cow<'static, str>,
     escape: bool,
@@ -75,6 +76,7 @@ impl LogFormat {
             timestamp: Some(TimestampPrecision::Seconds),
             id_length: None,
             job_ids: false,
+            hop_id: false,
             job_id_length: None,
             missing: Cow::Borrowed(DEFAULT_MISSING),
             escape: true,
@@ -172,6 +174,41 @@ impl LogFormat {
         self
     }
 
+    /// Adds the request's hop ID after the IDs, like a field, when it has one:
+    /// `[<id>] hop_id=<hop> tenant=acme target: message`. Lines without a hop ID (hop
+    /// IDs off, outside a request, in a job) are written as before. The hop ID is cut to
+    /// [`id_length`](Self::id_length) too. See
+    /// [`hop_id_header`](crate::CorrelationConfigBuilder::hop_id_header).
+    ///
+    /// ```
+    /// use correlation_core::{CorrelationConfig, LogFormat, adapter};
+    /// use correlation_core::http::HeaderMap;
+    ///
+    /// let record = log::Record::builder()
+    ///     .level(log::Level::Info)
+    ///     .target("app")
+    ///     .args(format_args!("paid"))
+    ///     .build();
+    /// let format = LogFormat::new().without_timestamp().with_hop_id();
+    /// let config = CorrelationConfig::builder().hop_id_header("X-Hop-ID").build()?;
+    /// let (decision, _) = adapter::decide_request(&config, &HeaderMap::new(), || None)?;
+    /// let context = adapter::request_context(&config, decision);
+    /// let mut line = Vec::new();
+    /// context.run(|| format.write(&mut line, &record))?;
+    /// let (id, hop) = (context.id().unwrap(), context.hop_id().unwrap());
+    /// assert_eq!(String::from_utf8(line)?, format!("INFO  [{id}] hop_id={hop} app: paid\n"));
+    ///
+    /// let mut line = Vec::new();
+    /// format.write(&mut line, &record)?;
+    /// assert_eq!(line, b"INFO  [-] app: paid\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_hop_id(mut self) -> Self {
+        self.hop_id = true;
+        self
+    }
+
     /// Shows only the first `length` characters of each job ID (display only). Used
     /// with [`with_job_ids`](Self::with_job_ids).
     #[must_use]
@@ -236,6 +273,7 @@ impl LogFormat {
             level_style,
             id_length: self.id_length,
             job_ids: self.job_ids,
+            hop_id: self.hop_id,
             job_id_length: self.job_id_length,
             missing: &self.missing,
             escape: self.escape,
@@ -295,6 +333,44 @@ mod tests {
         assert_eq!(
             render(&format, "outside"),
             "INFO  [-] my_app::views: outside\n"
+        );
+    }
+
+    #[test]
+    fn the_hop_id_follows_the_ids_like_a_field_when_asked_for() {
+        let config = crate::CorrelationConfig::builder()
+            .hop_id_header("X-Hop-ID")
+            .generator(|| "hop-4f2a9c")
+            .build()
+            .unwrap();
+        let (decision, _) =
+            crate::adapter::decide_request(&config, &http::HeaderMap::new(), || None).unwrap();
+        let context = crate::adapter::request_context(&config, decision);
+        let format = LogFormat::new().with_hop_id();
+        let line = context.run(|| {
+            assert!(crate::Fields::insert("tenant", "acme"));
+            render(&format, "paid")
+        });
+        assert_eq!(
+            line,
+            "INFO  [hop-4f2a9c] hop_id=hop-4f2a9c tenant=acme my_app::views: paid\n"
+        );
+        let short = context.run(|| render(&format.clone().id_length(3), "paid"));
+        assert_eq!(
+            short,
+            "INFO  [hop] hop_id=hop tenant=acme my_app::views: paid\n"
+        );
+        // Without the option, and where there is no hop ID, lines are as before.
+        let plain = context.run(|| render(&LogFormat::new(), "paid"));
+        assert_eq!(
+            plain,
+            "INFO  [hop-4f2a9c] tenant=acme my_app::views: paid\n"
+        );
+        let job = JobCarrier::default().into_context();
+        let id = job.id().unwrap().clone();
+        assert_eq!(
+            job.run(|| render(&format, "sent")),
+            format!("INFO  [{id}] my_app::views: sent\n")
         );
     }
 
