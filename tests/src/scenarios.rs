@@ -79,6 +79,7 @@ macro_rules! conformance_suite {
             stress_ten_thousand_requests_without_cross_talk,
             disconnecting_clients_break_nothing,
             only_trusted_peers_set_the_id,
+            per_hop_ids_are_echoed_beside_the_correlation_id,
         );
     };
     (@demo_tests $start:path, $demo_config:path; $($name:ident),* $(,)?) => {
@@ -1377,4 +1378,70 @@ pub async fn only_trusted_peers_set_the_id(start: &Starter) {
         assert_eq!(trusted.id(), sent.as_str());
         assert_eq!(trusted.body, sent.as_str());
     }
+}
+
+/// With `hop_id_header("X-Request-ID")` beside `header_name("X-Correlation-ID")`, a
+/// caller's valid ID stays the correlation ID and each request gets a fresh hop ID of its
+/// own: both are echoed, each under its header, and every line of the request carries
+/// both. Without an incoming ID both are made, and differ; without the option, no hop
+/// header is written.
+pub async fn per_hop_ids_are_echoed_beside_the_correlation_id(start: &Starter) {
+    let config = CorrelationConfig::builder()
+        .header_name("X-Correlation-ID")
+        .hop_id_header("X-Request-ID")
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let operation = fresh_hex();
+    let mut hops = Vec::new();
+    for incoming in [Some(operation.as_str()), Some(operation.as_str()), None] {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = incoming {
+            headers.insert("x-correlation-id", HeaderValue::from_str(id).unwrap());
+        }
+        let reply = get_named(&server, "/spawn", headers, "x-correlation-id").await;
+        assert_eq!(reply.status, 200);
+        let id = reply.id().to_owned();
+        if let Some(sent) = incoming {
+            assert_eq!(id, sent, "the caller's ID is the correlation ID");
+        }
+        assert_eq!(reply.body, id, "the handler runs under the correlation ID");
+        let hop = values(&reply.headers, "x-request-id");
+        assert_eq!(hop.len(), 1, "exactly one hop header: {hop:?}");
+        let hop = hop[0].clone();
+        assert!(is_generated(&hop), "{hop}");
+        assert_ne!(hop, id);
+        let records = eventually(|| {
+            let records = logs().filtered(|r| r.hop_id.as_deref() == Some(hop.as_str()));
+            let spawned = records
+                .iter()
+                .any(|r| r.message == "inside the spawned task");
+            (spawned, records)
+        })
+        .await;
+        assert!(
+            records
+                .iter()
+                .any(|r| r.message == "inside the spawned task"),
+            "no line of the spawned task under hop {hop}: {records:?}"
+        );
+        for record in &records {
+            assert_eq!(
+                record.correlation_id.as_deref(),
+                Some(id.as_str()),
+                "{record:?}"
+            );
+        }
+        hops.push(hop);
+    }
+    assert_ne!(hops[0], hops[1], "each request has its own hop ID");
+
+    let without = CorrelationConfig::builder()
+        .header_name("X-Correlation-ID")
+        .build()
+        .unwrap();
+    let server = start(without).await;
+    let reply = get_named(&server, "/", HeaderMap::new(), "x-correlation-id").await;
+    assert_eq!(reply.ids.len(), 1);
+    assert!(values(&reply.headers, "x-request-id").is_empty());
 }
