@@ -152,7 +152,9 @@ pub async fn hostile_baggage_leaves_the_request_served_and_lines_whole(
     demo: CorrelationConfig,
 ) {
     let server = start(demo).await;
-    let forged = "INFO%20[00000000000000000000000000000000]%20forged";
+    // Not an ID another scenario sends as invalid: those must never reach a line, while
+    // this text reaches one, escaped, as a trusted field's value.
+    let forged = "INFO%20[baggage-forged-line]%20forged";
     let many_members = (0..200)
         .map(|n| format!("k{n}=v{n}"))
         .collect::<Vec<_>>()
