@@ -14,11 +14,13 @@
 //! `x-request-id` metadata with every call.
 
 use correlation_axum::{CorrelationConfig, CorrelationLayer};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use correlation_core::propagation::PropagateCorrelation;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codegen::http::Extensions;
+use tonic::transport::server::TcpConnectInfo;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -63,16 +65,24 @@ impl Health for Checker {
 }
 
 /// Serves the health service on `listener` until the process ends, every call inside
-/// [`CorrelationLayer`] with `config`.
+/// [`CorrelationLayer`] with `config`. The layer finds the caller's address where tonic
+/// puts it, so `config`'s trust policies can weigh it.
 pub async fn serve(
     listener: TcpListener,
     config: CorrelationConfig,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
-        .layer(CorrelationLayer::with_config(config))
+        .layer(CorrelationLayer::with_config(config).peer_address(tonic_peer_address))
         .add_service(HealthServer::new(Checker))
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
+}
+
+/// The caller's address, from the connection information tonic's server puts in each
+/// request's extensions.
+fn tonic_peer_address(extensions: &Extensions) -> Option<IpAddr> {
+    let info = extensions.get::<TcpConnectInfo>()?;
+    info.remote_addr().map(|address| address.ip())
 }
 
 /// The demo's client type: a health client over a channel that sends the current ID.
