@@ -44,3 +44,35 @@ async fn the_request_span_records_the_fields_for_every_event() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_hop_ids_the_request_span_records_the_hop_id_beside_the_correlation_id() {
+    let capture = TracingCapture::install();
+    let config = CorrelationConfig::builder()
+        .header_name("X-Correlation-ID")
+        .hop_id_header("X-Request-ID")
+        .validator(|id: &str| id.starts_with("hop-span-"))
+        .build()
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-correlation-id", "hop-span-operation".parse().unwrap());
+    let decision = correlation_core::adapter::decide_and_update(&config, &mut headers, || None)
+        .expect("no trust policy needs the peer address");
+    let hop = decision.hop_id().expect("hop IDs are on").to_string();
+    let context = correlation_core::adapter::request_context(&config, decision);
+    context
+        .wrap(async {
+            tracing::info!("hop span handler");
+            spawn(async { tracing::info!("hop span spawned") })
+                .await
+                .unwrap();
+        })
+        .await;
+    for message in ["hop span handler", "hop span spawned"] {
+        let found = capture.events_starting_with(message);
+        assert_eq!(found.len(), 1, "{message}");
+        let span = &found[0].json["spans"][0];
+        assert_eq!(span["correlation_id"], "hop-span-operation", "{message}");
+        assert_eq!(span["hop_id"], hop.as_str(), "{message}");
+    }
+}

@@ -173,3 +173,26 @@ fn events_of_a_background_job_carry_its_correlation_id() {
     assert!(tag(scheduled, "correlation_id").is_some_and(|id| id.len() == 32));
     assert_eq!(tag(scheduled, "transaction_id"), None);
 }
+
+#[test]
+fn with_hop_ids_events_carry_the_hop_id_beside_the_correlation_id() {
+    let config = CorrelationConfig::builder()
+        .header_name("X-Correlation-ID")
+        .hop_id_header("X-Request-ID")
+        .validator(|id: &str| id.starts_with("req-"))
+        .build()
+        .unwrap();
+    let mut hop = String::new();
+    let events = with_captured_events(|| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-correlation-id", "req-operation".parse().unwrap());
+        let decision =
+            correlation_core::adapter::decide_and_update(&config, &mut headers, || None).unwrap();
+        hop = decision.hop_id().expect("hop IDs are on").to_string();
+        let context = correlation_core::adapter::request_context(&config, decision);
+        context.run(|| sentry_core::capture_message("hop", sentry_core::Level::Error));
+    });
+    assert_eq!(events.len(), 1);
+    assert_eq!(tag(&events[0], "transaction_id"), Some("req-operation"));
+    assert_eq!(tag(&events[0], "hop_id"), Some(hop.as_str()));
+}
