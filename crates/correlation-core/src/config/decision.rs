@@ -43,13 +43,32 @@ pub struct Decision {
     pub id: CorrelationId,
     /// How the ID was arrived at.
     pub outcome: Outcome,
+    /// What the configuration's options add to the ID, when they add anything.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// What a request has beside its ID when options give it more: a hop ID, a raised log
+/// level, fields from baggage. Boxed, so that a request without them carries only its ID
+/// from the decision to its context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
     /// This service's own ID for the request, when hop IDs are on.
-    hop_id: Option<CorrelationId>,
+    pub(crate) hop_id: Option<CorrelationId>,
     /// The level a trusted caller raised the request's logs to.
     #[cfg(feature = "request-log")]
-    log_level: Option<log::LevelFilter>,
+    pub(crate) log_level: Option<log::LevelFilter>,
     /// The fields a trusted caller's baggage gives the request.
     pub(crate) fields: Fields,
+}
+
+impl Extras {
+    fn is_empty(&self) -> bool {
+        #[cfg(feature = "request-log")]
+        if self.log_level.is_some() {
+            return false;
+        }
+        self.hop_id.is_none() && self.fields.is_empty()
+    }
 }
 
 impl Decision {
@@ -57,10 +76,7 @@ impl Decision {
         Self {
             id,
             outcome,
-            hop_id: None,
-            #[cfg(feature = "request-log")]
-            log_level: None,
-            fields: Fields::default(),
+            extras: None,
         }
     }
 
@@ -68,12 +84,7 @@ impl Decision {
     /// the configuration has a
     /// [hop ID header](crate::CorrelationConfigBuilder::hop_id_header); `None` otherwise.
     pub fn hop_id(&self) -> Option<&CorrelationId> {
-        self.hop_id.as_ref()
-    }
-
-    /// Moves the hop ID out, for the request's context.
-    pub(crate) fn take_hop_id(&mut self) -> Option<CorrelationId> {
-        self.hop_id.take()
+        self.extras.as_ref()?.hop_id.as_ref()
     }
 
     /// The level a trusted caller raised the request's logs to with the
@@ -81,7 +92,16 @@ impl Decision {
     #[cfg(feature = "request-log")]
     #[cfg_attr(docsrs, doc(cfg(feature = "request-log")))]
     pub fn log_level(&self) -> Option<log::LevelFilter> {
-        self.log_level
+        self.extras.as_ref()?.log_level
+    }
+
+    /// The fields a trusted caller's baggage gave the request.
+    #[cfg(test)]
+    pub(crate) fn fields(&self) -> Fields {
+        self.extras
+            .as_ref()
+            .map(|extras| extras.fields.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -164,15 +184,19 @@ impl CorrelationConfig {
         let mut peer = Peer::new(peer);
         let sender = self.sender(|| peer.address())?;
         let (mut decision, plan) = self.decide_from(headers, sender);
+        let mut extras = Extras::default();
         if self.inner.hop.is_some() {
-            decision.hop_id = Some(self.generate());
-        }
-        #[cfg(feature = "request-log")]
-        if decision.outcome != Outcome::Rejected {
-            decision.log_level = self.raised_log_level(headers, &decision.id, || peer.address());
+            extras.hop_id = Some(self.generate());
         }
         if decision.outcome != Outcome::Rejected {
-            decision.fields = self.baggage_fields(headers, &decision.id, || peer.address());
+            #[cfg(feature = "request-log")]
+            {
+                extras.log_level = self.raised_log_level(headers, &decision.id, || peer.address());
+            }
+            extras.fields = self.baggage_fields(headers, &decision.id, || peer.address());
+        }
+        if !extras.is_empty() {
+            decision.extras = Some(Box::new(extras));
         }
         Ok((decision, plan))
     }
@@ -752,7 +776,7 @@ mod tests {
             let map = headers(list);
             let peer = IpAddr::from(peer);
             let (decision, _) = config.decide_request(&map, || Some(peer)).unwrap();
-            (decision.fields.to_string(), decision.id)
+            (decision.fields().to_string(), decision.id)
         };
         let list = [("baggage", "tenant=acme,plan=pro"), ("baggage", "user=bob")];
 
@@ -827,7 +851,7 @@ mod tests {
             let (decision, _) = config
                 .decide_request(&map, || Some(IpAddr::from(peer)))
                 .unwrap();
-            decision.fields.to_string()
+            decision.fields().to_string()
         };
         let _attached = opentelemetry::Context::current_with_baggage([
             KeyValue::new("tenant", "from-otel"),

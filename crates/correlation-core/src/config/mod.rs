@@ -267,16 +267,17 @@ impl CorrelationConfig {
     /// hub of its own tagged with the ID (tag name from
     /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)), and with the `request-log`
     /// feature its raised level and its log buffer.
-    pub(crate) fn request_context(&self, mut decision: Decision) -> CorrelationContext {
-        let hop = decision.take_hop_id();
+    pub(crate) fn request_context(&self, decision: Decision) -> CorrelationContext {
+        let extras = decision.extras.map(|extras| *extras).unwrap_or_default();
         #[cfg(feature = "request-log")]
         let log = crate::request_log::RequestLog::new(
-            decision.log_level(),
+            extras.log_level,
             self.inner.log_buffer.as_ref(),
             self.inner.log_level_into_jobs,
         );
-        let context = CorrelationContext::for_request(decision.id, hop, &self.inner.sentry_tag);
-        decision.fields.set_in(&context);
+        let context =
+            CorrelationContext::for_request(decision.id, extras.hop_id, &self.inner.sentry_tag);
+        extras.fields.set_in(&context);
         #[cfg(feature = "request-log")]
         let context = context.with_log(log);
         context
