@@ -126,7 +126,7 @@ impl Fields {
     /// The current request's fields as they are now (none outside a request).
     #[must_use]
     pub fn current() -> Self {
-        Self(with_current_fields(|fields| fields.map(FieldMap::snapshot)))
+        with_current_fields(|fields| fields.map(FieldMap::snapshot)).unwrap_or_default()
     }
 
     /// The value of the field `key`.
@@ -351,8 +351,9 @@ fn bounded_text(value: &impl fmt::Display) -> Result<String, Refusal> {
     Ok(text.0)
 }
 
-/// One field: its key and its value's text, as set.
-pub(crate) type Pair = (Box<str>, Box<str>);
+/// One field: its key and its value's text, as set. Shared, so that setting one field
+/// copies the others' pointers, not their text.
+pub(crate) type Pair = (Arc<str>, Arc<str>);
 
 /// A context's fields, shared by every context captured from it.
 ///
@@ -360,7 +361,7 @@ pub(crate) type Pair = (Box<str>, Box<str>);
 /// anything with them, so a logger, a subscriber or a Sentry hub called while they are
 /// used can log and read them again without deadlocking.
 pub(crate) struct FieldMap {
-    pairs: Mutex<Arc<[Pair]>>,
+    fields: Mutex<Fields>,
     warned: AtomicBool,
     // Read only where a feature records the fields somewhere else.
     #[cfg_attr(not(any(feature = "tracing", feature = "sentry")), allow(dead_code))]
@@ -381,31 +382,46 @@ pub(crate) struct Sinks {
 impl FieldMap {
     fn new(sinks: Sinks) -> Self {
         Self {
-            pairs: Mutex::new(Arc::from(Vec::new())),
+            fields: Mutex::new(Fields::default()),
             warned: AtomicBool::new(false),
             sinks,
         }
     }
 
     /// The fields as they are now, in the order they were first set.
-    pub(crate) fn snapshot(&self) -> Arc<[Pair]> {
-        Arc::clone(&self.pairs.lock().unwrap_or_else(PoisonError::into_inner))
+    pub(crate) fn snapshot(&self) -> Fields {
+        self.fields
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set(&self, key: &str, value: String) -> Result<(), Refusal> {
+        let value: Arc<str> = value.into();
         {
-            let mut pairs = self.pairs.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut next = pairs.to_vec();
-            match next.iter().position(|(k, _)| &**k == key) {
-                Some(at) => next[at].1 = value.as_str().into(),
-                None if next.len() >= Fields::MAX_COUNT => return Err(Refusal::TooMany),
-                None => next.push((key.into(), value.as_str().into())),
-            }
-            *pairs = Arc::from(next);
+            let mut fields = self.fields.lock().unwrap_or_else(PoisonError::into_inner);
+            let pairs = fields.0.as_deref().unwrap_or_default();
+            let next: Arc<[Pair]> = match pairs.iter().position(|(k, _)| &**k == key) {
+                Some(at) => pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (k, v))| {
+                        let v = if index == at { &value } else { v };
+                        (Arc::clone(k), Arc::clone(v))
+                    })
+                    .collect(),
+                None if pairs.len() >= Fields::MAX_COUNT => return Err(Refusal::TooMany),
+                None => pairs
+                    .iter()
+                    .cloned()
+                    .chain([(key.into(), Arc::clone(&value))])
+                    .collect(),
+            };
+            *fields = Fields(Some(next));
         }
         #[cfg(feature = "sentry")]
         if let Some(hub) = &self.sinks.hub {
-            hub.configure_scope(|scope| scope.set_tag(key, &value));
+            hub.configure_scope(|scope| scope.set_tag(key, &*value));
         }
         self.record();
         Ok(())
@@ -413,12 +429,12 @@ impl FieldMap {
 
     fn remove(&self, key: &str) -> bool {
         {
-            let mut pairs = self.pairs.lock().unwrap_or_else(PoisonError::into_inner);
-            if !pairs.iter().any(|(k, _)| &**k == key) {
+            let mut fields = self.fields.lock().unwrap_or_else(PoisonError::into_inner);
+            if fields.get(key).is_none() {
                 return false;
             }
-            let next: Vec<Pair> = pairs.iter().filter(|(k, _)| &**k != key).cloned().collect();
-            *pairs = Arc::from(next);
+            let (kept, _) = Fields::checked(fields.iter().filter(|(k, _)| *k != key));
+            *fields = kept;
         }
         #[cfg(feature = "sentry")]
         if let Some(hub) = &self.sinks.hub {
@@ -433,7 +449,7 @@ impl FieldMap {
     fn record(&self) {
         #[cfg(feature = "tracing")]
         if let Some(span) = &self.sinks.span {
-            let text = Fields(Some(self.snapshot())).to_string();
+            let text = self.snapshot().to_string();
             span.record("fields", text.as_str());
         }
     }
