@@ -180,10 +180,22 @@ impl CorrelationConfig {
         headers: &H,
         peer: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<(Decision, RequestHeaderPlan), PeerAddressUnavailable> {
-        // Asked once at most, and shared by the ID's and the log level's trust policies.
+        // Asked once at most, and shared by the ID's, baggage's and the log level's trust
+        // policies.
         let mut peer = Peer::new(peer);
         let sender = self.sender(|| peer.address())?;
-        let (mut decision, plan) = self.decide_from(headers, sender);
+        let (decision, plan) = self.decide_from(headers, sender);
+        Ok((self.with_extras(decision, headers, peer), plan))
+    }
+
+    /// `decision` with what the configuration's options add to it: a hop ID, a raised log
+    /// level and fields from baggage, for a connection from `peer`.
+    fn with_extras<H: RequestHeaders, F: FnOnce() -> Option<IpAddr>>(
+        &self,
+        mut decision: Decision,
+        headers: &H,
+        mut peer: Peer<F>,
+    ) -> Decision {
         let mut extras = Extras::default();
         if self.inner.hop.is_some() {
             extras.hop_id = Some(self.generate());
@@ -198,7 +210,7 @@ impl CorrelationConfig {
         if !extras.is_empty() {
             decision.extras = Some(Box::new(extras));
         }
-        Ok((decision, plan))
+        decision
     }
 
     /// The fields the request's `baggage` headers give it: the allow-listed members,
@@ -443,10 +455,14 @@ impl CorrelationConfig {
     /// tried in order instead. Without the connection's peer address, a
     /// [`TrustPolicy`](crate::TrustPolicy) other than `Always` honours no incoming ID here;
     /// adapters decide with the peer address.
+    ///
+    /// The decision has what the configuration's options add too: a
+    /// [hop ID](Decision::hop_id), and a raised log level or fields from baggage where
+    /// their trust policies trust an unknown peer.
     pub fn decide(&self, headers: &HeaderMap) -> Decision {
         let sender = self.sender(|| None).unwrap_or(Sender::Untrusted(None));
         let (decision, _) = self.decide_from(headers, sender);
-        shared(decision)
+        self.with_extras(shared(decision), headers, Peer::new(|| None))
     }
 
     /// Decides from one incoming value (`None` when the header is absent): the decision's
@@ -811,6 +827,28 @@ mod tests {
             warnings[0].message,
             "Left part of the baggage header out: an allow-listed baggage value is longer than 256 bytes"
         );
+    }
+
+    #[test]
+    fn decide_on_a_header_map_adds_what_the_options_add() {
+        let config = CorrelationConfig::builder()
+            .hop_id_header("X-Hop-ID")
+            .baggage_keys(["tenant"])
+            .baggage_from(TrustPolicy::Always)
+            .build()
+            .unwrap();
+        let decision = config.decide(&headers(&[
+            ("x-request-id", VALID),
+            ("baggage", "tenant=acme,plan=pro"),
+        ]));
+        assert_eq!(decision.id, VALID);
+        let hop = decision.hop_id().expect("hop IDs are on");
+        assert_ne!(hop, VALID);
+        assert_eq!(decision.fields().to_string(), "tenant=acme");
+
+        let plain = CorrelationConfig::default().decide(&headers(&[("baggage", "tenant=acme")]));
+        assert_eq!(plain.hop_id(), None);
+        assert!(plain.fields().is_empty());
     }
 
     #[test]
