@@ -262,16 +262,7 @@ async fn one_id_follows_a_request_through_http_nats_redis_jobs_and_grpc() {
     let order = run.order;
 
     for place in PLACES {
-        let lines = logged_at(records, place);
-        assert!(!lines.is_empty(), "{place} logged nothing: {records:?}");
-        let stray: Vec<_> = lines
-            .iter()
-            .filter(|line| line.correlation_id.as_deref() != Some(REQUEST_ID))
-            .collect();
-        assert!(
-            stray.is_empty(),
-            "{place} logged under another ID: {stray:?}"
-        );
+        logged_under(records, place, REQUEST_ID);
     }
     // No record of the whole run, the libraries' included, carries another ID.
     let others: Vec<_> = records
@@ -321,16 +312,7 @@ async fn a_field_set_at_the_start_reaches_every_service_and_each_hop_has_its_own
 
     let mut hops = Vec::new();
     for place in PLACES {
-        let lines = logged_at(records, place);
-        assert!(!lines.is_empty(), "{place} logged nothing: {records:?}");
-        let stray: Vec<_> = lines
-            .iter()
-            .filter(|line| line.correlation_id.as_deref() != Some(OPERATION_ID))
-            .collect();
-        assert!(
-            stray.is_empty(),
-            "{place} logged under another correlation ID: {stray:?}"
-        );
+        let lines = logged_under(records, place, OPERATION_ID);
         let without_tenant: Vec<_> = lines
             .iter()
             .filter(|line| !line.rendered.contains(&format!(" tenant={TENANT} ")))
@@ -366,6 +348,25 @@ async fn a_field_set_at_the_start_reaches_every_service_and_each_hop_has_its_own
         hops[1] != hops[0] && hops[2] != hops[0] && hops[2] != hops[1],
         "each service makes its own hop ID: {hops:?}"
     );
+}
+
+/// What `place` logged, asserting that it logged something and all of it under `id`.
+fn logged_under<'r>(
+    records: &'r [CapturedRecord],
+    place: &str,
+    id: &str,
+) -> Vec<&'r CapturedRecord> {
+    let lines = logged_at(records, place);
+    assert!(!lines.is_empty(), "{place} logged nothing: {records:?}");
+    let stray: Vec<_> = lines
+        .iter()
+        .filter(|line| line.correlation_id.as_deref() != Some(id))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "{place} logged under another ID than {id}: {stray:?}"
+    );
+    lines
 }
 
 /// Where the flow's own code logs, in the order a request reaches them.
