@@ -226,10 +226,12 @@ impl JobCarrier {
         #[cfg(feature = "request-log")]
         let log = self.job_log(None);
         let id = self.correlation_id.unwrap_or_else(UuidV4::new_id);
-        let context = Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG);
+        #[cfg_attr(not(feature = "request-log"), allow(unused_mut))]
+        let mut context =
+            Self::context(id, self.parent_job_id, crate::constants::DEFAULT_SENTRY_TAG);
         self.fields.set_in(&context);
         #[cfg(feature = "request-log")]
-        let context = context.with_log(log);
+        context.set_log(log);
         context
     }
 
@@ -249,10 +251,11 @@ impl JobCarrier {
             Some(id) => id,
             None => config.decide_value(None).id,
         };
-        let context = Self::context(id, self.parent_job_id, config.sentry_tag());
+        #[cfg_attr(not(feature = "request-log"), allow(unused_mut))]
+        let mut context = Self::context(id, self.parent_job_id, config.sentry_tag());
         self.fields.set_in(&context);
         #[cfg(feature = "request-log")]
-        let context = context.with_log(log);
+        context.set_log(log);
         context
     }
 

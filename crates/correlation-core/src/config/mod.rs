@@ -275,11 +275,12 @@ impl CorrelationConfig {
             self.inner.log_buffer.as_ref(),
             self.inner.log_level_into_jobs,
         );
-        let context =
+        #[cfg_attr(not(feature = "request-log"), allow(unused_mut))]
+        let mut context =
             CorrelationContext::for_request(decision.id, extras.hop_id, &self.inner.sentry_tag);
         extras.fields.set_in(&context);
         #[cfg(feature = "request-log")]
-        let context = context.with_log(log);
+        context.set_log(log);
         context
     }
 

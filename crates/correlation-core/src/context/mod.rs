@@ -184,12 +184,13 @@ impl CorrelationContext {
         }
     }
 
-    /// The same context with `log` as its request's log state (a raised level, a
-    /// buffer); unchanged when `None`.
+    /// Gives the context `log` as its request's log state (a raised level, a buffer);
+    /// leaves it as it is for `None`.
     #[cfg(feature = "request-log")]
-    pub(crate) fn with_log(mut self, log: Option<crate::request_log::RequestLog>) -> Self {
-        self.current = self.current.with_log(log);
-        self
+    pub(crate) fn set_log(&mut self, log: Option<crate::request_log::RequestLog>) {
+        if let Some(log) = log {
+            self.current = std::mem::take(&mut self.current).with_log(log);
+        }
     }
 
     /// The request's (or job's) log state, if it has a raised level or a buffer.

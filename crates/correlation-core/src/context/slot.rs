@@ -109,12 +109,9 @@ impl Current {
         }
     }
 
-    /// The same unit of work with `log` as its log state; unchanged without one.
+    /// The same unit of work with `log` as its log state.
     #[cfg(feature = "request-log")]
-    pub(super) fn with_log(self, log: Option<RequestLog>) -> Self {
-        let Some(log) = log else {
-            return self;
-        };
+    pub(super) fn with_log(self, log: RequestLog) -> Self {
         let (id, job, hop) = match self {
             Self::Empty => return Self::Empty,
             Self::Id(id) => (id, None, None),

@@ -317,10 +317,11 @@ fn context_for_attempt(
         parent: carrier.parent_job_id().cloned(),
     };
     let sentry_tag = config.map_or(DEFAULT_SENTRY_TAG, CorrelationConfig::sentry_tag);
-    let context = CorrelationContext::for_job(id, job, sentry_tag);
+    #[cfg_attr(not(feature = "request-log"), allow(unused_mut))]
+    let mut context = CorrelationContext::for_job(id, job, sentry_tag);
     carrier.fields().set_in(&context);
     #[cfg(feature = "request-log")]
-    let context = context.with_log(carrier.job_log(config));
+    context.set_log(carrier.job_log(config));
     context
 }
 
