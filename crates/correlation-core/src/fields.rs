@@ -433,8 +433,9 @@ impl FieldMap {
             if fields.get(key).is_none() {
                 return false;
             }
-            let (kept, _) = Fields::checked(fields.iter().filter(|(k, _)| *k != key));
-            *fields = kept;
+            let pairs = fields.0.as_deref().unwrap_or_default();
+            let kept: Vec<Pair> = pairs.iter().filter(|(k, _)| &**k != key).cloned().collect();
+            *fields = Fields((!kept.is_empty()).then(|| Arc::from(kept)));
         }
         #[cfg(feature = "sentry")]
         if let Some(hub) = &self.sinks.hub {
