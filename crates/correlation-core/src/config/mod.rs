@@ -268,17 +268,20 @@ impl CorrelationConfig {
     /// [`sentry_tag`](CorrelationConfigBuilder::sentry_tag)), and with the `request-log`
     /// feature its raised level and its log buffer.
     pub(crate) fn request_context(&self, decision: Decision) -> CorrelationContext {
-        let extras = decision.extras.map(|extras| *extras).unwrap_or_default();
+        let mut extras = decision.extras;
+        let hop_id = extras.as_mut().and_then(|extras| extras.hop_id.take());
         #[cfg(feature = "request-log")]
         let log = crate::request_log::RequestLog::new(
-            extras.log_level,
+            extras.as_ref().and_then(|extras| extras.log_level),
             self.inner.log_buffer.as_ref(),
             self.inner.log_level_into_jobs,
         );
         #[cfg_attr(not(feature = "request-log"), allow(unused_mut))]
         let mut context =
-            CorrelationContext::for_request(decision.id, extras.hop_id, &self.inner.sentry_tag);
-        extras.fields.set_in(&context);
+            CorrelationContext::for_request(decision.id, hop_id, &self.inner.sentry_tag);
+        if let Some(extras) = extras {
+            extras.fields.set_in(&context);
+        }
         #[cfg(feature = "request-log")]
         context.set_log(log);
         context
