@@ -134,10 +134,9 @@ where
 /// once per worker, and never per request.
 struct ActixConfig {
     config: CorrelationConfig,
-    /// The incoming names in priority order; never empty (core's builder checks it).
-    incoming: Box<[HeaderName]>,
-    /// The incoming names in both `http` versions: a lookup in actix's map by a name of
-    /// the other version would parse it anew.
+    /// The incoming names in priority order, in both `http` versions (a lookup in actix's
+    /// map by a name of the other version would parse it anew); never empty (core's
+    /// builder checks it).
     names: Box<[(correlation_core::http::HeaderName, HeaderName)]>,
     /// The name written on responses.
     response: HeaderName,
@@ -157,11 +156,6 @@ impl ActixConfig {
                 .incoming_header_names()
                 .iter()
                 .map(|name| (name.clone(), actix_name(name)))
-                .collect(),
-            incoming: config
-                .incoming_header_names()
-                .iter()
-                .map(actix_name)
                 .collect(),
             response: actix_name(config.response_header_name()),
             hop: config
@@ -343,7 +337,7 @@ where
         // echo or both: a copy only for both.
         if plan.remove_others() {
             let headers = request.headers_mut();
-            for name in &actix.incoming[1..] {
+            for (_, name) in &actix.names[1..] {
                 headers.remove(name);
             }
         }
@@ -351,7 +345,7 @@ where
             let echo = echo.then(|| value.clone());
             request
                 .headers_mut()
-                .insert(actix.incoming[0].clone(), value);
+                .insert(actix.names[0].1.clone(), value);
             echo
         } else {
             echo.then_some(value)
