@@ -372,13 +372,11 @@ fn actix_value(id: &CorrelationId) -> HeaderValue {
         .expect("a correlation id is always a valid header value")
 }
 
-/// The hop ID header a response echoes, when hop IDs are on and echo is: its name and
-/// the request's hop ID.
+/// The hop ID header a response echoes under `name`: the name and the request's hop ID.
 fn hop_header(
-    config: &ActixConfig,
+    name: &HeaderName,
     context: Option<&correlation_core::CorrelationContext>,
 ) -> Option<(HeaderName, HeaderValue)> {
-    let name = config.hop.as_ref()?;
     let hop = context?.hop_id()?;
     Some((name.clone(), actix_value(hop)))
 }
@@ -447,7 +445,11 @@ where
                     };
                     adapter::response_status(context, status.as_u16());
                 }
-                let hop = hop_header(config, future.context());
+                // Only when hop IDs are on and echo is.
+                let hop = config
+                    .hop
+                    .as_ref()
+                    .and_then(|name| hop_header(name, future.context()));
                 // The future is done: its context moves on to the body, if the body needs it.
                 let take_context = || {
                     future
