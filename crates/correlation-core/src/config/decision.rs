@@ -196,6 +196,9 @@ impl CorrelationConfig {
         headers: &H,
         mut peer: Peer<F>,
     ) -> Decision {
+        if !self.inner.adds_extras() {
+            return decision;
+        }
         let mut extras = Extras::default();
         if self.inner.hop.is_some() {
             extras.hop_id = Some(self.generate());

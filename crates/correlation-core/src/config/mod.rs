@@ -109,6 +109,18 @@ struct Inner {
     baggage: Option<Baggage>,
 }
 
+impl Inner {
+    /// Whether an option gives requests more than their ID: a hop ID, a raised log level
+    /// or fields from baggage.
+    fn adds_extras(&self) -> bool {
+        #[cfg(feature = "request-log")]
+        if self.log_level_header.is_some() {
+            return true;
+        }
+        self.hop.is_some() || self.baggage.is_some()
+    }
+}
+
 /// The fields carried as W3C baggage, and whom incoming baggage is read from.
 #[derive(Debug)]
 pub(crate) struct Baggage {
