@@ -192,24 +192,22 @@ where
                 },
             };
         }
-        // The headers are taken out while they are decided on, so that the peer address
-        // is read from the extensions only when a trust policy (the ID's or the log level
-        // header's) asks for it.
-        let mut headers = std::mem::take(request.headers_mut());
-        let extensions = request.extensions();
-        let decided = adapter::decide_and_update(&self.config, &mut headers, || {
-            (self.peer_address)(extensions)
-        });
-        *request.headers_mut() = headers;
-        let decision = match decided {
-            Ok(decision) => decision,
-            Err(unavailable) => {
-                unavailable.log(PEER_ADDRESS_FIX);
-                return ResponseFuture {
-                    kind: Kind::PeerUnavailable,
-                };
-            }
+        // Read before the headers are borrowed mutably, and only when a trust policy asks.
+        let peer = if self.config.needs_peer_address() {
+            (self.peer_address)(request.extensions())
+        } else {
+            None
         };
+        let decision =
+            match adapter::decide_and_update(&self.config, request.headers_mut(), || peer) {
+                Ok(decision) => decision,
+                Err(unavailable) => {
+                    unavailable.log(PEER_ADDRESS_FIX);
+                    return ResponseFuture {
+                        kind: Kind::PeerUnavailable,
+                    };
+                }
+            };
         if decision.outcome == Outcome::Rejected {
             return ResponseFuture {
                 kind: Kind::Rejected {

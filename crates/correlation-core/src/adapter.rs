@@ -20,7 +20,9 @@
 //!    [`CorrelationId::to_bytes`](crate::CorrelationId::to_bytes) gives the bytes for a
 //!    header value of the framework's type. Both take a
 //!    function giving the connection's peer address, called only when the
-//!    [`TrustPolicy`](crate::TrustPolicy) needs it; when the framework has none to give,
+//!    [`TrustPolicy`](crate::TrustPolicy) needs it (an adapter whose request cannot be
+//!    borrowed while its headers are updated reads the address beforehand, when
+//!    [`CorrelationConfig::needs_peer_address`] says so); when the framework has none to give,
 //!    they return [`PeerAddressUnavailable`]: answer
 //!    [`Rejection::PeerAddressUnavailable`] without calling the inner service, and log
 //!    why with [`PeerAddressUnavailable::log`], naming the framework's fix. Never trust

@@ -194,13 +194,13 @@ impl<E: Endpoint> Endpoint for CorrelationEndpoint<E> {
                 config,
             };
         }
-        // The headers are taken out while they are decided on, so that the peer address
-        // is read only when a trust policy (the ID's or the log level header's) asks for it.
-        let mut headers = std::mem::take(request.headers_mut());
-        let decided =
-            adapter::decide_and_update(config, &mut headers, || (self.peer_address)(&request));
-        *request.headers_mut() = headers;
-        let decision = match decided {
+        // Read before the headers are borrowed mutably, and only when a trust policy asks.
+        let peer = if config.needs_peer_address() {
+            (self.peer_address)(&request)
+        } else {
+            None
+        };
+        let decision = match adapter::decide_and_update(config, request.headers_mut(), || peer) {
             Ok(decision) => decision,
             Err(unavailable) => {
                 unavailable.log(PEER_ADDRESS_FIX);

@@ -226,6 +226,26 @@ impl CorrelationConfig {
         &self.inner.trust
     }
 
+    /// Whether a trust policy of this configuration (the ID's, the log level header's or
+    /// baggage's) needs the connection's peer address. An adapter that cannot lend its
+    /// request to the decision's peer function reads the address beforehand, and only
+    /// when this says so.
+    pub fn needs_peer_address(&self) -> bool {
+        let policies = [
+            Some(&self.inner.trust),
+            self.inner.baggage.as_ref().map(|baggage| &baggage.trust),
+            #[cfg(feature = "request-log")]
+            self.inner
+                .log_level_header
+                .as_ref()
+                .map(|header| &header.trust),
+        ];
+        policies
+            .into_iter()
+            .flatten()
+            .any(TrustPolicy::needs_peer_address)
+    }
+
     /// The header name written on responses, on the updated request and on outgoing calls.
     pub fn response_header_name(&self) -> &HeaderName {
         &self.inner.response
@@ -377,6 +397,29 @@ mod tests {
         let mut map = http::HeaderMap::new();
         adapter::echo_response_headers(config, &mut map, context.id().unwrap(), context.hop_id());
         map
+    }
+
+    #[test]
+    fn the_peer_address_is_needed_when_any_trust_policy_lists_peers() {
+        let peers = || TrustPolicy::from_peers(["10.0.0.0/8"]).unwrap();
+        let needs =
+            |builder: CorrelationConfigBuilder| builder.build().unwrap().needs_peer_address();
+        assert!(!needs(CorrelationConfig::builder()));
+        assert!(!needs(
+            CorrelationConfig::builder()
+                .baggage_keys(["tenant"])
+                .baggage_from(TrustPolicy::Always)
+        ));
+        assert!(needs(CorrelationConfig::builder().trust(peers())));
+        assert!(needs(
+            CorrelationConfig::builder()
+                .baggage_keys(["tenant"])
+                .baggage_from(peers())
+        ));
+        #[cfg(feature = "request-log")]
+        assert!(needs(
+            CorrelationConfig::builder().log_level_header("X-Debug-Log", peers())
+        ));
     }
 
     #[test]
