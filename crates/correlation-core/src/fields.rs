@@ -400,24 +400,13 @@ impl FieldMap {
         let value: Arc<str> = value.into();
         {
             let mut fields = self.fields.lock().unwrap_or_else(PoisonError::into_inner);
-            let pairs = fields.0.as_deref().unwrap_or_default();
-            let next: Arc<[Pair]> = match pairs.iter().position(|(k, _)| &**k == key) {
-                Some(at) => pairs
-                    .iter()
-                    .enumerate()
-                    .map(|(index, (k, v))| {
-                        let v = if index == at { &value } else { v };
-                        (Arc::clone(k), Arc::clone(v))
-                    })
-                    .collect(),
-                None if pairs.len() >= Fields::MAX_COUNT => return Err(Refusal::TooMany),
-                None => pairs
-                    .iter()
-                    .cloned()
-                    .chain([(key.into(), Arc::clone(&value))])
-                    .collect(),
-            };
-            *fields = Fields(Some(next));
+            let mut next = fields.0.as_deref().unwrap_or_default().to_vec();
+            match next.iter().position(|(k, _)| &**k == key) {
+                Some(at) => next[at].1 = Arc::clone(&value),
+                None if next.len() >= Fields::MAX_COUNT => return Err(Refusal::TooMany),
+                None => next.push((key.into(), Arc::clone(&value))),
+            }
+            *fields = Fields(Some(next.into()));
         }
         #[cfg(feature = "sentry")]
         if let Some(hub) = &self.sinks.hub {
